@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <ctype.h>
+#include <math.h>
+
+#include "time-util.h"
+
+usec_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        /* Only fails for an invalid clock id, which is a programming error. */
+        if (clock_gettime(clock, &ts) < 0)
+                abort();
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+char *timestamp_format(usec_t t, char buf[static TIMESTAMP_MAX]) {
+        time_t sec = (time_t) (t / USEC_PER_SEC);
+        struct tm tm;
+
+        if (!localtime_r(&sec, &tm))
+                return NULL;
+        (void) snprintf(buf, TIMESTAMP_MAX, "%04d-%02d-%02d %02d:%02d:%02d.%06u",
+                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned) (t % USEC_PER_SEC));
+        return buf;
+}
+
+int timestamp_parse(const char *s, usec_t *ret) {
+        struct tm tm = { .tm_isdst = -1 };
+        unsigned frac = 0;
+        int n = 0, digits = 0;
+        const char *p;
+        time_t sec;
+
+        if (!s || sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                         &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+                return -EINVAL;
+        p = s + n;
+        if (*p == '.') {
+                for (p++; isdigit((unsigned char) *p); p++)
+                        if (digits < 6) {
+                                frac = frac * 10 + (unsigned) (*p - '0');
+                                digits++;
+                        }
+                if (digits == 0)
+                        return -EINVAL;
+                for (; digits < 6; digits++)
+                        frac *= 10;
+        }
+        if (*p != '\0')
+                return -EINVAL;
+
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        sec = mktime(&tm);
+        if (sec == (time_t) -1 || sec < 0)
+                return -EINVAL;
+        *ret = (usec_t) sec * USEC_PER_SEC + frac;
+        return 0;
+}
+
+static const struct {
+        const char *suffix;
+        usec_t usec;
+} timespan_units[] = {
+        /* Longest suffixes first so "min" is not read as "m" + "in". */
+        { "seconds", USEC_PER_SEC },
+        { "second",  USEC_PER_SEC },
+        { "sec",     USEC_PER_SEC },
+        { "s",       USEC_PER_SEC },
+        { "minutes", 60 * USEC_PER_SEC },
+        { "minute",  60 * USEC_PER_SEC },
+        { "min",     60 * USEC_PER_SEC },
+        { "months",  2629800 * USEC_PER_SEC },
+        { "month",   2629800 * USEC_PER_SEC },
+        { "M",       2629800 * USEC_PER_SEC },
+        { "msec",    USEC_PER_MSEC },
+        { "ms",      USEC_PER_MSEC },
+        { "m",       60 * USEC_PER_SEC },
+        { "hours",   3600 * USEC_PER_SEC },
+        { "hour",    3600 * USEC_PER_SEC },
+        { "hr",      3600 * USEC_PER_SEC },
+        { "h",       3600 * USEC_PER_SEC },
+        { "days",    86400 * USEC_PER_SEC },
+        { "day",     86400 * USEC_PER_SEC },
+        { "d",       86400 * USEC_PER_SEC },
+        { "weeks",   604800 * USEC_PER_SEC },
+        { "week",    604800 * USEC_PER_SEC },
+        { "w",       604800 * USEC_PER_SEC },
+        { "years",   31557600 * USEC_PER_SEC },
+        { "year",    31557600 * USEC_PER_SEC },
+        { "y",       31557600 * USEC_PER_SEC },
+        { "usec",    1 },
+        { "us",      1 },
+        { "µs",      1 },
+};
+
+int timespan_parse(const char *s, usec_t *ret) {
+        usec_t total = 0;
+        const char *p = s;
+        bool any = false;
+
+        if (!s)
+                return -EINVAL;
+
+        while (isspace((unsigned char) *p))
+                p++;
+        if (streq(p, "infinity")) {
+                *ret = USEC_INFINITY;
+                return 0;
+        }
+
+        for (;;) {
+                long double value;
+                usec_t unit = USEC_PER_SEC, add;
+                char *end;
+
+                while (isspace((unsigned char) *p))
+                        p++;
+                if (*p == '\0')
+                        break;
+                if (!isdigit((unsigned char) *p) && *p != '.')
+                        return -EINVAL;
+
+                errno = 0;
+                value = strtold(p, &end);
+                if (errno != 0 || end == p || value < 0)
+                        return -EINVAL;
+                p = end;
+                while (isspace((unsigned char) *p))
+                        p++;
+
+                bool have_unit = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(timespan_units); i++) {
+                        size_t l = strlen(timespan_units[i].suffix);
+
+                        if (strncmp(p, timespan_units[i].suffix, l) == 0 &&
+                            !isalpha((unsigned char) p[l]) && (unsigned char) p[l] < 0x80) {
+                                unit = timespan_units[i].usec;
+                                p += l;
+                                have_unit = true;
+                                break;
+                        }
+                }
+                if (isalpha((unsigned char) *p))
+                        return -EINVAL; /* unknown unit */
+                /* A bare number must stand alone: "1.2.3s" is not 1.2s + .3s. */
+                if (!have_unit && *p != '\0' && !isspace((unsigned char) end[0]))
+                        return -EINVAL;
+
+                if (value * unit >= (long double) (USEC_INFINITY - total))
+                        return -ERANGE;
+                add = (usec_t) llroundl(value * unit);
+                total += add;
+                any = true;
+        }
+
+        if (!any)
+                return -EINVAL;
+        *ret = total;
+        return 0;
+}
+
+char *timespan_format(usec_t t, char buf[static TIMESPAN_MAX]) {
+        static const struct {
+                const char *suffix;
+                usec_t usec;
+        } table[] = {
+                { "y",   31557600 * USEC_PER_SEC },
+                { "month", 2629800 * USEC_PER_SEC },
+                { "w",   604800 * USEC_PER_SEC },
+                { "d",   86400 * USEC_PER_SEC },
+                { "h",   3600 * USEC_PER_SEC },
+                { "min", 60 * USEC_PER_SEC },
+                { "s",   USEC_PER_SEC },
+                { "ms",  USEC_PER_MSEC },
+                { "us",  1 },
+        };
+        size_t n = 0;
+
+        if (t == USEC_INFINITY) {
+                snprintf(buf, TIMESPAN_MAX, "infinity");
+                return buf;
+        }
+        if (t == 0) {
+                snprintf(buf, TIMESPAN_MAX, "0");
+                return buf;
+        }
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < ELEMENTSOF(table) && t > 0; i++) {
+                usec_t k = t / table[i].usec;
+
+                if (k == 0)
+                        continue;
+                n += (size_t) snprintf(buf + n, TIMESPAN_MAX - n, "%s%llu%s", n > 0 ? " " : "",
+                                       (unsigned long long) k, table[i].suffix);
+                if (n >= TIMESPAN_MAX)
+                        break;
+                t -= k * table[i].usec;
+        }
+        return buf;
+}

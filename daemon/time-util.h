@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <time.h>
+
+#include "macro.h"
+
+typedef uint64_t usec_t;
+
+/* Room for "YYYY-MM-DD HH:MM:SS.ffffff" (26 characters) and any year the compiler can imagine. */
+#define TIMESTAMP_MAX 64
+#define TIMESPAN_MAX 64
+
+usec_t now_usec(clockid_t clock);
+
+/* Spring Batch stores java.time.LocalDateTime, i.e. local wall-clock time, as 'YYYY-MM-DD HH:MM:SS.ffffff'. */
+char *timestamp_format(usec_t t, char buf[static TIMESTAMP_MAX]);
+int timestamp_parse(const char *s, usec_t *ret);
+
+/* systemd.time(7) time spans: "90s", "5min", "1h 30min", "1.5h", "infinity". A bare number is seconds. */
+int timespan_parse(const char *s, usec_t *ret);
+char *timespan_format(usec_t t, char buf[static TIMESPAN_MAX]);
