@@ -72,6 +72,13 @@ Repository *repository_free(Repository *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Repository *, repository_free);
 int repository_schema_version(Repository *r);
 
+/* Groups several updates into one transaction, i.e. one write to disk. Transactions nest: every repository
+ * call stays atomic by itself and joins an open transaction. In-memory objects updated inside a transaction
+ * that is rolled back must be reloaded. */
+int repository_transaction_begin(Repository *r, sd_bus_error *error);
+int repository_transaction_commit(Repository *r, sd_bus_error *error);
+void repository_transaction_rollback(Repository *r);
+
 /* ---- objects ---- */
 JobInstance *job_instance_free(JobInstance *i);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobInstance *, job_instance_free);

@@ -1,0 +1,881 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "batch-error.h"
+#include "repository.h"
+#include "tests.h"
+
+/* ---- a tiny SimpleJob, so the seed scenarios run against the repository the way the daemon drives it ---- */
+
+typedef struct TestStep {
+        const char *name;
+        bool fail;                      /* the step "throws" */
+        bool allow_start_if_complete;
+        uint64_t start_limit;
+} TestStep;
+
+static int run_job(Repository *r, const char *job, const JobParameters *params, const TestStep *steps, size_t n,
+                   JobExecution **ret, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        bool any = false;
+        int k;
+
+        k = repository_create_execution(r, job, params, 0, &e, error);
+        if (k < 0)
+                return k;
+
+        e->status = BATCH_STATUS_STARTED;
+        e->start_time = now_usec(CLOCK_REALTIME);
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(step_execution_freep) StepExecution *last = NULL, *s = NULL;
+
+                k = repository_should_start_step(r, e, steps[i].name, steps[i].allow_start_if_complete,
+                                                 steps[i].start_limit, &last, error);
+                if (k < 0) {
+                        e->status = BATCH_STATUS_FAILED;
+                        free(e->exit_code);
+                        e->exit_code = strdup("FAILED");
+                        break;
+                }
+                if (k == 0)
+                        continue;
+
+                assert_int_equal(repository_add_step_execution(r, e, steps[i].name, last, &s, NULL), 0);
+                any = true;
+                s->status = BATCH_STATUS_STARTED;
+                s->start_time = now_usec(CLOCK_REALTIME);
+                assert_int_equal(repository_update_step_execution(r, s, NULL), 0);
+
+                s->status = steps[i].fail ? BATCH_STATUS_FAILED : BATCH_STATUS_COMPLETED;
+                free(s->exit_code);
+                s->exit_code = strdup(steps[i].fail ? "FAILED" : "COMPLETED");
+                s->end_time = now_usec(CLOCK_REALTIME);
+                assert_int_equal(repository_update_step_execution(r, s, NULL), 0);
+
+                e->status = s->status;
+                free(e->exit_code);
+                e->exit_code = strdup(s->exit_code);
+                if (steps[i].fail)
+                        break;
+        }
+
+        if (!any && e->status != BATCH_STATUS_FAILED) {
+                e->status = BATCH_STATUS_COMPLETED;
+                free(e->exit_code);
+                free(e->exit_message);
+                e->exit_code = strdup("NOOP");
+                e->exit_message = strdup("All steps already completed or no steps configured for this job.");
+        }
+        e->end_time = now_usec(CLOCK_REALTIME);
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+
+        if (ret)
+                *ret = TAKE_PTR(e);
+        return 0;
+}
+
+static Repository *open_memory(void) {
+        Repository *r = NULL;
+
+        assert_int_equal(repository_open(REPOSITORY_MEMORY, 0, &r, NULL), 0);
+        return r;
+}
+
+static void params_add(JobParameters *p, const char *arg) {
+        _cleanup_free_ char *msg = NULL;
+
+        if (job_parameters_parse_argument(p, arg, &msg) < 0)
+                fail_msg("parameter '%s': %s", arg, strna(msg));
+}
+
+/* The number a query's first column yields, through the same database handle the repository wrote with. */
+static int64_t query_int(const char *path, const char *sql) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+        int64_t v = -1;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+        if (sqlite3_step(s) == SQLITE_ROW)
+                v = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        return v;
+}
+
+static char *query_text(const char *path, const char *sql) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+        char *v = NULL;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+                v = strdup((const char *) sqlite3_column_text(s, 0));
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        return v;
+}
+
+static void test_open_creates_schema(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_free_ char *mode = NULL;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(repository_schema_version(r), 2);
+        r = repository_free(r);
+
+        /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH_%'"), 9);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH_%_IDX'"), 5);
+        mode = query_text(path, "PRAGMA journal_mode");
+        assert_string_equal(mode, "wal");
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(repository_schema_version(r), 2);
+}
+
+/* Seed 002: step2 fails → FAILED; the same parameters again → a new execution of the same instance; it succeeds
+ * → COMPLETED; a third run is refused with Spring's message. */
+static void test_seed_002(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e1 = NULL, *e2 = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        StepExecution **steps = NULL;
+        size_t n = 0;
+        TestStep failing[] = { { "step1" }, { "step2", .fail = true } };
+        TestStep fixed[] = { { "step1" }, { "step2" } };
+
+        params_add(&p, "name=testuser");
+
+        assert_int_equal(run_job(r, "job", &p, failing, 2, &e1, NULL), 0);
+        assert_int_equal(e1->status, BATCH_STATUS_FAILED);
+        assert_string_equal(e1->exit_code, "FAILED");
+
+        assert_int_equal(run_job(r, "job", &p, fixed, 2, &e2, NULL), 0);
+        assert_int_equal(e2->status, BATCH_STATUS_COMPLETED);
+        assert_string_equal(e2->exit_code, "COMPLETED");
+        assert_true(e2->job_instance_id == e1->job_instance_id);
+        assert_true(e2->id != e1->id);
+
+        /* The restart skipped the completed step1 and re-ran step2 only. */
+        assert_int_equal(repository_get_step_executions(r, e2->id, &steps, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(steps[0]->step_name, "step2");
+        step_execution_array_free(steps, n);
+
+        assert_int_equal(run_job(r, "job", &p, fixed, 2, NULL, &error), -EALREADY);
+        assert_string_equal(error.name, BATCH_ERROR_JOB_INSTANCE_ALREADY_COMPLETE);
+        assert_string_equal(error.message,
+                            "A job instance already exists and is complete for identifying parameters="
+                            "{'name':'{value=testuser, type=class java.lang.String, identifying=true}'}.  "
+                            "If you want to run this job again, change the parameters.");
+}
+
+/* Seed 003: user1 succeeds; user2 fails, then succeeds: two instances, three executions, three parameter sets. */
+static void test_seed_003(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters u1 = JOB_PARAMETERS_NULL, u2 = JOB_PARAMETERS_NULL;
+        TestStep ok[] = { { "step1" } }, bad[] = { { "step1", .fail = true } };
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        params_add(&u1, "name=user1");
+        params_add(&u2, "name=user2");
+
+        assert_int_equal(run_job(r, "Job", &u1, ok, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "Job", &u2, bad, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "Job", &u2, ok, 1, NULL, NULL), 0);
+
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION_PARAMS"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(DISTINCT JOB_EXECUTION_ID) FROM BATCH_JOB_EXECUTION_PARAMS"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'FAILED'"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_KEY = "
+                                         "'d4f7873ac0b56ba89fdc69ba0dca032f'"), 0); /* that key is name=testuser */
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION_PARAMS WHERE "
+                                         "PARAMETER_TYPE = 'java.lang.String' AND IDENTIFYING = 'Y'"), 3);
+}
+
+/* Seed 000: the run.id incrementer makes every launch a new instance; a job without identifying parameters may run
+ * again after completing, and then has nothing to do (NOOP). */
+static void test_seed_000(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters none = JOB_PARAMETERS_NULL;
+        TestStep steps[] = { { "step1" } };
+        JobInstance *instances = NULL;
+        size_t n = 0;
+
+        for (int64_t i = 1; i <= 3; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                _cleanup_(job_execution_freep) JobExecution *e = NULL;
+                const JobParameter *id;
+
+                assert_int_equal(repository_next_parameters(r, "importUserJob", NULL, &p, NULL), 0);
+                id = job_parameters_get(&p, "run.id");
+                assert_non_null(id);
+                assert_int_equal(id->type, JOB_PARAMETER_LONG);
+                assert_true(id->identifying);
+                assert_int_equal(id->long_value, i);
+                assert_int_equal(run_job(r, "importUserJob", &p, steps, 1, &e, NULL), 0);
+                assert_int_equal(e->status, BATCH_STATUS_COMPLETED);
+        }
+        assert_int_equal(repository_get_job_instances(r, "importUserJob", 0, 0, &instances, &n), 0);
+        assert_int_equal(n, 3);
+        /* newest first */
+        assert_true(instances[0].id > instances[1].id && instances[1].id > instances[2].id);
+        assert_string_equal(instances[2].job_key, "947cce338b790a4bb6cf8425e98bcf94");
+        job_instance_array_free(instances, n);
+
+        /* No identifying parameters: the completed instance runs again, every step is skipped → NOOP. */
+        {
+                _cleanup_(job_execution_freep) JobExecution *a = NULL, *b = NULL;
+
+                assert_int_equal(run_job(r, "noParams", &none, steps, 1, &a, NULL), 0);
+                assert_string_equal(a->exit_code, "COMPLETED");
+                assert_int_equal(run_job(r, "noParams", &none, steps, 1, &b, NULL), 0);
+                assert_true(a->job_instance_id == b->job_instance_id);
+                assert_int_equal(b->status, BATCH_STATUS_COMPLETED);
+                assert_string_equal(b->exit_code, "NOOP");
+                assert_string_equal(b->exit_message, "All steps already completed or no steps configured for this job.");
+        }
+}
+
+static void test_next_parameters_keeps_last_and_overrides(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters first = JOB_PARAMETERS_NULL, next = JOB_PARAMETERS_NULL,
+                                                     over = JOB_PARAMETERS_NULL;
+        TestStep steps[] = { { "s" } };
+
+        params_add(&first, "run.id(long)=41");
+        params_add(&first, "region=eu");
+        assert_int_equal(run_job(r, "j", &first, steps, 1, NULL, NULL), 0);
+
+        params_add(&over, "region=us");
+        assert_int_equal(repository_next_parameters(r, "j", &over, &next, NULL), 0);
+        assert_string_equal(job_parameters_get(&next, "run.id")->value, "42");
+        assert_string_equal(job_parameters_get(&next, "region")->value, "us");
+}
+
+static void test_already_running(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *again = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        params_add(&p, "day(date)=2026-11-21");
+        assert_int_equal(repository_create_execution(r, "settlement", &p, 0, &e, NULL), 0);
+        assert_int_equal(e->status, BATCH_STATUS_STARTING);
+        assert_string_equal(e->exit_code, "UNKNOWN");
+        assert_int_equal(e->version, 0);
+
+        assert_int_equal(repository_create_execution(r, "settlement", &p, 0, &again, &error), -EBUSY);
+        assert_string_equal(error.name, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING);
+        assert_non_null(strstr(error.message, "A job execution for this job is already running: JobInstance: id="));
+        assert_non_null(strstr(error.message, "Job=[settlement]"));
+        assert_null(again);
+}
+
+static void test_unknown_and_not_restartable(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *x = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL, error2 = SD_BUS_ERROR_NULL;
+
+        params_add(&p, "a=1");
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+        e->status = BATCH_STATUS_UNKNOWN;
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &x, &error), -ENOTRECOVERABLE);
+        assert_string_equal(error.name, BATCH_ERROR_JOB_RESTART);
+        assert_string_equal(error.message, "Cannot restart job from UNKNOWN status. The last execution ended with a "
+                                           "failure that could not be rolled back, so it may be dangerous to proceed. "
+                                           "Manual intervention is probably necessary.");
+
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_NOT_RESTARTABLE, &x, &error2),
+                         -ENOTRECOVERABLE);
+        assert_string_equal(error2.message, "JobInstance already exists and is not restartable");
+}
+
+static void test_abandon(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *x = NULL, *y = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e1 = SD_BUS_ERROR_NULL, e2 = SD_BUS_ERROR_NULL,
+                                                  e3 = SD_BUS_ERROR_NULL;
+        TestStep bad[] = { { "s", .fail = true } };
+
+        params_add(&p, "a=1");
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+        assert_int_equal(repository_abandon_execution(r, e->id, &e1), -EBUSY);
+        assert_string_equal(e1.message, "JobExecution is running or complete and therefore cannot be aborted");
+        e->status = BATCH_STATUS_FAILED;
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+        assert_int_equal(repository_abandon_execution(r, e->id, NULL), 0);
+        assert_int_equal(repository_get_execution(r, e->id, &x, NULL), 0);
+        assert_int_equal(x->status, BATCH_STATUS_ABANDONED);
+        assert_true(x->end_time > 0);
+
+        /* An abandoned instance with identifying parameters never runs again. */
+        assert_int_equal(run_job(r, "j", &p, bad, 1, NULL, &e2), -EALREADY);
+        assert_string_equal(e2.name, BATCH_ERROR_JOB_INSTANCE_ALREADY_COMPLETE);
+
+        assert_int_equal(repository_abandon_execution(r, 999, &e3), -ENXIO);
+        assert_string_equal(e3.name, BATCH_ERROR_NO_SUCH_JOB_EXECUTION);
+        assert_null(y);
+}
+
+/* Seed 004 at the repository level: a chunk step commits current.index=2, fails at C; the restart resumes with that
+ * context, and completed steps before it are skipped. */
+static void test_step_restart_with_context(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db"), *ctx = NULL;
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *e2 = NULL;
+        _cleanup_(step_execution_freep) StepExecution *last = NULL, *s = NULL, *last2 = NULL, *s2 = NULL,
+                                                      *prep_last = NULL;
+        _cleanup_free_ char *index = NULL, *jobvalue = NULL;
+        StepContribution chunk = { .read_count = 2, .write_count = 2 };
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        params_add(&p, "targetDate(date)=2024-01-15");
+
+        assert_int_equal(repository_create_execution(r, "transferNewUserJob", &p, 0, &e, NULL), 0);
+        assert_int_equal(repository_should_start_step(r, e, "transferNewUserStep", false, 0, &last, NULL), 1);
+        assert_null(last);
+        assert_int_equal(repository_add_step_execution(r, e, "transferNewUserStep", NULL, &s, NULL), 0);
+        assert_int_equal(s->status, BATCH_STATUS_STARTING);
+        assert_string_equal(s->exit_code, "EXECUTING");
+
+        /* chunk A,B committed */
+        assert_int_equal(execution_context_put_int64(s->context, "current.index", 2), 0);
+        assert_int_equal(execution_context_put_string(e->context, "job.note", "half way"), 0);
+        assert_int_equal(repository_commit_step(r, s, &chunk, e, NULL), 0);
+        assert_int_equal(s->commit_count, 1);
+        assert_int_equal(s->read_count, 2);
+        assert_int_equal(s->write_count, 2);
+
+        /* C fails: counters of the failed chunk are not committed */
+        s->status = BATCH_STATUS_FAILED;
+        free(s->exit_code);
+        s->exit_code = strdup("FAILED");
+        s->end_time = now_usec(CLOCK_REALTIME);
+        assert_int_equal(repository_update_step_execution(r, s, NULL), 0);
+        e->status = BATCH_STATUS_FAILED;
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+
+        assert_int_equal(query_int(path, "SELECT COMMIT_COUNT FROM BATCH_STEP_EXECUTION"), 1);
+        ctx = query_text(path, "SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT");
+        assert_string_equal(ctx, "{\"current.index\":2}");
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION_CONTEXT WHERE "
+                                         "SHORT_CONTEXT LIKE '%half way%'"), 1);
+
+        /* restart: new execution of the same instance, job context carried over, step context restored */
+        assert_int_equal(repository_create_execution(r, "transferNewUserJob", &p, 0, &e2, NULL), 0);
+        assert_true(e2->job_instance_id == e->job_instance_id);
+        assert_int_equal(execution_context_get_string(e2->context, "job.note", &jobvalue), 0);
+        assert_string_equal(jobvalue, "half way");
+        assert_int_equal(repository_should_start_step(r, e2, "transferNewUserStep", false, 0, &last2, NULL), 1);
+        assert_non_null(last2);
+        assert_int_equal(last2->status, BATCH_STATUS_FAILED);
+        assert_int_equal(repository_add_step_execution(r, e2, "transferNewUserStep", last2, &s2, NULL), 0);
+        assert_int_equal(execution_context_get_string(s2->context, "current.index", &index), 0);
+        assert_string_equal(index, "2");
+        assert_int_equal(s2->commit_count, 0);
+
+        /* a step name that never ran in this instance starts fresh */
+        assert_int_equal(repository_should_start_step(r, e2, "other", false, 0, &prep_last, NULL), 1);
+        assert_null(prep_last);
+}
+
+static void test_start_limit_and_allow_start_if_complete(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        TestStep limited_fail[] = { { "s", .fail = true, .start_limit = 2 } };
+        TestStep again[] = { { "always", .allow_start_if_complete = true }, { "s", .fail = true, .start_limit = 2 } };
+        StepExecution **steps = NULL;
+        size_t n;
+
+        params_add(&p, "x=1");
+        assert_int_equal(run_job(r, "j", &p, limited_fail, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &p, limited_fail, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &p, limited_fail, 1, &e, &error), 0);
+        assert_int_equal(e->status, BATCH_STATUS_FAILED);
+        assert_string_equal(error.name, BATCH_ERROR_START_LIMIT_EXCEEDED);
+        assert_string_equal(error.message, "Maximum start limit exceeded for step: s StartMax: 2");
+
+        /* allow_start_if_complete re-runs a completed step on every restart */
+        {
+                _cleanup_(job_parameters_done) JobParameters q = JOB_PARAMETERS_NULL;
+                _cleanup_(job_execution_freep) JobExecution *a = NULL, *b = NULL;
+                TestStep first[] = { { "always", .allow_start_if_complete = true }, { "s", .fail = true } };
+
+                params_add(&q, "x=2");
+                assert_int_equal(run_job(r, "j", &q, first, 2, &a, NULL), 0);
+                assert_int_equal(run_job(r, "j", &q, again, 2, &b, NULL), 0);
+                assert_int_equal(repository_get_step_executions(r, b->id, &steps, &n), 0);
+                assert_int_equal(n, 2);
+                assert_string_equal(steps[0]->step_name, "always");
+                step_execution_array_free(steps, n);
+        }
+}
+
+static void test_optimistic_locking(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *stale = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL, error2 = SD_BUS_ERROR_NULL;
+        _cleanup_(step_execution_freep) StepExecution *s = NULL;
+        StepExecution stale_step;
+
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+        assert_int_equal(repository_get_execution(r, e->id, &stale, NULL), 0);
+        e->status = BATCH_STATUS_STARTED;
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+        assert_int_equal(e->version, 1);
+
+        stale->status = BATCH_STATUS_COMPLETED;
+        assert_int_equal(repository_update_execution(r, stale, &error), -ESTALE);
+        assert_string_equal(error.name, BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE);
+        assert_non_null(strstr(error.message, "with wrong version (0), where current version is 1"));
+        assert_int_equal(stale->version, 0);
+
+        assert_int_equal(repository_add_step_execution(r, e, "s", NULL, &s, NULL), 0);
+        stale_step = *s;
+        assert_int_equal(repository_update_step_execution(r, s, NULL), 0);
+        assert_int_equal(repository_commit_step(r, &stale_step, NULL, NULL, &error2), -ESTALE);
+        assert_string_equal(error2.name, BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE);
+        /* the failed commit left the caller's counters as the database has them */
+        assert_int_equal(stale_step.commit_count, 0);
+}
+
+static void test_short_context(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db"), *shrt = NULL, *full = NULL, *big = NULL;
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        _cleanup_(step_execution_freep) StepExecution *s = NULL;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+        assert_int_equal(repository_add_step_execution(r, e, "s", NULL, &s, NULL), 0);
+        big = malloc(5001);
+        memset(big, 'x', 5000);
+        big[5000] = '\0';
+        assert_int_equal(execution_context_put_string(s->context, "blob", big), 0);
+        assert_int_equal(repository_commit_step(r, s, NULL, NULL, NULL), 0);
+
+        shrt = query_text(path, "SELECT SHORT_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT");
+        full = query_text(path, "SELECT SERIALIZED_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT");
+        assert_int_equal(strlen(shrt), 2496);
+        assert_string_equal(shrt + 2492, " ...");
+        assert_true(strlen(full) > 5000);
+}
+
+static void test_queries(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_strv_free_ char **names = NULL;
+        JobExecution **list = NULL;
+        JobInstance *inst = NULL;
+        size_t n = 0;
+        uint64_t count;
+        TestStep ok[] = { { "s" } };
+
+        for (int i = 0; i < 5; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "n(long)=%d", i);
+                params_add(&p, arg);
+                assert_int_equal(run_job(r, i % 2 ? "beta" : "alpha", &p, ok, 1, NULL, NULL), 0);
+        }
+
+        assert_int_equal(repository_get_job_names(r, &names), 0);
+        assert_string_equal(names[0], "alpha");
+        assert_string_equal(names[1], "beta");
+        assert_null(names[2]);
+
+        assert_int_equal(repository_get_job_instance_count(r, "alpha", &count), 0);
+        assert_int_equal(count, 3);
+        assert_int_equal(repository_get_job_instances(r, "alpha", 1, 1, &inst, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(inst[0].id, 3); /* alpha's instances are 1, 3, 5: second newest */
+        job_instance_array_free(inst, n);
+
+        assert_int_equal(repository_list_executions(r, NULL, 0, 0, 0, &list, &n), 0);
+        assert_int_equal(n, 5);
+        assert_true(list[0]->id == 5 && list[4]->id == 1);
+        assert_string_equal(job_parameters_get(&list[0]->parameters, "n")->value, "4");
+        job_execution_array_free(list, n);
+
+        assert_int_equal(repository_list_executions(r, "beta", 0, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 2);
+        job_execution_array_free(list, n);
+
+        {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                _cleanup_(job_execution_freep) JobExecution *last = NULL, *running = NULL;
+                JobExecution **rl = NULL;
+                size_t rn;
+
+                params_add(&p, "n(long)=2");
+                assert_int_equal(repository_get_last_execution(r, "alpha", &p, &last), 0);
+                assert_non_null(last);
+                assert_int_equal(last->id, 3);
+
+                assert_int_equal(repository_create_execution(r, "gamma", &p, 0, &running, NULL), 0);
+                assert_int_equal(repository_get_running_executions(r, NULL, &rl, &rn), 0);
+                assert_int_equal(rn, 1);
+                assert_string_equal(rl[0]->job_name, "gamma");
+                job_execution_array_free(rl, rn);
+        }
+}
+
+static void test_fail_running(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *after = NULL, *restart = NULL;
+        _cleanup_(step_execution_freep) StepExecution *s = NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        StepExecution **steps = NULL;
+        size_t n = 0, ns = 0;
+
+        params_add(&p, "a=1");
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+        e->status = BATCH_STATUS_STARTED;
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+        assert_int_equal(repository_add_step_execution(r, e, "s", NULL, &s, NULL), 0);
+        s->status = BATCH_STATUS_STARTED;
+        assert_int_equal(repository_update_step_execution(r, s, NULL), 0);
+
+        assert_int_equal(repository_fail_running_executions(r, "batchd was restarted", &ids, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(ids[0] == e->id);
+
+        assert_int_equal(repository_get_execution(r, e->id, &after, NULL), 0);
+        assert_int_equal(after->status, BATCH_STATUS_FAILED);
+        assert_string_equal(after->exit_message, "batchd was restarted");
+        assert_true(after->end_time > 0);
+        assert_int_equal(repository_get_step_executions(r, e->id, &steps, &ns), 0);
+        assert_int_equal(steps[0]->status, BATCH_STATUS_FAILED);
+        step_execution_array_free(steps, ns);
+
+        /* and now it can be restarted */
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &restart, NULL), 0);
+}
+
+static void test_retention(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_execution_freep) JobExecution *running = NULL;
+        TestStep ok[] = { { "s" } };
+        uint64_t deleted;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        for (int i = 0; i < 6; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "n(long)=%d", i);
+                params_add(&p, arg);
+                assert_int_equal(run_job(r, "a", &p, ok, 1, NULL, NULL), 0);
+        }
+        {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+
+                params_add(&p, "n(long)=100");
+                assert_int_equal(repository_create_execution(r, "b", &p, 0, &running, NULL), 0);
+        }
+
+        /* keep the newest 2 of "a"; "b" is running and untouched */
+        assert_int_equal(repository_delete_old(r, 0, 2, now_usec(CLOCK_REALTIME), &deleted), 0);
+        assert_int_equal(deleted, 4);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION_PARAMS"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION_CONTEXT"), 2);
+
+        /* by age: everything that ended is older than 0 days from 3 days ahead */
+        assert_int_equal(repository_delete_old(r, 2, 0, now_usec(CLOCK_REALTIME) + 3 * 86400 * USEC_PER_SEC,
+                                               &deleted), 0);
+        assert_int_equal(deleted, 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
+}
+
+static void test_bad_input(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        JobExecution *e = NULL;
+        char longname[JOB_NAME_MAX + 2];
+        struct {
+                const char *name;
+                const char *message;
+        } names[] = {
+                { "", "Job name must not be empty." },
+                { "bad\xff", "Job name is not valid UTF-8." },
+                { longname, "Job name is longer than 100 bytes." },
+        };
+        JobParameter bogus = { .name = (char *) "x", .type = JOB_PARAMETER_STRING, .value = (char *) "\xc3\x28" };
+        JobParameters raw = { .items = &bogus, .n = 1 };
+
+        memset(longname, 'n', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                assert_int_equal(repository_create_execution(r, names[i].name, &p, 0, &e, &error), -EINVAL);
+                assert_string_equal(error.name, BATCH_ERROR_JOB_PARAMETERS_INVALID);
+                assert_string_equal(error.message, names[i].message);
+        }
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                assert_int_equal(repository_create_execution(r, "j", &raw, 0, &e, &error), -EINVAL);
+                assert_string_equal(error.message, "Invalid value for parameter 'x'.");
+        }
+        assert_null(e);
+        /* nothing half-written */
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 0);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 0);
+
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(step_execution_freep) StepExecution *s = NULL;
+                _cleanup_(job_execution_freep) JobExecution *ok = NULL;
+                StepContribution negative = { .read_count = -1 };
+
+                assert_int_equal(repository_create_execution(r, "j", &p, 0, &ok, NULL), 0);
+                assert_int_equal(repository_add_step_execution(r, ok, "s", NULL, &s, NULL), 0);
+                assert_int_equal(repository_commit_step(r, s, &negative, NULL, &error), -EINVAL);
+                assert_int_equal(query_int(path, "SELECT COMMIT_COUNT FROM BATCH_STEP_EXECUTION"), 0);
+        }
+}
+
+static void test_bad_database_files(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *garbage = test_path(dir, "garbage.db"), *foreign = test_path(dir, "foreign.db"),
+                            *future = test_path(dir, "future.db"), *missing = test_path(dir, "no/such/dir.db");
+        Repository *r = NULL;
+        sqlite3 *db;
+
+        test_write_file(garbage, "this is not a database, just some text that is long enough to matter..........."
+                                 "................................................................................");
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                assert_true(repository_open(garbage, 0, &r, &error) < 0);
+                assert_string_equal(error.name, BATCH_ERROR_DATABASE);
+                assert_non_null(strstr(error.message, "is not a usable SQLite database"));
+        }
+
+        assert_int_equal(sqlite3_open(foreign, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "CREATE TABLE customers (id INTEGER)", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                assert_int_equal(repository_open(foreign, 0, &r, &error), -EPROTONOSUPPORT);
+                assert_non_null(strstr(error.message, "refusing to use a foreign database"));
+        }
+        /* nothing was added to the foreign file */
+        assert_int_equal(query_int(foreign, "SELECT COUNT(*) FROM sqlite_master"), 1);
+
+        assert_int_equal(sqlite3_open(future, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                assert_int_equal(repository_open(future, 0, &r, &error), -EPROTONOSUPPORT);
+                assert_non_null(strstr(error.message, "schema version 99"));
+        }
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                assert_true(repository_open(missing, 0, &r, &error) < 0);
+                assert_non_null(strstr(error.message, "Failed to open the database"));
+        }
+        assert_null(r);
+}
+
+/* A Spring Batch database (tables, no user_version) is adopted: the indexes are added, data kept. */
+static void test_adopt_spring_database(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "spring.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        sqlite3 *db;
+        extern const char *const schema_migrations[];
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, schema_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                "INSERT INTO BATCH_JOB_INSTANCE VALUES (7, 0, 'springJob', 'd41d8cd98f00b204e9800998ecf8427e');"
+                "INSERT INTO BATCH_JOB_EXECUTION VALUES (9, 2, 7, '2024-01-15 10:00:00.000000', "
+                "'2024-01-15 10:00:00.100000', '2024-01-15 10:00:01.000000', 'COMPLETED', 'COMPLETED', '', "
+                "'2024-01-15 10:00:01.000000');"
+                "INSERT INTO BATCH_JOB_EXECUTION_CONTEXT VALUES (9, '{}', NULL);",
+                NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(repository_schema_version(r), 2);
+        assert_int_equal(repository_get_execution(r, 9, &e, NULL), 0);
+        assert_string_equal(e->job_name, "springJob");
+        assert_int_equal(e->status, BATCH_STATUS_COMPLETED);
+        assert_true(e->end_time - e->start_time == 900000);
+}
+
+static void test_read_only(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL, *ro = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        JobExecution *e = NULL;
+        pid_t pid;
+        int status;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        r = repository_free(r);
+
+        assert_int_equal(repository_open(path, REPOSITORY_READ_ONLY, &ro, NULL), 0);
+        assert_int_equal(repository_create_execution(ro, "j", &p, 0, &e, &error), -EROFS);
+        assert_non_null(strstr(error.message, "read-only"));
+
+        /* A database file the caller may not write: refused at open with a clear message. As root, the check
+         * needs an unprivileged process to mean anything. */
+        assert_int_equal(chmod(path, 0444), 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                Repository *x = NULL;
+                sd_bus_error err = SD_BUS_ERROR_NULL;
+                int k;
+
+                if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+                        _exit(2);
+                k = repository_open(path, 0, &x, &err);
+                _exit(k == -EROFS && strstr(err.message, "is read-only") ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Several processes launch the same instance at once: exactly one gets an execution, the others get
+ * JobExecutionAlreadyRunning; never a duplicate instance or a raw SQLite error. */
+static void test_concurrent_launchers(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        enum { N = 8 };
+        pid_t pids[N];
+        int go[2], won = 0, busy = 0;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        r = repository_free(r);
+        assert_int_equal(pipe(go), 0);
+
+        for (int i = 0; i < N; i++) {
+                pids[i] = fork();
+                assert_true(pids[i] >= 0);
+                if (pids[i] == 0) {
+                        JobParameters p = JOB_PARAMETERS_NULL;
+                        Repository *x = NULL;
+                        JobExecution *e = NULL;
+                        sd_bus_error err = SD_BUS_ERROR_NULL;
+                        char c;
+                        int k;
+
+                        close(go[1]);
+                        if (repository_open(path, 0, &x, NULL) < 0)
+                                _exit(3);
+                        (void) job_parameters_parse_argument(&p, "day(date)=2026-11-21", NULL);
+                        (void) read(go[0], &c, 1); /* all start together */
+                        k = repository_create_execution(x, "settlement", &p, 0, &e, &err);
+                        if (k == 0)
+                                _exit(0);
+                        if (k == -EBUSY && sd_bus_error_has_name(&err, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING))
+                                _exit(1);
+                        fprintf(stderr, "unexpected: %d %s: %s\n", k, strna(err.name), strna(err.message));
+                        _exit(4);
+                }
+        }
+        close(go[0]);
+        close(go[1]); /* EOF releases every child at once */
+
+        for (int i = 0; i < N; i++) {
+                int status;
+
+                assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+                assert_true(WIFEXITED(status));
+                if (WEXITSTATUS(status) == 0)
+                        won++;
+                else if (WEXITSTATUS(status) == 1)
+                        busy++;
+        }
+        assert_int_equal(won, 1);
+        assert_int_equal(busy, N - 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_open_creates_schema),
+                cmocka_unit_test(test_seed_002),
+                cmocka_unit_test(test_seed_003),
+                cmocka_unit_test(test_seed_000),
+                cmocka_unit_test(test_next_parameters_keeps_last_and_overrides),
+                cmocka_unit_test(test_already_running),
+                cmocka_unit_test(test_unknown_and_not_restartable),
+                cmocka_unit_test(test_abandon),
+                cmocka_unit_test(test_step_restart_with_context),
+                cmocka_unit_test(test_start_limit_and_allow_start_if_complete),
+                cmocka_unit_test(test_optimistic_locking),
+                cmocka_unit_test(test_short_context),
+                cmocka_unit_test(test_queries),
+                cmocka_unit_test(test_fail_running),
+                cmocka_unit_test(test_retention),
+                cmocka_unit_test(test_bad_input),
+                cmocka_unit_test(test_bad_database_files),
+                cmocka_unit_test(test_adopt_spring_database),
+                cmocka_unit_test(test_read_only),
+                cmocka_unit_test(test_concurrent_launchers),
+        };
+
+        /* Timestamps are local time, as Spring stores them; make the tests independent of the machine's zone. */
+        setenv("TZ", "UTC", 1);
+        tzset();
+        log_set_max_level(LOG_WARNING);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
