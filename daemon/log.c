@@ -27,11 +27,21 @@ void log_set_identifier(const char *identifier) {
         log_identifier = identifier;
 }
 
+const char *log_get_identifier(void) {
+        return log_identifier;
+}
+
 static bool journal_available(void) {
         struct stat st;
 
         /* In containers without journald the socket is missing; sd_journal_send() would silently drop. */
         return stat("/run/systemd/journal/socket", &st) >= 0 && S_ISSOCK(st.st_mode);
+}
+
+bool log_uses_journal(void) {
+        /* Even when stderr is connected to the journal (JOURNAL_STREAM), native entries are preferred: they carry
+         * the structured fields lifecycle events need. */
+        return log_target == LOG_TARGET_JOURNAL || (log_target == LOG_TARGET_AUTO && journal_available());
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
@@ -49,8 +59,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         (void) vsnprintf(buf, sizeof(buf), format, ap);
         va_end(ap);
 
-        journal = log_target == LOG_TARGET_JOURNAL ||
-                  (log_target == LOG_TARGET_AUTO && getenv("JOURNAL_STREAM") == NULL && journal_available());
+        journal = log_uses_journal();
         if (journal) {
                 char filebuf[PATH_MAX + 16], linebuf[32];
 

@@ -16,6 +16,9 @@ void log_set_target(LogTarget target);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_identifier(const char *identifier);
+const char *log_get_identifier(void);
+/* Whether log lines go to the journal (as structured entries) rather than to stderr. */
+bool log_uses_journal(void);
 
 /* Returns -abs(error) so callers can write "return log_error_errno(r, ...)". %m prints strerror(abs(error)). */
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <inttypes.h>
+#include <pwd.h>
+
+#include "batch-error.h"
+#include "lifecycle-log.h"
+#include "log.h"
+#include "manager.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static void job_run_advance(JobRun *run);
+
+int job_run_new(Manager *m, ConfigRef *config, const JobConfig *job, JobExecution *execution, JobRun **ret) {
+        JobRun *run;
+
+        run = calloc(1, sizeof(JobRun));
+        if (!run)
+                return -ENOMEM;
+        run->manager = m;
+        run->config = config_ref_ref(config);
+        run->job = job;
+        run->execution = execution;
+        *ret = run;
+        return 0;
+}
+
+JobRun *job_run_free(JobRun *run) {
+        if (!run)
+                return NULL;
+        step_runner_free(run->runner);
+        step_execution_free(run->step);
+        job_execution_free(run->execution);
+        sd_event_source_disable_unref(run->timeout_source);
+        sd_event_source_disable_unref(run->free_source);
+        config_ref_unref(run->config);
+        free(run->progress);
+        free(run->custom_exit_code);
+        free(run->custom_exit_description);
+        return mfree(run);
+}
+
+static int free_run_handler(sd_event_source *s, void *userdata) {
+        JobRun *run = userdata;
+        Manager *m = run->manager;
+
+        for (size_t i = 0; i < m->n_runs; i++)
+                if (m->runs[i] == run) {
+                        memmove(m->runs + i, m->runs + i + 1, (m->n_runs - i - 1) * sizeof(JobRun *));
+                        m->n_runs--;
+                        break;
+                }
+        job_run_free(run);
+
+        manager_update_status(m);
+        if (m->state == MANAGER_STOPPING && m->n_runs == 0)
+                (void) sd_event_exit(m->event, 0);
+        return 0;
+}
+
+static int set_string(char **p, const char *s) {
+        char *c = NULL;
+
+        if (s) {
+                c = strdup(s);
+                if (!c)
+                        return -ENOMEM;
+        }
+        free(*p);
+        *p = c;
+        return 0;
+}
+
+/* The end of an execution. Status and exit status follow AbstractJob: the last step's, or COMPLETED/NOOP when no
+ * step had anything to do. */
+static void job_run_finish(JobRun *run, BatchStatus status, const char *exit_code, const char *exit_message) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        JobExecution *e = run->execution;
+        Manager *m = run->manager;
+        int k;
+
+        if (status == BATCH_STATUS_COMPLETED && !run->any_step_ran) {
+                exit_code = EXIT_CODE_NOOP;
+                exit_message = "All steps already completed or no steps configured for this job.";
+        }
+
+        e->status = batch_status_upgrade(BATCH_STATUS_STARTED, status);
+        if (set_string(&e->exit_code, exit_code ?: exit_code_from_batch_status(e->status)) < 0 ||
+            set_string(&e->exit_message, strempty(exit_message)) < 0)
+                (void) log_oom();
+        e->end_time = now_usec(CLOCK_REALTIME);
+
+        k = repository_update_execution(m->repository, e, &error);
+        if (k < 0)
+                log_error_errno(k, "Failed to record the end of execution %" PRIi64 ": %s", e->id,
+                                error.message ?: strerror(-k));
+
+        lifecycle_log(MESSAGE_JOB_FINISHED, e->status == BATCH_STATUS_COMPLETED ? LOG_INFO : LOG_WARNING, e, NULL,
+                      "Job: [%s] execution %" PRIi64 " finished: status %s, exit code %s%s%s",
+                      e->job_name, e->id, batch_status_to_string(e->status), strempty(e->exit_code),
+                      isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message));
+        manager_send_execution_finished(m, e);
+
+        run->timeout_source = sd_event_source_disable_unref(run->timeout_source);
+        if (!run->free_source) {
+                k = sd_event_add_defer(m->event, &run->free_source, free_run_handler, run);
+                if (k < 0) {
+                        log_error_errno(k, "Failed to schedule cleanup of execution %" PRIi64 ": %m", e->id);
+                        return;
+                }
+                (void) sd_event_source_set_priority(run->free_source, SD_EVENT_PRIORITY_IDLE);
+        }
+}
+
+/* ---- the running step ---- */
+
+static int on_commit(StepRunner *runner, const StepContribution *c, const ExecutionContext *step_context,
+                     const ExecutionContext *job_context, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(execution_context_freep) ExecutionContext *new_step = NULL, *new_job = NULL;
+        ExecutionContext *old_step, *old_job;
+        JobRun *run = userdata;
+        int k;
+
+        k = execution_context_copy(step_context, &new_step);
+        if (k < 0)
+                return k;
+        if (job_context) {
+                k = execution_context_copy(job_context, &new_job);
+                if (k < 0)
+                        return k;
+        }
+
+        /* Swap the new contexts in for the write, and back out if it fails: memory mirrors the database. */
+        old_step = run->step->context;
+        run->step->context = new_step;
+        old_job = run->execution->context;
+        if (new_job)
+                run->execution->context = new_job;
+
+        k = repository_commit_step(run->manager->repository, run->step, c, new_job ? run->execution : NULL, &error);
+        if (k < 0) {
+                run->step->context = old_step;
+                run->execution->context = old_job;
+                return log_warning_errno(k, "Failed to commit step %s of execution %" PRIi64 ": %s",
+                                         run->step->step_name, run->execution->id,
+                                         error.message ?: strerror(-k));
+        }
+
+        TAKE_PTR(new_step);
+        execution_context_free(old_step);
+        if (new_job) {
+                TAKE_PTR(new_job);
+                execution_context_free(old_job);
+        }
+        return 0;
+}
+
+static int on_status(StepRunner *runner, const char *text, void *userdata) {
+        JobRun *run = userdata;
+        int k;
+
+        k = set_string(&run->progress, text);
+        if (k < 0)
+                return k;
+        manager_send_execution_changed(run->manager, run, "Progress", NULL);
+        return 0;
+}
+
+static int on_exit_code(StepRunner *runner, const char *code, const char *description, void *userdata) {
+        JobRun *run = userdata;
+        int k;
+
+        k = set_string(&run->custom_exit_code, code);
+        if (k < 0)
+                return k;
+        return set_string(&run->custom_exit_description, description);
+}
+
+static void on_step_finished(StepRunner *runner, const StepResult *result, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *timeout_message = NULL;
+        JobRun *run = userdata;
+        Manager *m = run->manager;
+        StepExecution *s = run->step;
+        const char *message = result->message;
+        BatchStatus status;
+        bool last;
+        int k;
+
+        switch (result->outcome) {
+        case STEP_OUTCOME_SUCCESS:
+                status = BATCH_STATUS_COMPLETED;
+                break;
+        case STEP_OUTCOME_STOPPED:
+                status = BATCH_STATUS_STOPPED;
+                break;
+        default:
+                status = BATCH_STATUS_FAILED;
+        }
+        if (run->timed_out) {
+                char buf[TIMESPAN_MAX];
+
+                /* A timed-out job failed (and may be restarted); it was not stopped by anyone. */
+                status = BATCH_STATUS_FAILED;
+                if (asprintf(&timeout_message, "job timed out after %s",
+                             timespan_format(run->job->timeout_usec, buf)) >= 0)
+                        message = timeout_message;
+        }
+
+        s->status = status;
+        s->end_time = now_usec(CLOCK_REALTIME);
+        if (set_string(&s->exit_code, run->custom_exit_code ?: exit_code_from_batch_status(status)) < 0 ||
+            set_string(&s->exit_message, run->custom_exit_description ?: strempty(message)) < 0)
+                (void) log_oom();
+        run->custom_exit_code = mfree(run->custom_exit_code);
+        run->custom_exit_description = mfree(run->custom_exit_description);
+
+        last = status != BATCH_STATUS_COMPLETED || run->stop_requested || run->next_step >= run->job->n_steps;
+
+        /* The last step's end and the job's end are one transaction. */
+        k = repository_transaction_begin(m->repository, &error);
+        if (k >= 0) {
+                k = repository_update_step_execution(m->repository, s, &error);
+                if (k < 0)
+                        log_error_errno(k, "Failed to record the end of step %s of execution %" PRIi64 ": %s",
+                                        s->step_name, run->execution->id, error.message ?: strerror(-k));
+        }
+
+        lifecycle_log(MESSAGE_STEP_FINISHED, status == BATCH_STATUS_COMPLETED ? LOG_INFO : LOG_WARNING,
+                      run->execution, s, "Step: [%s] of job [%s] execution %" PRIi64 " finished: %s%s%s",
+                      s->step_name, run->execution->job_name, run->execution->id, batch_status_to_string(status),
+                      isempty(s->exit_message) ? "" : ", ", strempty(s->exit_message));
+
+        if (last) {
+                BatchStatus job_status = run->stop_requested && status == BATCH_STATUS_COMPLETED ?
+                                         BATCH_STATUS_STOPPED : status;
+
+                job_run_finish(run, job_status,
+                               job_status == status ? s->exit_code : EXIT_CODE_STOPPED,
+                               s->exit_message);
+        }
+        if (repository_transaction_commit(m->repository, &error) < 0)
+                log_error("Failed to record the end of step %s of execution %" PRIi64 ": %s",
+                          s->step_name, run->execution->id, error.message);
+
+        run->progress = mfree(run->progress);
+        manager_send_execution_changed(m, run, "CurrentStep", "Progress", NULL);
+
+        /* The runner may be freed from its own finished callback. */
+        run->runner = step_runner_free(run->runner);
+        run->step = step_execution_free(run->step);
+
+        if (!last)
+                job_run_advance(run);
+}
+
+static int strv_push_printf(char ***l, size_t *n, const char *format, ...) _printf_(3, 4);
+static int strv_push_printf(char ***l, size_t *n, const char *format, ...) {
+        char **nl, *s;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        nl = reallocarray(*l, *n + 2, sizeof(char *));
+        if (!nl) {
+                free(s);
+                return -ENOMEM;
+        }
+        nl[(*n)++] = s;
+        nl[*n] = NULL;
+        *l = nl;
+        return 0;
+}
+
+/* A clean environment: a sane PATH and the user's identity, the job's own variables, then ours, so a job cannot
+ * fake BATCH_* (the configuration refuses those names anyway). */
+static int step_environment(JobRun *run, bool restart, char ***ret) {
+        const JobExecution *e = run->execution;
+        _cleanup_strv_free_ char **env = NULL;
+        size_t n = 0;
+        int k = 0;
+
+        k = strv_push_printf(&env, &n, "PATH=%s", DEFAULT_PATH);
+        if (k >= 0)
+                k = strv_push_printf(&env, &n, "LANG=C.UTF-8");
+        if (k >= 0 && run->job->user) {
+                struct passwd *pw = getpwnam(run->job->user);
+
+                if (pw) {
+                        k = strv_push_printf(&env, &n, "USER=%s", pw->pw_name);
+                        if (k >= 0)
+                                k = strv_push_printf(&env, &n, "LOGNAME=%s", pw->pw_name);
+                        if (k >= 0)
+                                k = strv_push_printf(&env, &n, "HOME=%s", pw->pw_dir);
+                        if (k >= 0)
+                                k = strv_push_printf(&env, &n, "SHELL=%s", pw->pw_shell);
+                }
+        }
+        for (char **i = run->job->environment; k >= 0 && i && *i; i++)
+                k = strv_push_printf(&env, &n, "%s", *i);
+        if (k >= 0)
+                k = strv_push_printf(&env, &n, "BATCH_JOB_NAME=%s", e->job_name);
+        if (k >= 0)
+                k = strv_push_printf(&env, &n, "BATCH_JOB_INSTANCE_ID=%" PRIi64, e->job_instance_id);
+        if (k >= 0)
+                k = strv_push_printf(&env, &n, "BATCH_JOB_EXECUTION_ID=%" PRIi64, e->id);
+        if (k >= 0)
+                k = strv_push_printf(&env, &n, "BATCH_STEP_NAME=%s", run->step->step_name);
+        if (k >= 0)
+                k = strv_push_printf(&env, &n, "BATCH_STEP_EXECUTION_ID=%" PRIi64, run->step->id);
+        if (k >= 0 && restart)
+                k = strv_push_printf(&env, &n, "BATCH_RESTART=1");
+        for (size_t i = 0; k >= 0 && i < e->parameters.n; i++) {
+                _cleanup_free_ char *name = strdup(e->parameters.items[i].name);
+
+                if (!name)
+                        return -ENOMEM;
+                for (char *c = name; *c; c++)
+                        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                              *c == '_'))
+                                *c = '_';
+                k = strv_push_printf(&env, &n, "BATCH_PARAM_%s=%s", name, e->parameters.items[i].value);
+        }
+        if (k < 0)
+                return k;
+
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+/* A step that could not even start fails like one that exited non-zero. */
+static void job_run_fail_step(JobRun *run, const char *message) {
+        StepResult result = {
+                .outcome = STEP_OUTCOME_FAILED,
+                .exit_status = -1,
+                .message = message,
+        };
+
+        on_step_finished(NULL, &result, run);
+}
+
+static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *last) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_strv_free_ char **argv = NULL, **env = NULL;
+        _cleanup_free_ char *message = NULL;
+        Manager *m = run->manager;
+        StepRunnerParameters p;
+        StepRunnerCallbacks callbacks = {
+                .commit = on_commit,
+                .status = on_status,
+                .exit_code = on_exit_code,
+                .finished = on_step_finished,
+        };
+        bool restart = last && last->status != BATCH_STATUS_COMPLETED;
+        size_t n = 0;
+        int k;
+
+        k = repository_transaction_begin(m->repository, &error);
+        if (k >= 0)
+                k = repository_add_step_execution(m->repository, run->execution, sc->name, last, &run->step, &error);
+        if (k >= 0) {
+                run->step->status = BATCH_STATUS_STARTED;
+                run->step->start_time = now_usec(CLOCK_REALTIME);
+                k = repository_update_step_execution(m->repository, run->step, &error);
+        }
+        if (k >= 0)
+                k = repository_transaction_commit(m->repository, &error);
+        if (k < 0) {
+                repository_transaction_rollback(m->repository);
+                run->step = step_execution_free(run->step);
+                job_run_finish(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, error.message ?: strerror(-k));
+                return k;
+        }
+        run->any_step_ran = true;
+        manager_send_execution_changed(m, run, "CurrentStep", NULL);
+
+        /* ${name} is replaced inside one argument and never re-split: a value cannot become a new argument or
+         * reach a shell unless the job itself runs one. */
+        for (char **i = sc->exec; *i; i++) {
+                _cleanup_free_ char *expanded = NULL, *why = NULL;
+                char **na;
+
+                k = job_parameters_expand(&run->execution->parameters, *i, &expanded, &why);
+                if (k < 0) {
+                        if (asprintf(&message, "Failed to expand argument '%s': %s", *i, why ?: strerror(-k)) < 0)
+                                message = NULL;
+                        job_run_fail_step(run, message ?: "Failed to expand an argument");
+                        return k;
+                }
+                na = reallocarray(argv, n + 2, sizeof(char *));
+                if (!na)
+                        return -ENOMEM;
+                argv = na;
+                argv[n++] = TAKE_PTR(expanded);
+                argv[n] = NULL;
+        }
+
+        k = step_environment(run, restart, &env);
+        if (k < 0) {
+                job_run_fail_step(run, "Failed to build the step's environment");
+                return k;
+        }
+
+        p = (StepRunnerParameters) {
+                .argv = argv,
+                .environment = env,
+                .user = run->job->user,
+                .working_directory = run->job->working_directory,
+                .timeout = sc->timeout_usec,
+                .kill_grace = run->config->config->kill_grace_usec,
+                .identifier = run->job->name,
+                .output_fd = m->output_fd,
+                .step_context = run->step->context,
+                .job_context = run->execution->context,
+        };
+        k = step_runner_start(m->event, &p, &callbacks, run, &run->runner);
+        if (k < 0) {
+                if (asprintf(&message, "Failed to start step: %s", k == -ESRCH ? "no such user" : strerror(-k)) < 0)
+                        message = NULL;
+                job_run_fail_step(run, message ?: "Failed to start step");
+                return k;
+        }
+
+        /* The step's output reaches the journal under the job's identifier and the step's PID; logging the PID
+         * here lets "batchctl logs" find that output for this execution. */
+        {
+                char pidfield[64];
+                char *fields[] = { pidfield, NULL };
+
+                (void) snprintf(pidfield, sizeof(pidfield), "BATCH_STEP_PID=%i", (int) step_runner_get_pid(run->runner));
+                lifecycle_log_fields(MESSAGE_STEP_STARTED, LOG_INFO, run->execution, run->step, fields,
+                                     "Executing step: [%s] of job [%s] execution %" PRIi64 "%s", sc->name,
+                                     run->execution->job_name, run->execution->id, restart ? " (restart)" : "");
+        }
+        return 0;
+}
+
+/* SimpleJob.doExecute(): steps in order, skipping what is already complete, until one does not complete. */
+static void job_run_advance(JobRun *run) {
+        Manager *m = run->manager;
+
+        while (run->next_step < run->job->n_steps) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(step_execution_freep) StepExecution *last = NULL;
+                const StepConfig *sc = run->job->steps + run->next_step++;
+                int k;
+
+                if (run->stop_requested) {
+                        job_run_finish(run, BATCH_STATUS_STOPPED, EXIT_CODE_STOPPED, "stopped before the next step");
+                        return;
+                }
+
+                k = repository_should_start_step(m->repository, run->execution, sc->name, sc->allow_start_if_complete,
+                                                 sc->start_limit == STEP_START_LIMIT_UNLIMITED ? 0 :
+                                                 (uint64_t) sc->start_limit, &last, &error);
+                if (k < 0) {
+                        log_warning("Step [%s] of job [%s] execution %" PRIi64 " cannot start: %s", sc->name,
+                                    run->execution->job_name, run->execution->id, error.message);
+                        job_run_finish(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, error.message);
+                        return;
+                }
+                if (k == 0) {
+                        lifecycle_log(MESSAGE_STEP_SKIPPED, LOG_INFO, run->execution, last,
+                                      "Step already complete or not restartable, so no action to execute: "
+                                      "StepExecution: id=%" PRIi64 ", name=%s, status=%s, commitCount=%" PRIi64,
+                                      last->id, last->step_name, batch_status_to_string(last->status),
+                                      last->commit_count);
+                        continue;
+                }
+
+                (void) job_run_start_step(run, sc, last);
+                return;
+        }
+
+        job_run_finish(run, BATCH_STATUS_COMPLETED, EXIT_CODE_COMPLETED, NULL);
+}
+
+static int on_job_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        JobRun *run = userdata;
+
+        run->timed_out = true;
+        if (run->runner)
+                (void) step_runner_stop(run->runner, "job timed out");
+        return 0;
+}
+
+void job_run_start(JobRun *run) {
+        Manager *m = run->manager;
+        int k;
+
+        lifecycle_log(MESSAGE_JOB_STARTED, LOG_INFO, run->execution, NULL,
+                      "Job: [%s] execution %" PRIi64 " (instance %" PRIi64 ") launched", run->execution->job_name,
+                      run->execution->id, run->execution->job_instance_id);
+        manager_send_execution_started(m, run->execution);
+
+        if (run->job->timeout_usec != USEC_INFINITY && run->job->timeout_usec > 0) {
+                k = sd_event_add_time_relative(m->event, &run->timeout_source, CLOCK_MONOTONIC,
+                                               run->job->timeout_usec, 0, on_job_timeout, run);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to arm the timeout of execution %" PRIi64 ", running without: %m",
+                                          run->execution->id);
+        }
+
+        job_run_advance(run);
+}
+
+int job_run_stop(JobRun *run, const char *reason) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int k;
+
+        if (run->stop_requested)
+                return 0;
+        run->stop_requested = true;
+
+        /* JobOperator.stop(): STOPPING until the step has wound down. */
+        run->execution->status = BATCH_STATUS_STOPPING;
+        k = repository_update_execution(run->manager->repository, run->execution, &error);
+        if (k < 0)
+                log_warning_errno(k, "Failed to record STOPPING for execution %" PRIi64 ": %s", run->execution->id,
+                                  error.message ?: strerror(-k));
+        manager_send_execution_changed(run->manager, run, "Status", NULL);
+
+        if (run->runner)
+                return step_runner_stop(run->runner, reason);
+        return 0;
+}
+
+void job_run_abort(JobRun *run, const char *reason) {
+        StepResult result = {
+                .outcome = STEP_OUTCOME_STOPPED,
+                .exit_status = -1,
+                .message = reason,
+        };
+
+        if (!run->runner || run->free_source)
+                return;
+        /* Kills the process group; no callback follows, so finish the step here. */
+        run->runner = step_runner_free(run->runner);
+        run->stop_requested = true;
+        on_step_finished(NULL, &result, run);
+}

@@ -1,0 +1,933 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "batch-error.h"
+#include "bus-names.h"
+#include "log.h"
+#include "manager.h"
+
+/* ---- authorization ---- */
+
+/* Mutating calls: root, batchd's own user in --user mode, or a member of admin_group. Decided from the
+ * credentials the bus vouches for, never from /proc after the fact. */
+static int manager_authorize(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const Config *c = m->config->config;
+        const gid_t *gids = NULL;
+        uid_t euid;
+        gid_t egid;
+        int k, n;
+
+        k = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
+                                      &creds);
+        if (k < 0)
+                return k;
+        k = sd_bus_creds_get_euid(creds, &euid);
+        if (k < 0)
+                return k;
+        if (euid == 0 || (m->user_mode && euid == geteuid()))
+                return 0;
+
+        if (c->admin_group) {
+                if (sd_bus_creds_get_egid(creds, &egid) >= 0 && egid == c->admin_gid)
+                        return 0;
+                n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+                for (int i = 0; i < n; i++)
+                        if (gids[i] == c->admin_gid)
+                                return 0;
+        }
+
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                 "Access denied: only root%s%s may do that.", c->admin_group ? " and members of " : "",
+                                 strempty(c->admin_group));
+}
+
+/* ---- helpers ---- */
+
+static int execution_path(int64_t id, char **ret) {
+        return asprintf(ret, BATCH_EXECUTION_PATH_PREFIX "/%" PRIi64, id) < 0 ? -ENOMEM : 0;
+}
+
+static int job_path(const char *name, char **ret) {
+        return sd_bus_path_encode(BATCH_JOB_PATH_PREFIX, name, ret);
+}
+
+static int read_parameters(sd_bus_message *msg, JobParameters *ret, sd_bus_error *error) {
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        const char *name, *type, *value;
+        int identifying, k;
+
+        k = sd_bus_message_enter_container(msg, 'a', "(sssb)");
+        if (k < 0)
+                return k;
+        while ((k = sd_bus_message_read(msg, "(sssb)", &name, &type, &value, &identifying)) > 0) {
+                _cleanup_free_ char *why = NULL;
+                JobParameterType t;
+
+                t = job_parameter_type_from_string(type);
+                if (t < 0)
+                        t = job_parameter_type_from_java(type);
+                if (t < 0)
+                        return sd_bus_error_setf(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                                 "Unknown type '%.64s' of parameter '%.100s'.", type, name), -EINVAL;
+                if (job_parameters_get(&p, name))
+                        return sd_bus_error_setf(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                                 "Parameter '%.100s' given twice.", name), -EINVAL;
+                k = job_parameters_add(&p, name, t, value, identifying, &why);
+                if (k < 0)
+                        return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                                why ?: "Invalid parameter."), k;
+        }
+        if (k < 0)
+                return k;
+        k = sd_bus_message_exit_container(msg);
+        if (k < 0)
+                return k;
+
+        *ret = p;
+        p = JOB_PARAMETERS_NULL;
+        return 0;
+}
+
+static int append_parameters(sd_bus_message *reply, const JobParameters *p) {
+        int k;
+
+        k = sd_bus_message_open_container(reply, 'a', "(sssb)");
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < p->n; i++) {
+                k = sd_bus_message_append(reply, "(sssb)", p->items[i].name,
+                                          job_parameter_type_to_string(p->items[i].type), p->items[i].value,
+                                          (int) p->items[i].identifying);
+                if (k < 0)
+                        return k;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int append_execution_summary(sd_bus_message *reply, const JobExecution *e) {
+        _cleanup_free_ char *path = NULL;
+        int k;
+
+        k = execution_path(e->id, &path);
+        if (k < 0)
+                return k;
+        return sd_bus_message_append(reply, "(ttssssttto)", (uint64_t) e->id, (uint64_t) e->job_instance_id,
+                                     e->job_name, batch_status_to_string(e->status), strempty(e->exit_code),
+                                     strempty(e->exit_message), e->create_time, e->start_time, e->end_time, path);
+}
+
+static int reply_execution(sd_bus_message *msg, int64_t id) {
+        _cleanup_free_ char *path = NULL;
+        int k;
+
+        k = execution_path(id, &path);
+        if (k < 0)
+                return k;
+        return sd_bus_reply_method_return(msg, "to", (uint64_t) id, path);
+}
+
+static int check_id(uint64_t id, sd_bus_error *error) {
+        if (id == 0 || id > INT64_MAX)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION,
+                                         "No JobExecution found for id: [%" PRIu64 "]", id), -ENXIO;
+        return 0;
+}
+
+/* ---- manager methods ---- */
+
+static int method_start_common(sd_bus_message *msg, Manager *m, const char *job, LaunchMode mode,
+                               sd_bus_error *error) {
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        int64_t id;
+        int k;
+
+        k = read_parameters(msg, &p, error);
+        if (k < 0)
+                return k;
+        k = manager_authorize(m, msg, error);
+        if (k < 0)
+                return k;
+        k = manager_launch(m, job, &p, mode, &id, error);
+        if (k < 0)
+                return k;
+        return reply_execution(msg, id);
+}
+
+static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *job;
+        int k;
+
+        k = sd_bus_message_read(msg, "s", &job);
+        if (k < 0)
+                return k;
+        return method_start_common(msg, userdata, job, LAUNCH_START, error);
+}
+
+static int method_start_next_instance(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *job;
+        int k;
+
+        k = sd_bus_message_read(msg, "s", &job);
+        if (k < 0)
+                return k;
+        return method_start_common(msg, userdata, job, LAUNCH_NEXT_INSTANCE, error);
+}
+
+static int restart_common(sd_bus_message *msg, Manager *m, uint64_t id, sd_bus_error *error) {
+        int64_t new_id;
+        int k;
+
+        k = manager_authorize(m, msg, error);
+        if (k < 0)
+                return k;
+        k = check_id(id, error);
+        if (k < 0)
+                return k;
+        k = manager_restart(m, (int64_t) id, &new_id, error);
+        if (k < 0)
+                return k;
+        return reply_execution(msg, new_id);
+}
+
+static int method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        uint64_t id;
+        int k;
+
+        k = sd_bus_message_read(msg, "t", &id);
+        if (k < 0)
+                return k;
+        return restart_common(msg, userdata, id, error);
+}
+
+static int stop_common(sd_bus_message *msg, Manager *m, uint64_t id, bool abandon, sd_bus_error *error) {
+        int k;
+
+        k = manager_authorize(m, msg, error);
+        if (k < 0)
+                return k;
+        k = check_id(id, error);
+        if (k < 0)
+                return k;
+        k = abandon ? manager_abandon_execution(m, (int64_t) id, error) :
+                      manager_stop_execution(m, (int64_t) id, error);
+        if (k < 0)
+                return k;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        uint64_t id;
+        int k;
+
+        k = sd_bus_message_read(msg, "t", &id);
+        if (k < 0)
+                return k;
+        return stop_common(msg, userdata, id, false, error);
+}
+
+static int method_abandon(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        uint64_t id;
+        int k;
+
+        k = sd_bus_message_read(msg, "t", &id);
+        if (k < 0)
+                return k;
+        return stop_common(msg, userdata, id, true, error);
+}
+
+static int job_last_execution(Manager *m, const char *name, JobExecution **ret) {
+        JobExecution **list = NULL;
+        size_t n = 0;
+        int k;
+
+        k = repository_list_executions(m->repository, name, 0, 0, 1, &list, &n);
+        if (k < 0)
+                return k;
+        *ret = n > 0 ? TAKE_PTR(list[0]) : NULL;
+        job_execution_array_free(list, n);
+        return 0;
+}
+
+static uint64_t job_next_elapse(const JobConfig *j) {
+        usec_t next;
+
+        if (!j->calendar || !j->enabled || calendar_spec_next_usec(j->calendar, now_usec(CLOCK_REALTIME), &next) < 0)
+                return 0;
+        return next;
+}
+
+static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        const Config *c = m->config->config;
+        int k;
+
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k < 0)
+                return k;
+        k = sd_bus_message_open_container(reply, 'a', "(sssttssuo)");
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                const JobConfig *j = c->jobs[i];
+                _cleanup_(job_execution_freep) JobExecution *last = NULL;
+                _cleanup_free_ char *path = NULL;
+
+                k = job_last_execution(m, j->name, &last);
+                if (k < 0)
+                        return k;
+                k = job_path(j->name, &path);
+                if (k < 0)
+                        return k;
+                k = sd_bus_message_append(reply, "(sssttssuo)", j->name, strempty(j->description),
+                                          strempty(j->schedule), job_next_elapse(j),
+                                          last ? (uint64_t) last->id : 0,
+                                          last ? batch_status_to_string(last->status) : "",
+                                          last ? strempty(last->exit_code) : "",
+                                          manager_count_running(m, j->name), path);
+                if (k < 0)
+                        return k;
+        }
+        k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_job_instances(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        JobInstance *a = NULL;
+        const char *job;
+        uint32_t offset, limit;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "suu", &job, &offset, &limit);
+        if (k < 0)
+                return k;
+        k = repository_get_job_instances(m->repository, job, offset, limit, &a, &n);
+        if (k < 0)
+                return sd_bus_error_set_errnof(error, k, "Failed to read job instances: %m");
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(tss)");
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = sd_bus_message_append(reply, "(tss)", (uint64_t) a[i].id, a[i].job_name, a[i].job_key);
+        job_instance_array_free(a, n);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int reply_execution_list(sd_bus_message *msg, JobExecution **list, size_t n) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int k;
+
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(ttssssttto)");
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = append_execution_summary(reply, list[i]);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_executions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        JobExecution **list = NULL;
+        const char *job;
+        uint64_t instance;
+        uint32_t offset, limit;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "stuu", &job, &instance, &offset, &limit);
+        if (k < 0)
+                return k;
+        if (instance > INT64_MAX)
+                instance = INT64_MAX;
+        k = repository_list_executions(m->repository, isempty(job) ? NULL : job, (int64_t) instance, offset, limit,
+                                       &list, &n);
+        if (k < 0)
+                return sd_bus_error_set_errnof(error, k, "Failed to read executions: %m");
+        k = reply_execution_list(msg, list, n);
+        job_execution_array_free(list, n);
+        return k;
+}
+
+static int method_get_running_executions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        JobExecution **list = NULL;
+        size_t n = 0;
+        int k;
+
+        k = repository_get_running_executions(m->repository, NULL, &list, &n);
+        if (k < 0)
+                return sd_bus_error_set_errnof(error, k, "Failed to read executions: %m");
+        k = reply_execution_list(msg, list, n);
+        job_execution_array_free(list, n);
+        return k;
+}
+
+static int method_get_execution(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        _cleanup_free_ char *context = NULL;
+        Manager *m = userdata;
+        uint64_t id;
+        int k;
+
+        k = sd_bus_message_read(msg, "t", &id);
+        if (k < 0)
+                return k;
+        k = check_id(id, error);
+        if (k < 0)
+                return k;
+        k = repository_get_execution(m->repository, (int64_t) id, &e, error);
+        if (k < 0)
+                return k;
+        k = execution_context_serialize(e->context, &context);
+        if (k < 0)
+                return k;
+
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = append_execution_summary(reply, e);
+        if (k >= 0)
+                k = append_parameters(reply, &e->parameters);
+        if (k >= 0)
+                k = sd_bus_message_append(reply, "s", context);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_step_executions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        Manager *m = userdata;
+        StepExecution **steps = NULL;
+        uint64_t id;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "t", &id);
+        if (k < 0)
+                return k;
+        k = check_id(id, error);
+        if (k < 0)
+                return k;
+        k = repository_get_execution(m->repository, (int64_t) id, &e, error);
+        if (k < 0)
+                return k;
+        k = repository_get_step_executions(m->repository, (int64_t) id, &steps, &n);
+        if (k < 0)
+                return sd_bus_error_set_errnof(error, k, "Failed to read step executions: %m");
+
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(tsssstttttttttts)");
+        for (size_t i = 0; k >= 0 && i < n; i++) {
+                const StepExecution *s = steps[i];
+                _cleanup_free_ char *context = NULL;
+
+                k = execution_context_serialize(s->context, &context);
+                if (k >= 0)
+                        k = sd_bus_message_append(reply, "(tsssstttttttttts)", (uint64_t) s->id, s->step_name,
+                                                  batch_status_to_string(s->status), strempty(s->exit_code),
+                                                  strempty(s->exit_message), s->start_time, s->end_time,
+                                                  (uint64_t) s->commit_count, (uint64_t) s->read_count,
+                                                  (uint64_t) s->filter_count, (uint64_t) s->write_count,
+                                                  (uint64_t) s->read_skip_count, (uint64_t) s->write_skip_count,
+                                                  (uint64_t) s->process_skip_count, (uint64_t) s->rollback_count,
+                                                  context);
+        }
+        step_execution_array_free(steps, n);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int k;
+
+        k = manager_authorize(m, msg, error);
+        if (k < 0)
+                return k;
+        k = manager_reload(m, error);
+        if (k < 0)
+                return k;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int property_get_running(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "u", manager_count_running(userdata, NULL));
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", NULL, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RunningExecutions", "u", property_get_running, 0, 0),
+        SD_BUS_METHOD_WITH_ARGS("Start",
+                                SD_BUS_ARGS("s", job, "a(sssb)", parameters),
+                                SD_BUS_RESULT("t", execution_id, "o", execution),
+                                method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartNextInstance",
+                                SD_BUS_ARGS("s", job, "a(sssb)", parameters),
+                                SD_BUS_RESULT("t", execution_id, "o", execution),
+                                method_start_next_instance, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Restart",
+                                SD_BUS_ARGS("t", execution_id),
+                                SD_BUS_RESULT("t", new_execution_id, "o", execution),
+                                method_restart, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Stop",
+                                SD_BUS_ARGS("t", execution_id),
+                                SD_BUS_NO_RESULT,
+                                method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Abandon",
+                                SD_BUS_ARGS("t", execution_id),
+                                SD_BUS_NO_RESULT,
+                                method_abandon, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListJobs",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sssttssuo)", jobs),
+                                method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListJobInstances",
+                                SD_BUS_ARGS("s", job, "u", offset, "u", limit),
+                                SD_BUS_RESULT("a(tss)", instances),
+                                method_list_job_instances, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListExecutions",
+                                SD_BUS_ARGS("s", job, "t", instance_id, "u", offset, "u", limit),
+                                SD_BUS_RESULT("a(ttssssttto)", executions),
+                                method_list_executions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetExecution",
+                                SD_BUS_ARGS("t", execution_id),
+                                SD_BUS_RESULT("(ttssssttto)", execution, "a(sssb)", parameters, "s", job_context),
+                                method_get_execution, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetStepExecutions",
+                                SD_BUS_ARGS("t", execution_id),
+                                SD_BUS_RESULT("a(tsssstttttttttts)", steps),
+                                method_get_step_executions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRunningExecutions",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ttssssttto)", executions),
+                                method_get_running_executions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reload",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_NO_RESULT,
+                                method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("ExecutionStarted",
+                                SD_BUS_ARGS("t", execution_id, "s", job, "o", execution), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ExecutionFinished",
+                                SD_BUS_ARGS("t", execution_id, "s", job, "s", status, "s", exit_code,
+                                            "o", execution), 0),
+        SD_BUS_VTABLE_END
+};
+
+/* ---- job objects ---- */
+
+static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                           sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        Manager *m = userdata;
+        const JobConfig *j;
+        int k;
+
+        k = sd_bus_path_decode(path, BATCH_JOB_PATH_PREFIX, &name);
+        if (k <= 0)
+                return 0;
+        j = config_find_job(m->config->config, name);
+        if (!j)
+                return 0;
+        *found = m;
+        return 1;
+}
+
+static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        _cleanup_strv_free_ char **l = NULL;
+        Manager *m = userdata;
+        const Config *c = m->config->config;
+        int k;
+
+        l = calloc(c->n_jobs + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                k = job_path(c->jobs[i]->name, &l[i]);
+                if (k < 0)
+                        return k;
+        }
+        *nodes = TAKE_PTR(l);
+        return 1;
+}
+
+/* Looked up on every access: a reload may have replaced or removed the job since the object was found. */
+static const JobConfig *job_from_path(Manager *m, const char *path, sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        const JobConfig *j = NULL;
+
+        if (sd_bus_path_decode(path, BATCH_JOB_PATH_PREFIX, &name) > 0)
+                j = config_find_job(m->config->config, name);
+        if (!j)
+                sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB, "No job configuration with the name [%s] was "
+                                  "registered", strna(name));
+        return j;
+}
+
+#define JOB_STRING_PROPERTY(fn, expr)                                                                   \
+        static int fn(sd_bus *bus, const char *path, const char *interface, const char *property,       \
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {                     \
+                const JobConfig *j = job_from_path(userdata, path, error);                              \
+                if (!j)                                                                                 \
+                        return -ENOENT;                                                                 \
+                return sd_bus_message_append(reply, "s", strempty(expr));                               \
+        }
+
+JOB_STRING_PROPERTY(property_job_name, j->name)
+JOB_STRING_PROPERTY(property_job_description, j->description)
+JOB_STRING_PROPERTY(property_job_schedule, j->schedule)
+
+static int property_job_next_elapse(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+
+        if (!j)
+                return -ENOENT;
+        return sd_bus_message_append(reply, "t", job_next_elapse(j));
+}
+
+static int property_job_restartable(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+
+        if (!j)
+                return -ENOENT;
+        return sd_bus_message_append(reply, "b", (int) j->restartable);
+}
+
+static int property_job_steps(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+        int k;
+
+        if (!j)
+                return -ENOENT;
+        k = sd_bus_message_open_container(reply, 'a', "s");
+        for (size_t i = 0; k >= 0 && i < j->n_steps; i++)
+                k = sd_bus_message_append(reply, "s", j->steps[i].name);
+        if (k < 0)
+                return k;
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_job_last(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *last = NULL;
+        const JobConfig *j = job_from_path(userdata, path, error);
+        int k;
+
+        if (!j)
+                return -ENOENT;
+        k = job_last_execution(userdata, j->name, &last);
+        if (k < 0)
+                return k;
+        if (streq(property, "LastExecutionId"))
+                return sd_bus_message_append(reply, "t", last ? (uint64_t) last->id : 0);
+        return sd_bus_message_append(reply, "s", last ? batch_status_to_string(last->status) : "");
+}
+
+static int property_job_running(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+
+        if (!j)
+                return -ENOENT;
+        return sd_bus_message_append(reply, "u", manager_count_running(userdata, j->name));
+}
+
+static int method_job_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        const JobConfig *j = job_from_path(userdata, sd_bus_message_get_path(msg), error);
+
+        if (!j)
+                return -ENOENT;
+        /* The launch may reload nothing, but keep the name independent of the configuration's lifetime. */
+        name = strdup(j->name);
+        if (!name)
+                return -ENOMEM;
+        return method_start_common(msg, userdata, name, LAUNCH_START, error);
+}
+
+static const sd_bus_vtable job_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", property_job_name, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Description", "s", property_job_description, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Schedule", "s", property_job_schedule, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NextElapseUSec", "t", property_job_next_elapse, 0, 0),
+        SD_BUS_PROPERTY("Restartable", "b", property_job_restartable, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Steps", "as", property_job_steps, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LastExecutionId", "t", property_job_last, 0, 0),
+        SD_BUS_PROPERTY("LastStatus", "s", property_job_last, 0, 0),
+        SD_BUS_PROPERTY("RunningExecutions", "u", property_job_running, 0, 0),
+        SD_BUS_METHOD_WITH_ARGS("Start",
+                                SD_BUS_ARGS("a(sssb)", parameters),
+                                SD_BUS_RESULT("t", execution_id, "o", execution),
+                                method_job_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* ---- execution objects ---- */
+
+static int execution_id_from_path(const char *path, int64_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        char *end;
+        long long v;
+        int k;
+
+        k = sd_bus_path_decode(path, BATCH_EXECUTION_PATH_PREFIX, &s);
+        if (k <= 0)
+                return -ENXIO;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v <= 0 || s[0] == '+' || s[0] == '0')
+                return -ENXIO;
+        *ret = v;
+        return 0;
+}
+
+static int execution_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                                 void **found, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        Manager *m = userdata;
+        int64_t id;
+
+        if (execution_id_from_path(path, &id) < 0)
+                return 0;
+        if (manager_find_run(m, id)) {
+                *found = m;
+                return 1;
+        }
+        if (repository_get_execution(m->repository, id, &e, NULL) < 0)
+                return 0;
+        *found = m;
+        return 1;
+}
+
+static int execution_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                                     sd_bus_error *error) {
+        _cleanup_strv_free_ char **l = NULL;
+        Manager *m = userdata;
+        size_t n = 0;
+        int k;
+
+        l = calloc(m->n_runs + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_runs; i++) {
+                k = execution_path(m->runs[i]->execution->id, &l[n]);
+                if (k < 0)
+                        return k;
+                n++;
+        }
+        *nodes = TAKE_PTR(l);
+        return 1;
+}
+
+/* Loads what the property needs: the live object for a running execution, the database otherwise. */
+static int execution_for_path(Manager *m, const char *path, JobRun **ret_run, JobExecution **ret_loaded,
+                              sd_bus_error *error) {
+        int64_t id;
+        int k;
+
+        k = execution_id_from_path(path, &id);
+        if (k < 0)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION, "No such execution object %s",
+                                         path), k;
+        *ret_run = manager_find_run(m, id);
+        *ret_loaded = NULL;
+        if (*ret_run)
+                return 0;
+        return repository_get_execution(m->repository, id, ret_loaded, error);
+}
+
+static int property_execution(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *loaded = NULL;
+        JobRun *run;
+        const JobExecution *e;
+        int k;
+
+        k = execution_for_path(userdata, path, &run, &loaded, error);
+        if (k < 0)
+                return k;
+        e = run ? run->execution : loaded;
+
+        if (streq(property, "Id"))
+                return sd_bus_message_append(reply, "t", (uint64_t) e->id);
+        if (streq(property, "InstanceId"))
+                return sd_bus_message_append(reply, "t", (uint64_t) e->job_instance_id);
+        if (streq(property, "JobName"))
+                return sd_bus_message_append(reply, "s", e->job_name);
+        if (streq(property, "Status"))
+                return sd_bus_message_append(reply, "s", batch_status_to_string(e->status));
+        if (streq(property, "ExitCode"))
+                return sd_bus_message_append(reply, "s", strempty(e->exit_code));
+        if (streq(property, "ExitMessage"))
+                return sd_bus_message_append(reply, "s", strempty(e->exit_message));
+        if (streq(property, "CreateTimestamp"))
+                return sd_bus_message_append(reply, "t", e->create_time);
+        if (streq(property, "StartTimestamp"))
+                return sd_bus_message_append(reply, "t", e->start_time);
+        if (streq(property, "EndTimestamp"))
+                return sd_bus_message_append(reply, "t", e->end_time);
+        if (streq(property, "CurrentStep"))
+                return sd_bus_message_append(reply, "s", run && run->step ? run->step->step_name : "");
+        if (streq(property, "Progress"))
+                return sd_bus_message_append(reply, "s", run ? strempty(run->progress) : "");
+        return -ENOENT;
+}
+
+static int method_execution_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int64_t id;
+
+        if (execution_id_from_path(sd_bus_message_get_path(msg), &id) < 0)
+                return -ENXIO;
+        return stop_common(msg, userdata, (uint64_t) id, false, error);
+}
+
+static int method_execution_abandon(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int64_t id;
+
+        if (execution_id_from_path(sd_bus_message_get_path(msg), &id) < 0)
+                return -ENXIO;
+        return stop_common(msg, userdata, (uint64_t) id, true, error);
+}
+
+static int method_execution_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int64_t id;
+
+        if (execution_id_from_path(sd_bus_message_get_path(msg), &id) < 0)
+                return -ENXIO;
+        return restart_common(msg, userdata, (uint64_t) id, error);
+}
+
+static const sd_bus_vtable execution_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Id", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("InstanceId", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("JobName", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Status", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ExitCode", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ExitMessage", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CreateTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("StartTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("EndTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CurrentStep", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Progress", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD("Stop", NULL, NULL, method_execution_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Abandon", NULL, NULL, method_execution_abandon, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Restart",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("t", new_execution_id, "o", execution),
+                                method_execution_restart, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* ---- signals ---- */
+
+void manager_send_execution_started(Manager *m, const JobExecution *e) {
+        _cleanup_free_ char *path = NULL;
+        int k;
+
+        if (!m->bus || execution_path(e->id, &path) < 0)
+                return;
+        k = sd_bus_emit_signal(m->bus, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, "ExecutionStarted", "tso",
+                               (uint64_t) e->id, e->job_name, path);
+        if (k < 0)
+                log_debug_errno(k, "Failed to emit ExecutionStarted: %m");
+        (void) sd_bus_emit_object_added(m->bus, path);
+}
+
+void manager_send_execution_finished(Manager *m, const JobExecution *e) {
+        _cleanup_free_ char *path = NULL;
+        int k;
+
+        if (!m->bus || execution_path(e->id, &path) < 0)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, path, BATCH_EXECUTION_INTERFACE, "Status", "ExitCode",
+                                              "ExitMessage", "EndTimestamp", NULL);
+        k = sd_bus_emit_signal(m->bus, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, "ExecutionFinished", "tssso",
+                               (uint64_t) e->id, e->job_name, batch_status_to_string(e->status),
+                               strempty(e->exit_code), path);
+        if (k < 0)
+                log_debug_errno(k, "Failed to emit ExecutionFinished: %m");
+}
+
+void manager_send_execution_changed(Manager *m, const JobRun *run, const char *property, ...) {
+        _cleanup_free_ char *path = NULL;
+        const char *names[8] = {};
+        size_t n = 0;
+        va_list ap;
+
+        if (!m->bus || execution_path(run->execution->id, &path) < 0)
+                return;
+        va_start(ap, property);
+        for (const char *p = property; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
+                names[n++] = p;
+        va_end(ap);
+        (void) sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_EXECUTION_INTERFACE, (char **) names);
+}
+
+/* ---- connection ---- */
+
+int manager_connect_bus(Manager *m) {
+        int k;
+
+        k = batch_error_register();
+        if (k < 0)
+                return log_error_errno(k, "Failed to register D-Bus errors: %m");
+
+        k = m->user_mode ? sd_bus_open_user(&m->bus) : sd_bus_open_system(&m->bus);
+        if (k < 0)
+                return log_error_errno(k, "Failed to connect to the %s bus: %m", m->user_mode ? "user" : "system");
+        (void) sd_bus_set_description(m->bus, "batchd");
+
+        k = sd_bus_add_object_vtable(m->bus, NULL, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, manager_vtable, m);
+        if (k >= 0)
+                k = sd_bus_add_fallback_vtable(m->bus, NULL, BATCH_JOB_PATH_PREFIX, BATCH_JOB_INTERFACE, job_vtable,
+                                               job_object_find, m);
+        if (k >= 0)
+                k = sd_bus_add_node_enumerator(m->bus, NULL, BATCH_JOB_PATH_PREFIX, job_node_enumerator, m);
+        if (k >= 0)
+                k = sd_bus_add_fallback_vtable(m->bus, NULL, BATCH_EXECUTION_PATH_PREFIX, BATCH_EXECUTION_INTERFACE,
+                                               execution_vtable, execution_object_find, m);
+        if (k >= 0)
+                k = sd_bus_add_node_enumerator(m->bus, NULL, BATCH_EXECUTION_PATH_PREFIX, execution_node_enumerator,
+                                               m);
+        if (k >= 0)
+                k = sd_bus_add_object_manager(m->bus, NULL, BATCH_MANAGER_PATH);
+        if (k < 0)
+                return log_error_errno(k, "Failed to register D-Bus objects: %m");
+
+        k = sd_bus_request_name(m->bus, BATCH_BUS_NAME, 0);
+        if (k < 0)
+                return log_error_errno(k, "Failed to acquire the bus name %s: %m", BATCH_BUS_NAME);
+
+        k = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (k < 0)
+                return log_error_errno(k, "Failed to attach the bus to the event loop: %m");
+        return 0;
+}

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "batch-error.h"
+#include "lifecycle-log.h"
+#include "log.h"
+#include "manager.h"
+
+#define RECONCILE_MESSAGE \
+        "batchd was restarted while this execution was running; it can be restarted from its last commit"
+#define RETENTION_INTERVAL_USEC (3600 * USEC_PER_SEC)
+
+ConfigRef *config_ref_new(Config *c) {
+        ConfigRef *r = calloc(1, sizeof(ConfigRef));
+
+        if (!r)
+                return NULL;
+        r->n_ref = 1;
+        r->config = c;
+        return r;
+}
+
+ConfigRef *config_ref_ref(ConfigRef *r) {
+        if (r)
+                r->n_ref++;
+        return r;
+}
+
+ConfigRef *config_ref_unref(ConfigRef *r) {
+        if (!r || --r->n_ref > 0)
+                return NULL;
+        config_free(r->config);
+        return mfree(r);
+}
+
+int manager_new(const ManagerOptions *options, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int k;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->output_fd = -EBADF;
+        m->user_mode = options->user_mode;
+        m->config_path = strdup(options->config_path ?: CONFIG_MAIN_PATH_DEFAULT);
+        if (!m->config_path)
+                return -ENOMEM;
+        config_load_options_init(&m->load_options);
+
+        k = sd_event_default(&m->event);
+        if (k < 0)
+                return k;
+        (void) sd_event_set_watchdog(m->event, true);
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_runs; i++)
+                job_run_free(m->runs[i]);
+        free(m->runs);
+        sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->retention_timer);
+        sd_bus_flush_close_unref(m->bus);
+        repository_free(m->repository);
+        config_ref_unref(m->config);
+        free(m->config_path);
+        safe_close(m->output_fd);
+        sd_event_unref(m->event);
+        return mfree(m);
+}
+
+static const Config *manager_config(Manager *m) {
+        return m->config->config;
+}
+
+unsigned manager_count_running(Manager *m, const char *job_name) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < m->n_runs; i++)
+                if (!m->runs[i]->free_source && (!job_name || streq(m->runs[i]->job->name, job_name)))
+                        n++;
+        return n;
+}
+
+void manager_update_status(Manager *m) {
+        if (m->state == MANAGER_STOPPING)
+                (void) sd_notifyf(false, "STATUS=Stopping, waiting for %u execution(s) to end.",
+                                  manager_count_running(m, NULL));
+        else
+                (void) sd_notifyf(false, "STATUS=%zu job(s) loaded, %u execution(s) running.",
+                                  manager_config(m)->n_jobs, manager_count_running(m, NULL));
+}
+
+JobRun *manager_find_run(Manager *m, int64_t execution_id) {
+        for (size_t i = 0; i < m->n_runs; i++)
+                if (m->runs[i]->execution->id == execution_id)
+                        return m->runs[i];
+        return NULL;
+}
+
+static void log_config_errors(char **errors) {
+        for (char **e = errors; e && *e; e++)
+                lifecycle_log(MESSAGE_CONFIG_ERROR, LOG_ERR, NULL, NULL, "%s", *e);
+}
+
+static int manager_load_config(Manager *m, bool strict, Config **ret, char ***ret_errors) {
+        ConfigLoadOptions o = m->load_options;
+
+        o.strict = strict;
+        return config_load(m->config_path, &o, ret, ret_errors);
+}
+
+static int on_retention(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        const Config *c = manager_config(m);
+        uint64_t deleted = 0;
+        int k;
+
+        if (c->keep_days > 0 || c->keep_executions > 0) {
+                k = repository_delete_old(m->repository, c->keep_days, c->keep_executions,
+                                          now_usec(CLOCK_REALTIME), &deleted);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to apply the retention settings: %m");
+                else if (deleted > 0)
+                        log_info("Retention: removed %" PRIu64 " old execution(s).", deleted);
+        }
+        (void) sd_event_source_set_time_relative(s, RETENTION_INTERVAL_USEC);
+        return 0;
+}
+
+static int on_signal_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("Received SIG%s, stopping.", sigabbrev_np((int) si->ssi_signo) ?: "?");
+        manager_begin_stop(m);
+        return 0;
+}
+
+static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Manager *m = userdata;
+
+        (void) manager_reload(m, &error);
+        return 0;
+}
+
+int manager_startup(Manager *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        Config *c = NULL;
+        size_t n = 0;
+        int k;
+
+        /* Broken job files are reported and skipped; only a broken batchd.conf keeps us from starting. */
+        k = manager_load_config(m, false, &c, &errors);
+        log_config_errors(errors);
+        if (k < 0)
+                return log_error_errno(k, "Failed to load the configuration from %s.", m->config_path);
+        m->config = config_ref_new(c);
+        if (!m->config) {
+                config_free(c);
+                return log_oom();
+        }
+
+        k = repository_open(c->database, 0, &m->repository, &error);
+        if (k < 0)
+                return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
+
+        /* Spring Batch leaves the executions of a crashed JVM STARTED forever; nothing of ours is running yet,
+         * so whatever claims to run was cut off, and is marked so it can be restarted. */
+        k = repository_fail_running_executions(m->repository, RECONCILE_MESSAGE, &ids, &n);
+        if (k < 0)
+                return log_error_errno(k, "Failed to reconcile executions left running: %m");
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(job_execution_freep) JobExecution *e = NULL;
+
+                if (repository_get_execution(m->repository, ids[i], &e, NULL) >= 0)
+                        lifecycle_log(MESSAGE_RECONCILED, LOG_WARNING, e, NULL,
+                                      "Job: [%s] execution %" PRIi64 " was running when batchd stopped; marked FAILED.",
+                                      e->job_name, e->id);
+        }
+
+        k = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal_stop, m);
+        if (k >= 0)
+                k = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_signal_stop, m);
+        if (k >= 0)
+                k = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_signal_reload, m);
+        if (k < 0)
+                return log_error_errno(k, "Failed to set up signal handling: %m");
+
+        /* sd_event_add_child() needs SIGCHLD blocked before the first step is forked. */
+        {
+                sigset_t mask;
+
+                sigemptyset(&mask);
+                sigaddset(&mask, SIGCHLD);
+                if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                        return log_error_errno(errno, "Failed to block SIGCHLD: %m");
+        }
+
+        k = sd_event_add_time_relative(m->event, &m->retention_timer, CLOCK_MONOTONIC, 60 * USEC_PER_SEC,
+                                       60 * USEC_PER_SEC, on_retention, m);
+        if (k >= 0)
+                (void) sd_event_source_set_enabled(m->retention_timer, SD_EVENT_ON);
+
+        k = manager_connect_bus(m);
+        if (k < 0)
+                return k;
+
+        m->state = MANAGER_RUNNING;
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "batchd %s ready: %zu job(s) loaded from %s.",
+                      PACKAGE_VERSION, c->n_jobs, c->jobs_dir);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int k;
+
+        k = sd_event_loop(m->event);
+        (void) sd_notify(false, "STOPPING=1");
+        return k;
+}
+
+int manager_reload(Manager *m, sd_bus_error *error) {
+        _cleanup_strv_free_ char **errors = NULL;
+        ConfigRef *ref;
+        Config *c = NULL;
+        int k;
+
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
+
+        k = manager_load_config(m, true, &c, &errors);
+        if (k < 0) {
+                _cleanup_free_ char *joined = NULL;
+                size_t len = 0;
+
+                log_config_errors(errors);
+                for (char **e = errors; e && *e; e++)
+                        len += strlen(*e) + 1;
+                joined = calloc(1, len + 1);
+                if (joined)
+                        for (char **e = errors; e && *e; e++) {
+                                strcat(joined, *e);
+                                if (e[1])
+                                        strcat(joined, "\n");
+                        }
+                log_error("Reload failed, the previous configuration stays in force.");
+                (void) sd_notify(false, "READY=1");
+                return sd_bus_error_setf(error, "org.batchd.Batch1.Error.ConfigInvalid",
+                                         "Configuration not reloaded: %s", joined ?: "invalid configuration"), k;
+        }
+
+        if (!streq(c->database, manager_config(m)->database))
+                log_warning("database changed from %s to %s; the change takes effect when batchd restarts.",
+                            manager_config(m)->database, c->database);
+
+        ref = config_ref_new(c);
+        if (!ref) {
+                config_free(c);
+                (void) sd_notify(false, "READY=1");
+                return -ENOMEM;
+        }
+        config_ref_unref(m->config);
+        m->config = ref;
+
+        lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return 0;
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        log_warning("Executions still running after the stop timeout; killing them.");
+        for (size_t i = 0; i < m->n_runs; i++)
+                job_run_abort(m->runs[i], "batchd stopped before the step ended");
+        if (manager_count_running(m, NULL) == 0)
+                (void) sd_event_exit(m->event, 0);
+        return 0;
+}
+
+void manager_begin_stop(Manager *m) {
+        const Config *c = manager_config(m);
+        int k;
+
+        if (m->state == MANAGER_STOPPING)
+                return;
+        m->state = MANAGER_STOPPING;
+        (void) sd_notify(false, "STOPPING=1");
+
+        for (size_t i = 0; i < m->n_runs; i++)
+                (void) job_run_stop(m->runs[i], "batchd is stopping");
+        manager_update_status(m);
+
+        if (manager_count_running(m, NULL) == 0) {
+                (void) sd_event_exit(m->event, 0);
+                return;
+        }
+        if (c->stop_timeout_usec != USEC_INFINITY) {
+                k = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, c->stop_timeout_usec, 0,
+                                               on_stop_timeout, m);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to arm the stop timeout: %m");
+        }
+}
+
+static int manager_add_run(Manager *m, JobRun *run) {
+        JobRun **a = reallocarray(m->runs, m->n_runs + 1, sizeof(JobRun *));
+
+        if (!a)
+                return -ENOMEM;
+        m->runs = a;
+        m->runs[m->n_runs++] = run;
+        return 0;
+}
+
+/* Creates the execution and starts it, in one transaction, then hands it to a JobRun. */
+static int manager_execute(Manager *m, const JobConfig *job, const JobParameters *params,
+                           int64_t *ret_execution_id, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        JobRun *run = NULL;
+        int k;
+
+        k = repository_transaction_begin(m->repository, error);
+        if (k < 0)
+                return k;
+        k = repository_create_execution(m->repository, job->name, params,
+                                        job->restartable ? 0 : LAUNCH_NOT_RESTARTABLE, &e, error);
+        if (k >= 0) {
+                e->status = BATCH_STATUS_STARTED;
+                e->start_time = now_usec(CLOCK_REALTIME);
+                k = repository_update_execution(m->repository, e, error);
+        }
+        if (k >= 0)
+                k = repository_transaction_commit(m->repository, error);
+        if (k < 0) {
+                repository_transaction_rollback(m->repository);
+                return k;
+        }
+
+        k = job_run_new(m, m->config, job, e, &run);
+        if (k < 0)
+                return k;
+        TAKE_PTR(e);
+        k = manager_add_run(m, run);
+        if (k < 0) {
+                job_run_free(run);
+                return k;
+        }
+
+        *ret_execution_id = run->execution->id;
+        job_run_start(run);
+        manager_update_status(m);
+        return 0;
+}
+
+static int manager_check_accepting(Manager *m, sd_bus_error *error) {
+        if (m->state != MANAGER_RUNNING)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NO_SERVER, "batchd is shutting down."), -ESHUTDOWN;
+        return 0;
+}
+
+static int manager_get_job(Manager *m, const char *job_name, const JobConfig **ret, sd_bus_error *error) {
+        const JobConfig *job = config_find_job(manager_config(m), job_name);
+
+        if (!job)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB,
+                                         "No job configuration with the name [%s] was registered", job_name), -ENOENT;
+        *ret = job;
+        return 0;
+}
+
+int manager_launch(Manager *m, const char *job_name, const JobParameters *params, LaunchMode mode,
+                   int64_t *ret_execution_id, sd_bus_error *error) {
+        _cleanup_(job_parameters_done) JobParameters merged = JOB_PARAMETERS_NULL;
+        const JobConfig *job;
+        int k;
+
+        k = manager_check_accepting(m, error);
+        if (k < 0)
+                return k;
+        k = manager_get_job(m, job_name, &job, error);
+        if (k < 0)
+                return k;
+
+        /* The job's defaults, then what the caller passed. */
+        k = job_parameters_copy(&job->parameters, &merged);
+        if (k < 0)
+                return k;
+        if (mode == LAUNCH_NEXT_INSTANCE) {
+                _cleanup_(job_parameters_done) JobParameters next = JOB_PARAMETERS_NULL;
+
+                k = repository_next_parameters(m->repository, job->name, params, &next, error);
+                if (k < 0)
+                        return k;
+                params = &next;
+                for (size_t i = 0; i < params->n; i++) {
+                        const JobParameter *p = params->items + i;
+                        _cleanup_free_ char *msg = NULL;
+
+                        k = job_parameters_add(&merged, p->name, p->type, p->value, p->identifying, &msg);
+                        if (k < 0)
+                                return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
+                }
+        } else
+                for (size_t i = 0; params && i < params->n; i++) {
+                        const JobParameter *p = params->items + i;
+                        _cleanup_free_ char *msg = NULL;
+
+                        k = job_parameters_add(&merged, p->name, p->type, p->value, p->identifying, &msg);
+                        if (k < 0)
+                                return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
+                }
+
+        return manager_execute(m, job, &merged, ret_execution_id, error);
+}
+
+int manager_restart(Manager *m, int64_t execution_id, int64_t *ret_execution_id, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *old = NULL;
+        const JobConfig *job;
+        int k;
+
+        k = manager_check_accepting(m, error);
+        if (k < 0)
+                return k;
+        k = repository_get_execution(m->repository, execution_id, &old, error);
+        if (k < 0)
+                return k;
+        k = manager_get_job(m, old->job_name, &job, error);
+        if (k < 0)
+                return k;
+
+        /* JobOperator.restart(): the same parameters, hence the same instance. */
+        return manager_execute(m, job, &old->parameters, ret_execution_id, error);
+}
+
+int manager_stop_execution(Manager *m, int64_t execution_id, sd_bus_error *error) {
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        JobRun *run;
+        int k;
+
+        run = manager_find_run(m, execution_id);
+        if (run && !run->free_source)
+                return job_run_stop(run, "stopped by request");
+
+        k = repository_get_execution(m->repository, execution_id, &e, error);
+        if (k < 0)
+                return k;
+        return sd_bus_error_setf(error, BATCH_ERROR_JOB_EXECUTION_NOT_RUNNING,
+                                 "JobExecution must be running so that it can be stopped: JobExecution: id=%" PRIi64
+                                 ", version=%" PRIi64 ", status=%s, exitStatus=%s, job=[%s]",
+                                 e->id, e->version, batch_status_to_string(e->status), strempty(e->exit_code),
+                                 e->job_name), -ESRCH;
+}
+
+int manager_abandon_execution(Manager *m, int64_t execution_id, sd_bus_error *error) {
+        JobRun *run = manager_find_run(m, execution_id);
+
+        if (run && !run->free_source)
+                return sd_bus_error_set(error, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING,
+                                        "JobExecution is running or complete and therefore cannot be aborted"),
+                       -EBUSY;
+        return repository_abandon_execution(m->repository, execution_id, error);
+}

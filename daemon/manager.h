@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+#include "repository.h"
+#include "step-runner.h"
+
+/* A loaded configuration, shared by the manager and every execution started under it: a reload swaps the
+ * manager's reference, and executions keep running on the configuration they started with. */
+typedef struct ConfigRef {
+        unsigned n_ref;
+        Config *config;
+} ConfigRef;
+
+ConfigRef *config_ref_new(Config *c);
+ConfigRef *config_ref_ref(ConfigRef *r);
+ConfigRef *config_ref_unref(ConfigRef *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigRef *, config_ref_unref);
+
+typedef struct Manager Manager;
+
+/* One running job execution: its steps run one after the other, each as a child process. */
+typedef struct JobRun {
+        Manager *manager;
+        ConfigRef *config;
+        const JobConfig *job;              /* points into config */
+
+        JobExecution *execution;
+        size_t next_step;
+        bool any_step_ran;
+
+        StepExecution *step;               /* the step running now, if any */
+        StepRunner *runner;
+        char *progress;                    /* the step's last STATUS line */
+        char *custom_exit_code;            /* from EXIT_CODE, for the running step */
+        char *custom_exit_description;
+
+        bool stop_requested;
+        bool timed_out;
+        sd_event_source *timeout_source;
+        sd_event_source *free_source;      /* frees the run outside of the runner's callbacks */
+} JobRun;
+
+typedef enum ManagerState {
+        MANAGER_STARTING,
+        MANAGER_RUNNING,
+        MANAGER_STOPPING,
+} ManagerState;
+
+typedef struct ManagerOptions {
+        const char *config_path;           /* NULL: CONFIG_MAIN_PATH_DEFAULT */
+        bool user_mode;                    /* session bus; the invoking user is an administrator */
+        bool no_bus;                       /* do not connect to any bus (tests of the core) */
+} ManagerOptions;
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        ManagerState state;
+        bool user_mode;
+        char *config_path;
+        ConfigLoadOptions load_options;
+        ConfigRef *config;
+        Repository *repository;
+
+        JobRun **runs;
+        size_t n_runs;
+
+        sd_event_source *stop_timer;
+        sd_event_source *retention_timer;
+        int output_fd;                     /* where step output goes without a journal; -1: our stderr */
+};
+
+int manager_new(const ManagerOptions *options, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Loads the configuration, opens the database, reconciles executions a previous batchd left running,
+ * connects to the bus and takes the name. */
+int manager_startup(Manager *m);
+/* Runs the loop until SIGTERM/SIGINT and every execution has wound down. */
+int manager_run(Manager *m);
+
+/* Re-reads the configuration; on any error the old one stays in force and the errors come back in *error. */
+int manager_reload(Manager *m, sd_bus_error *error);
+/* Stops accepting launches, stops every running execution and exits the loop once they ended (or after
+ * stop_timeout). */
+void manager_begin_stop(Manager *m);
+
+typedef enum LaunchMode {
+        LAUNCH_START,            /* the given parameters over the job's defaults */
+        LAUNCH_NEXT_INSTANCE,    /* the run.id incrementer */
+} LaunchMode;
+
+int manager_launch(Manager *m, const char *job_name, const JobParameters *params, LaunchMode mode,
+                   int64_t *ret_execution_id, sd_bus_error *error);
+int manager_restart(Manager *m, int64_t execution_id, int64_t *ret_execution_id, sd_bus_error *error);
+int manager_stop_execution(Manager *m, int64_t execution_id, sd_bus_error *error);
+int manager_abandon_execution(Manager *m, int64_t execution_id, sd_bus_error *error);
+
+JobRun *manager_find_run(Manager *m, int64_t execution_id);
+unsigned manager_count_running(Manager *m, const char *job_name);
+void manager_update_status(Manager *m);
+
+/* job-run.c */
+int job_run_new(Manager *m, ConfigRef *config, const JobConfig *job, JobExecution *execution, JobRun **ret);
+JobRun *job_run_free(JobRun *run);
+DEFINE_TRIVIAL_CLEANUP_FUNC(JobRun *, job_run_free);
+/* Runs the steps. The execution must already be STARTED in the database. */
+void job_run_start(JobRun *run);
+int job_run_stop(JobRun *run, const char *reason);
+/* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
+void job_run_abort(JobRun *run, const char *reason);
+
+/* manager-dbus.c */
+int manager_connect_bus(Manager *m);
+void manager_send_execution_started(Manager *m, const JobExecution *e);
+void manager_send_execution_finished(Manager *m, const JobExecution *e);
+void manager_send_execution_changed(Manager *m, const JobRun *run, const char *property, ...);
