@@ -1665,7 +1665,7 @@ int calendar_spec_print_analyze(
         _cleanup_free_ usec_t *next = NULL;
         _cleanup_free_ char *normalized = NULL;
         AnalyzeRow *rows = NULL;
-        size_t n_rows = 0, width = 0;
+        size_t n_rows = 0, width = 0, value_width = 0;
         bool in_utc;
         int n_next, r;
 
@@ -1725,15 +1725,19 @@ int calendar_spec_print_analyze(
                 return r;
         }
 
-        /* systemd's vertical table: field names right-aligned, with a colon, in one column; trailing
-         * whitespace (an expression may end in spaces) is dropped. */
-        for (size_t i = 0; i < n_rows; i++)
+        /* systemd's vertical table: field names right-aligned, with a colon, in one column. A value
+         * narrower than the widest one is padded and then loses trailing whitespace (an expression may
+         * end in spaces); the widest is printed as it is. */
+        for (size_t i = 0; i < n_rows; i++) {
                 width = MAX(width, strlen(rows[i].field) + 1);
+                value_width = MAX(value_width, strlen(rows[i].value));
+        }
         for (size_t i = 0; i < n_rows; i++) {
                 size_t l = strlen(rows[i].value);
 
-                while (l > 0 && isspace((unsigned char) rows[i].value[l - 1]))
-                        l--;
+                if (l < value_width)
+                        while (l > 0 && isspace((unsigned char) rows[i].value[l - 1]))
+                                l--;
                 fprintf(f, "%*s: %.*s\n", (int) width - 1, rows[i].field, (int) l, rows[i].value);
         }
 
