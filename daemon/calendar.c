@@ -110,7 +110,7 @@ static int parser_fail(Parser *ps, const char *at, const char *format, ...) {
         va_list ap;
         int k;
 
-        /* The innermost failure says the most; keep it. */
+        /* Keep the first failure: that is where parsing stopped. */
         if (ps->error || ps->oom)
                 return -EINVAL;
 
@@ -118,6 +118,7 @@ static int parser_fail(Parser *ps, const char *at, const char *format, ...) {
         k = vasprintf(&what, format, ap);
         va_end(ap);
         if (k < 0) {
+                what = NULL; /* undefined after a failure */
                 ps->oom = true;
                 return -EINVAL;
         }
@@ -1662,12 +1663,7 @@ int calendar_spec_print_analyze(
                 char **ret_error) {
 
         _cleanup_(calendar_spec_freep) CalendarSpec *spec = NULL;
-        _cleanup_free_ usec_t *next = NULL;
-        _cleanup_free_ char *normalized = NULL;
-        AnalyzeRow *rows = NULL;
-        size_t n_rows = 0, width = 0, value_width = 0;
-        bool in_utc;
-        int n_next, r;
+        int r;
 
         if (!f || !expr)
                 return -EINVAL;
@@ -1675,6 +1671,28 @@ int calendar_spec_print_analyze(
         r = calendar_spec_from_string(expr, &spec, ret_error);
         if (r < 0)
                 return r;
+
+        return calendar_spec_print_elapses(f, spec, expr, base, now, iterations, ret_error);
+}
+
+int calendar_spec_print_elapses(
+                FILE *f,
+                const CalendarSpec *spec,
+                const char *expr,
+                usec_t base,
+                usec_t now,
+                unsigned iterations,
+                char **ret_error) {
+
+        _cleanup_free_ usec_t *next = NULL;
+        _cleanup_free_ char *normalized = NULL;
+        AnalyzeRow *rows = NULL;
+        size_t n_rows = 0, width = 0, value_width = 0;
+        bool in_utc;
+        int n_next, r;
+
+        if (!f || !spec || !expr)
+                return -EINVAL;
 
         r = calendar_spec_to_string(spec, &normalized);
         if (r < 0)

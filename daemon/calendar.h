@@ -51,3 +51,13 @@ int calendar_spec_print_analyze(
                 usec_t now,
                 unsigned iterations,
                 char **ret_error);
+
+/* The same for an already parsed expression; expr is its text as written, shown as "Original form". */
+int calendar_spec_print_elapses(
+                FILE *f,
+                const CalendarSpec *spec,
+                const char *expr,
+                usec_t base,
+                usec_t now,
+                unsigned iterations,
+                char **ret_error);

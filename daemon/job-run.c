@@ -53,6 +53,7 @@ static int free_run_handler(sd_event_source *s, void *userdata) {
                 }
         job_run_free(run);
 
+        scheduler_dispatch(m);
         manager_update_status(m);
         if (m->state == MANAGER_STOPPING && m->n_runs == 0)
                 (void) sd_event_exit(m->event, 0);

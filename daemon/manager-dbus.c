@@ -7,6 +7,7 @@
 #include "bus-names.h"
 #include "log.h"
 #include "manager.h"
+#include "schedule-store.h"
 
 /* ---- authorization ---- */
 
@@ -251,12 +252,8 @@ static int job_last_execution(Manager *m, const char *name, JobExecution **ret) 
         return 0;
 }
 
-static uint64_t job_next_elapse(const JobConfig *j) {
-        usec_t next;
-
-        if (!j->calendar || !j->enabled || calendar_spec_next_usec(j->calendar, now_usec(CLOCK_REALTIME), &next) < 0)
-                return 0;
-        return next;
+static uint64_t job_next_elapse(Manager *m, const JobConfig *j) {
+        return j->enabled ? scheduler_next_elapse(m, j->name) : 0;
 }
 
 static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -283,7 +280,7 @@ static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 if (k < 0)
                         return k;
                 k = sd_bus_message_append(reply, "(sssttssuo)", j->name, strempty(j->description),
-                                          strempty(j->schedule), job_next_elapse(j),
+                                          strempty(j->schedule), job_next_elapse(m, j),
                                           last ? (uint64_t) last->id : 0,
                                           last ? batch_status_to_string(last->status) : "",
                                           last ? strempty(last->exit_code) : "",
@@ -459,6 +456,35 @@ static int method_get_step_executions(sd_bus_message *msg, void *userdata, sd_bu
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_list_non_runs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        NonRun *a = NULL;
+        const char *job;
+        uint32_t limit;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "su", &job, &limit);
+        if (k < 0)
+                return k;
+        k = schedule_store_list_nonruns(m->repository, isempty(job) ? NULL : job, limit, &a, &n);
+        if (k < 0)
+                return sd_bus_error_set_errnof(error, k, "Failed to read non-runs: %m");
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(stss)");
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = sd_bus_message_append(reply, "(stss)", a[i].job_name, a[i].scheduled, a[i].reason,
+                                          strempty(a[i].detail));
+        nonrun_array_free(a, n);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int k;
@@ -525,6 +551,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ttssssttto)", executions),
                                 method_get_running_executions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListNonRuns",
+                                SD_BUS_ARGS("s", job, "u", limit),
+                                SD_BUS_RESULT("a(stss)", non_runs),
+                                method_list_non_runs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,
@@ -606,7 +636,7 @@ static int property_job_next_elapse(sd_bus *bus, const char *path, const char *i
 
         if (!j)
                 return -ENOENT;
-        return sd_bus_message_append(reply, "t", job_next_elapse(j));
+        return sd_bus_message_append(reply, "t", job_next_elapse(userdata, j));
 }
 
 static int property_job_restartable(sd_bus *bus, const char *path, const char *interface, const char *property,

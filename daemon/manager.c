@@ -45,6 +45,7 @@ int manager_new(const ManagerOptions *options, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->output_fd = -EBADF;
+        m->clock_fd = -EBADF;
         m->user_mode = options->user_mode;
         m->config_path = strdup(options->config_path ?: CONFIG_MAIN_PATH_DEFAULT);
         if (!m->config_path)
@@ -66,6 +67,7 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_runs; i++)
                 job_run_free(m->runs[i]);
         free(m->runs);
+        scheduler_free(m);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->retention_timer);
         sd_bus_flush_close_unref(m->bus);
@@ -217,6 +219,9 @@ int manager_startup(Manager *m) {
                 return k;
 
         m->state = MANAGER_RUNNING;
+        k = scheduler_start(m);
+        if (k < 0)
+                return log_error_errno(k, "Failed to start the scheduler: %m");
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "batchd %s ready: %zu job(s) loaded from %s.",
@@ -273,6 +278,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         }
         config_ref_unref(m->config);
         m->config = ref;
+        scheduler_reload(m);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);
         (void) sd_notify(false, "READY=1");

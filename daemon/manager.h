@@ -6,6 +6,7 @@
 
 #include "conf.h"
 #include "repository.h"
+#include "scheduler.h"
 #include "step-runner.h"
 
 /* A loaded configuration, shared by the manager and every execution started under it: a reload swaps the
@@ -71,6 +72,14 @@ struct Manager {
 
         sd_event_source *stop_timer;
         sd_event_source *retention_timer;
+
+        /* scheduler.c */
+        JobTimer **timers;
+        size_t n_timers;
+        struct PendingFire *queue;
+        size_t n_queue;
+        int clock_fd;
+        sd_event_source *clock_source;
         int output_fd;                     /* where step output goes without a journal; -1: our stderr */
 };
 

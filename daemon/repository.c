@@ -467,7 +467,8 @@ static int repository_migrate(Repository *r, sd_bus_error *error) {
                  * anything else rather than mixing our tables into someone else's data. */
                 k = repository_query_int(r,
                                          "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'BATCH\\_%' ESCAPE '\\'",
+                                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'BATCH\\_%' ESCAPE '\\' "
+                                         "AND name NOT LIKE 'BATCHD\\_%' ESCAPE '\\'",
                                          &foreign, error);
                 if (k < 0)
                         return k;
@@ -581,6 +582,10 @@ Repository *repository_free(Repository *r) {
         sqlite3_close_v2(r->db);
         free(r->path);
         return mfree(r);
+}
+
+struct sqlite3 *repository_get_database(Repository *r) {
+        return r->db;
 }
 
 int repository_schema_version(Repository *r) {

@@ -72,6 +72,9 @@ Repository *repository_free(Repository *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Repository *, repository_free);
 int repository_schema_version(Repository *r);
 
+/* The connection, for batchd's own tables next to Spring's (schedule-store.c). */
+struct sqlite3 *repository_get_database(Repository *r);
+
 /* Groups several updates into one transaction, i.e. one write to disk. Transactions nest: every repository
  * call stays atomic by itself and joins an open transaction. In-memory objects updated inside a transaction
  * that is rolled back must be reloaded. */

@@ -12,6 +12,7 @@
 
 #include "batch-error.h"
 #include "repository.h"
+#include "schema.h"
 #include "tests.h"
 
 /* ---- a tiny SimpleJob, so the seed scenarios run against the repository the way the daemon drives it ---- */
@@ -135,16 +136,17 @@ static void test_open_creates_schema(void **state) {
         _cleanup_free_ char *mode = NULL;
 
         assert_int_equal(repository_open(path, 0, &r, NULL), 0);
-        assert_int_equal(repository_schema_version(r), 2);
+        assert_int_equal(repository_schema_version(r), (int) schema_migrations_count);
         r = repository_free(r);
 
         /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH_%'"), 9);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH\\_%' ESCAPE '\\'"), 9);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 2);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH_%_IDX'"), 5);
         mode = query_text(path, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
         assert_int_equal(repository_open(path, 0, &r, NULL), 0);
-        assert_int_equal(repository_schema_version(r), 2);
+        assert_int_equal(repository_schema_version(r), (int) schema_migrations_count);
 }
 
 /* Seed 002: step2 fails → FAILED; the same parameters again → a new execution of the same instance; it succeeds
@@ -732,7 +734,6 @@ static void test_adopt_spring_database(void **state) {
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
         sqlite3 *db;
-        extern const char *const schema_migrations[];
 
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db, schema_migrations[0], NULL, NULL, NULL), SQLITE_OK);
@@ -746,7 +747,7 @@ static void test_adopt_spring_database(void **state) {
         sqlite3_close(db);
 
         assert_int_equal(repository_open(path, 0, &r, NULL), 0);
-        assert_int_equal(repository_schema_version(r), 2);
+        assert_int_equal(repository_schema_version(r), (int) schema_migrations_count);
         assert_int_equal(repository_get_execution(r, 9, &e, NULL), 0);
         assert_string_equal(e->job_name, "springJob");
         assert_int_equal(e->status, BATCH_STATUS_COMPLETED);

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <inttypes.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
+
+#include "batch-error.h"
+#include "lifecycle-log.h"
+#include "log.h"
+#include "manager.h"
+#include "schedule-store.h"
+#include "scheduler.h"
+
+/* Due fires that wait for the concurrency limit or an overlapping execution. Beyond this, fires are recorded as
+ * non-runs instead of piling up in memory. */
+#define QUEUE_MAX 10000U
+/* After a long downtime a minutely job has thousands of missed fires; each is a non-run row up to this many,
+ * the rest are summarized in one. */
+#define MISSED_RECORD_MAX 1000U
+
+struct JobTimer {
+        Manager *manager;
+        char *job_name;
+        char *schedule;
+        CalendarSpec *calendar;
+        usec_t randomized_delay;
+        usec_t next;                     /* the scheduled time of the next fire, without the random delay */
+        sd_event_source *source;
+};
+
+typedef struct PendingFire {
+        char *job_name;
+        usec_t scheduled;
+        bool catch_up;                   /* waits for the job to be idle whatever its overlap policy */
+} PendingFire;
+
+static JobTimer *job_timer_free(JobTimer *t) {
+        if (!t)
+                return NULL;
+        sd_event_source_disable_unref(t->source);
+        calendar_spec_free(t->calendar);
+        free(t->job_name);
+        free(t->schedule);
+        return mfree(t);
+}
+
+static uint64_t random_below(uint64_t n) {
+        uint64_t v = 0;
+
+        if (n == 0)
+                return 0;
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+                v = now_usec(CLOCK_MONOTONIC) * 6364136223846793005ULL;
+        return v % n;
+}
+
+static const JobConfig *timer_job(JobTimer *t) {
+        return config_find_job(t->manager->config->config, t->job_name);
+}
+
+/* ---- recording what did not run ---- */
+
+static void record_nonrun(Manager *m, const char *job, usec_t scheduled, const char *reason, const char *detail) {
+        char buf[TIMESTAMP_MAX];
+        char *fields[3] = {};
+        _cleanup_free_ char *f_reason = NULL, *f_time = NULL;
+        int k;
+
+        k = schedule_store_add_nonrun(m->repository, job, scheduled, reason, detail);
+        if (k < 0)
+                log_warning_errno(k, "Failed to record that %s did not run: %m", job);
+
+        if (asprintf(&f_reason, "BATCH_NONRUN_REASON=%s", reason) >= 0 &&
+            asprintf(&f_time, "BATCH_SCHEDULED_USEC=%" PRIu64, scheduled) >= 0) {
+                fields[0] = f_reason;
+                fields[1] = f_time;
+        }
+        lifecycle_log_fields(MESSAGE_FIRE_NOT_STARTED, LOG_NOTICE, NULL, NULL, fields,
+                             "Job: [%s] scheduled for %s did not run: %s%s%s", job,
+                             strna(timestamp_format(scheduled, buf)), reason, detail ? ": " : "", strempty(detail));
+}
+
+/* ---- launching a fire ---- */
+
+static int fire_parameters(const JobConfig *job, usec_t scheduled, JobParameters *ret) {
+        JobParameters p = JOB_PARAMETERS_NULL;
+        char value[64];
+        time_t sec = (time_t) (scheduled / USEC_PER_SEC);
+        struct tm tm;
+        int k;
+
+        if (!job->schedule_parameter) {
+                *ret = p;
+                return 0;
+        }
+        /* The fire time in local time, as Spring's LocalDate/LocalDateTime would hold it. */
+        if (!localtime_r(&sec, &tm))
+                return -EINVAL;
+        if (job->schedule_parameter_type == JOB_PARAMETER_DATE)
+                strftime(value, sizeof(value), "%Y-%m-%d", &tm);
+        else
+                strftime(value, sizeof(value), "%Y-%m-%dT%H:%M:%S", &tm);
+        k = job_parameters_add(&p, job->schedule_parameter, job->schedule_parameter_type, value, true, NULL);
+        if (k < 0) {
+                job_parameters_done(&p);
+                return k;
+        }
+        *ret = p;
+        return 0;
+}
+
+static const char *nonrun_reason_for(const sd_bus_error *error) {
+        if (sd_bus_error_has_name(error, BATCH_ERROR_JOB_INSTANCE_ALREADY_COMPLETE))
+                return NONRUN_INSTANCE_COMPLETE;
+        if (sd_bus_error_has_name(error, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING))
+                return NONRUN_ALREADY_RUNNING;
+        return NONRUN_LAUNCH_FAILED;
+}
+
+static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        int64_t id = 0;
+        int k;
+
+        k = fire_parameters(job, scheduled, &p);
+        if (k < 0) {
+                record_nonrun(m, job->name, scheduled, NONRUN_LAUNCH_FAILED, "cannot format the fire time");
+                return k;
+        }
+
+        k = manager_launch(m, job->name, &p,
+                           job->incrementer == JOB_INCREMENTER_RUN_ID ? LAUNCH_NEXT_INSTANCE : LAUNCH_START,
+                           &id, &error);
+        if (k < 0)
+                record_nonrun(m, job->name, scheduled, nonrun_reason_for(&error), error.message ?: strerror(-k));
+
+        k = schedule_store_set_last_fire(m->repository, job->name, scheduled, id);
+        if (k < 0)
+                log_warning_errno(k, "Failed to store the last fire time of %s: %m", job->name);
+        return 0;
+}
+
+static bool scheduler_has_capacity(Manager *m) {
+        unsigned max = m->config->config->max_concurrent_executions;
+
+        return max == 0 || manager_count_running(m, NULL) < max;
+}
+
+static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool catch_up) {
+        _cleanup_free_ char *name = NULL;
+        PendingFire *q;
+        size_t i;
+
+        if (m->n_queue >= QUEUE_MAX) {
+                record_nonrun(m, job, scheduled, NONRUN_QUEUE_FULL, "too many fires waiting");
+                return -ENOBUFS;
+        }
+        name = strdup(job);
+        if (!name)
+                return -ENOMEM;
+        q = reallocarray(m->queue, m->n_queue + 1, sizeof(PendingFire));
+        if (!q)
+                return -ENOMEM;
+        m->queue = q;
+
+        /* Due order: a late catch-up never overtakes an earlier fire. */
+        for (i = m->n_queue; i > 0 && m->queue[i - 1].scheduled > scheduled; i--)
+                m->queue[i] = m->queue[i - 1];
+        m->queue[i] = (PendingFire) { .job_name = TAKE_PTR(name), .scheduled = scheduled, .catch_up = catch_up };
+        m->n_queue++;
+        return 0;
+}
+
+/* A fire that is due now: run it, queue it, or record why not. */
+static void scheduler_fire(Manager *m, const JobConfig *job, usec_t scheduled, bool catch_up) {
+        unsigned running;
+
+        if (m->state != MANAGER_RUNNING)
+                return;
+        if (!job->enabled) {
+                record_nonrun(m, job->name, scheduled, NONRUN_DISABLED, NULL);
+                return;
+        }
+
+        running = manager_count_running(m, job->name);
+        if (running > 0 && (catch_up || job->overlap != JOB_OVERLAP_ALLOW)) {
+                if (!catch_up && job->overlap == JOB_OVERLAP_SKIP) {
+                        _cleanup_free_ char *detail = NULL;
+
+                        if (asprintf(&detail, "%u execution(s) of the job still running", running) < 0)
+                                detail = NULL;
+                        record_nonrun(m, job->name, scheduled, NONRUN_OVERLAP, detail);
+                        return;
+                }
+                (void) scheduler_enqueue(m, job->name, scheduled, catch_up);
+                return;
+        }
+
+        if (!scheduler_has_capacity(m) || m->n_queue > 0) {
+                /* Behind whatever already waits, so the queue stays in due order. */
+                (void) scheduler_enqueue(m, job->name, scheduled, catch_up);
+                scheduler_dispatch(m);
+                return;
+        }
+
+        (void) scheduler_launch(m, job, scheduled);
+}
+
+void scheduler_dispatch(Manager *m) {
+        size_t i = 0;
+
+        if (m->state != MANAGER_RUNNING)
+                return;
+
+        while (i < m->n_queue && scheduler_has_capacity(m)) {
+                PendingFire f = m->queue[i];
+                const JobConfig *job = config_find_job(m->config->config, f.job_name);
+
+                if (job && manager_count_running(m, f.job_name) > 0 &&
+                    (f.catch_up || job->overlap != JOB_OVERLAP_ALLOW)) {
+                        /* This job is busy; later fires of other jobs may go first. */
+                        i++;
+                        continue;
+                }
+
+                memmove(m->queue + i, m->queue + i + 1, (m->n_queue - i - 1) * sizeof(PendingFire));
+                m->n_queue--;
+                if (job)
+                        (void) scheduler_launch(m, job, f.scheduled);
+                else
+                        record_nonrun(m, f.job_name, f.scheduled, NONRUN_REMOVED, NULL);
+                free(f.job_name);
+        }
+}
+
+/* ---- timers ---- */
+
+static int job_timer_arm(JobTimer *t, usec_t after);
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        JobTimer *t = userdata;
+        Manager *m = t->manager;
+        const JobConfig *job = timer_job(t);
+        usec_t scheduled = t->next;
+
+        (void) job_timer_arm(t, scheduled);
+        if (job)
+                scheduler_fire(m, job, scheduled, false);
+        return 0;
+}
+
+/* Arms the timer for the first elapse strictly after the given time; none left disarms it. */
+static int job_timer_arm(JobTimer *t, usec_t after) {
+        usec_t next, at;
+        int k;
+
+        k = calendar_spec_next_usec(t->calendar, after, &next);
+        if (k == -ENOENT) {
+                t->next = 0;
+                return sd_event_source_set_enabled(t->source, SD_EVENT_OFF);
+        }
+        if (k < 0)
+                return k;
+
+        t->next = next;
+        at = next + random_below(t->randomized_delay + 1);
+        if (!t->source) {
+                /* One microsecond of accuracy: a timer that fires is worth its wakeup, and nothing is due otherwise. */
+                k = sd_event_add_time(t->manager->event, &t->source, CLOCK_REALTIME, at, 1, on_timer, t);
+                if (k < 0)
+                        return k;
+                return sd_event_source_set_description(t->source, t->job_name);
+        }
+        k = sd_event_source_set_time(t->source, at);
+        if (k < 0)
+                return k;
+        return sd_event_source_set_enabled(t->source, SD_EVENT_ONESHOT);
+}
+
+static int job_timer_new(Manager *m, const JobConfig *job, JobTimer **ret) {
+        JobTimer *t;
+        int k;
+
+        t = calloc(1, sizeof(JobTimer));
+        if (!t)
+                return -ENOMEM;
+        t->manager = m;
+        t->job_name = strdup(job->name);
+        t->schedule = strdup(job->schedule);
+        t->randomized_delay = job->randomized_delay_usec;
+        if (!t->job_name || !t->schedule) {
+                job_timer_free(t);
+                return -ENOMEM;
+        }
+        /* Our own copy: the configuration that parsed it may be replaced by a reload. */
+        k = calendar_spec_from_string(job->schedule, &t->calendar, NULL);
+        if (k < 0) {
+                job_timer_free(t);
+                return k;
+        }
+        *ret = t;
+        return 0;
+}
+
+static JobTimer *scheduler_find_timer(Manager *m, const char *job) {
+        for (size_t i = 0; i < m->n_timers; i++)
+                if (streq(m->timers[i]->job_name, job))
+                        return m->timers[i];
+        return NULL;
+}
+
+usec_t scheduler_next_elapse(Manager *m, const char *job) {
+        JobTimer *t = scheduler_find_timer(m, job);
+
+        return t ? t->next : 0;
+}
+
+/* Fires that fell due while batchd was down. Persistent jobs catch up (systemd's Persistent=: the latest one; with a
+ * schedule_parameter every missed fire, each its own instance, up to catch_up); the rest are non-runs. */
+static void scheduler_catch_up(Manager *m, const JobConfig *job, JobTimer *t, usec_t now) {
+        usec_t last, cursor, *missed = NULL;
+        size_t n = 0, total = 0, keep, run_from;
+        int k;
+
+        k = schedule_store_get_last_fire(m->repository, job->name, &last);
+        if (k < 0)
+                return; /* never fired: nothing can have been missed */
+
+        /* Only the newest max(catch_up, 1) + MISSED_RECORD_MAX fires matter; older ones are counted. */
+        keep = (size_t) MAX(job->catch_up, 1u) + MISSED_RECORD_MAX;
+        missed = calloc(keep, sizeof(usec_t));
+        if (!missed) {
+                log_oom();
+                return;
+        }
+        for (cursor = last; calendar_spec_next_usec(t->calendar, cursor, &cursor) >= 0 && cursor <= now;) {
+                if (n == keep) {
+                        memmove(missed, missed + 1, (keep - 1) * sizeof(usec_t));
+                        n--;
+                }
+                missed[n++] = cursor;
+                total++;
+        }
+        if (total == 0) {
+                free(missed);
+                return;
+        }
+
+        if (!job->persistent)
+                run_from = n;
+        else if (job->schedule_parameter)
+                run_from = n - MIN(n, (size_t) MAX(job->catch_up, 1u));
+        else
+                run_from = n - 1;
+
+        if (total > n) {
+                _cleanup_free_ char *detail = NULL;
+
+                if (asprintf(&detail, "%zu earlier fire(s) were missed while batchd was down", total - n) < 0)
+                        detail = NULL;
+                record_nonrun(m, job->name, missed[0], NONRUN_MISSED, detail);
+        }
+        for (size_t i = 0; i < run_from; i++)
+                record_nonrun(m, job->name, missed[i], NONRUN_MISSED,
+                              job->persistent ? "batchd was down; beyond the catch_up limit" :
+                                                "batchd was down and the job is not persistent");
+        for (size_t i = run_from; i < n; i++)
+                scheduler_fire(m, job, missed[i], true);
+        /* Recorded even when nothing ran, so the same fires are not reported again at the next start. */
+        if (run_from == n)
+                (void) schedule_store_set_last_fire(m->repository, job->name, missed[n - 1], 0);
+        free(missed);
+}
+
+static int scheduler_add_job(Manager *m, const JobConfig *job, bool startup) {
+        JobTimer *t = NULL, **a;
+        usec_t now = now_usec(CLOCK_REALTIME);
+        int k;
+
+        k = job_timer_new(m, job, &t);
+        if (k < 0)
+                return log_error_errno(k, "Failed to set up the timer of %s: %m", job->name);
+        a = reallocarray(m->timers, m->n_timers + 1, sizeof(JobTimer *));
+        if (!a) {
+                job_timer_free(t);
+                return log_oom();
+        }
+        m->timers = a;
+        m->timers[m->n_timers++] = t;
+
+        if (startup)
+                scheduler_catch_up(m, job, t, now);
+
+        k = job_timer_arm(t, now);
+        if (k < 0)
+                return log_error_errno(k, "Failed to arm the timer of %s: %m", job->name);
+        return 0;
+}
+
+/* ---- wall clock changes ---- */
+
+static int clock_watch_arm(Manager *m);
+
+static int on_clock_change(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        log_info("The system clock changed; recomputing schedules.");
+        /* A jump back may put an earlier elapse ahead of us; a jump forward lets the armed timers fire at once,
+         * so fires skipped over are not lost. */
+        for (size_t i = 0; i < m->n_timers; i++) {
+                JobTimer *t = m->timers[i];
+                usec_t next;
+
+                if (calendar_spec_next_usec(t->calendar, now, &next) >= 0 && (t->next == 0 || next < t->next))
+                        (void) job_timer_arm(t, now);
+        }
+        return clock_watch_arm(m);
+}
+
+static int clock_watch_arm(Manager *m) {
+        /* Far in the future: only the cancellation on a clock change matters. */
+        struct itimerspec its = { .it_value.tv_sec = INT32_MAX };
+        uint64_t dummy;
+
+        /* Reading acknowledges the change; ECANCELED is what a clock change reports. */
+        (void) read(m->clock_fd, &dummy, sizeof(dummy));
+        if (timerfd_settime(m->clock_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int clock_watch_setup(Manager *m) {
+        int k;
+
+        m->clock_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (m->clock_fd < 0)
+                return -errno;
+        k = clock_watch_arm(m);
+        if (k < 0)
+                return k;
+        return sd_event_add_io(m->event, &m->clock_source, m->clock_fd, EPOLLIN, on_clock_change, m);
+}
+
+/* ---- lifecycle ---- */
+
+int scheduler_start(Manager *m) {
+        const Config *c = m->config->config;
+        int k;
+
+        k = clock_watch_setup(m);
+        if (k < 0)
+                log_warning_errno(k, "Failed to watch for clock changes, schedules will not follow them: %m");
+
+        for (size_t i = 0; i < c->n_jobs; i++)
+                if (c->jobs[i]->schedule)
+                        (void) scheduler_add_job(m, c->jobs[i], true);
+        scheduler_dispatch(m);
+        return 0;
+}
+
+static bool timer_matches(const JobTimer *t, const JobConfig *job) {
+        return job->schedule && streq(t->schedule, job->schedule) &&
+               t->randomized_delay == job->randomized_delay_usec;
+}
+
+void scheduler_reload(Manager *m) {
+        const Config *c = m->config->config;
+        size_t i = 0;
+
+        /* Timers of removed jobs or changed schedules go; unchanged ones keep their next elapse. A removed job
+         * keeps its history. */
+        while (i < m->n_timers) {
+                const JobConfig *job = config_find_job(c, m->timers[i]->job_name);
+
+                if (job && timer_matches(m->timers[i], job)) {
+                        i++;
+                        continue;
+                }
+                job_timer_free(m->timers[i]);
+                memmove(m->timers + i, m->timers + i + 1, (m->n_timers - i - 1) * sizeof(JobTimer *));
+                m->n_timers--;
+        }
+        for (size_t j = 0; j < c->n_jobs; j++)
+                if (c->jobs[j]->schedule && !scheduler_find_timer(m, c->jobs[j]->name))
+                        (void) scheduler_add_job(m, c->jobs[j], false);
+        scheduler_dispatch(m);
+}
+
+void scheduler_free(Manager *m) {
+        for (size_t i = 0; i < m->n_timers; i++)
+                job_timer_free(m->timers[i]);
+        m->timers = mfree(m->timers);
+        m->n_timers = 0;
+        for (size_t i = 0; i < m->n_queue; i++)
+                free(m->queue[i].job_name);
+        m->queue = mfree(m->queue);
+        m->n_queue = 0;
+        m->clock_source = sd_event_source_disable_unref(m->clock_source);
+        m->clock_fd = safe_close(m->clock_fd);
+}
