@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <systemd/sd-daemon.h>
 
 #include "batch-error.h"
@@ -46,6 +47,7 @@ int manager_new(const ManagerOptions *options, Manager **ret) {
                 return -ENOMEM;
         m->output_fd = -EBADF;
         m->clock_fd = -EBADF;
+        m->lock_fd = -EBADF;
         m->user_mode = options->user_mode;
         m->config_path = strdup(options->config_path ?: CONFIG_MAIN_PATH_DEFAULT);
         if (!m->config_path)
@@ -75,6 +77,7 @@ Manager *manager_free(Manager *m) {
         config_ref_unref(m->config);
         free(m->config_path);
         safe_close(m->output_fd);
+        safe_close(m->lock_fd);
         sd_event_unref(m->event);
         return mfree(m);
 }
@@ -171,6 +174,21 @@ int manager_startup(Manager *m) {
         if (!m->config) {
                 config_free(c);
                 return log_oom();
+        }
+
+        /* One batchd per database: a second one would take the first one's running executions for leftovers of
+         * a crash and mark them FAILED. */
+        if (!streq(c->database, REPOSITORY_MEMORY)) {
+                _cleanup_free_ char *lock = NULL;
+
+                if (asprintf(&lock, "%s.lock", c->database) < 0)
+                        return log_oom();
+                m->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (m->lock_fd < 0)
+                        return log_error_errno(errno, "Failed to open %s: %m", lock);
+                if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0)
+                        return log_error_errno(errno, "Database %s is in use by another batchd (%s is locked).",
+                                               c->database, lock);
         }
 
         k = repository_open(c->database, 0, &m->repository, &error);

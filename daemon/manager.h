@@ -81,6 +81,7 @@ struct Manager {
         int clock_fd;
         sd_event_source *clock_source;
         int output_fd;                     /* where step output goes without a journal; -1: our stderr */
+        int lock_fd;                       /* flock()ed "<database>.lock" */
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);

@@ -25,6 +25,7 @@ struct JobTimer {
         CalendarSpec *calendar;
         usec_t randomized_delay;
         usec_t next;                     /* the scheduled time of the next fire, without the random delay */
+        usec_t armed_at;                 /* next plus the random delay */
         sd_event_source *source;
 };
 
@@ -242,8 +243,10 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         JobTimer *t = userdata;
         Manager *m = t->manager;
         const JobConfig *job = timer_job(t);
-        usec_t scheduled = t->next;
+        usec_t scheduled = t->next, now = now_usec(CLOCK_REALTIME);
 
+        log_debug("Timer of %s fired %" PRIu64 " us late.", t->job_name,
+                  now > t->armed_at ? now - t->armed_at : 0);
         (void) job_timer_arm(t, scheduled);
         if (job)
                 scheduler_fire(m, job, scheduled, false);
@@ -264,7 +267,7 @@ static int job_timer_arm(JobTimer *t, usec_t after) {
                 return k;
 
         t->next = next;
-        at = next + random_below(t->randomized_delay + 1);
+        at = t->armed_at = next + random_below(t->randomized_delay + 1);
         if (!t->source) {
                 /* One microsecond of accuracy: a timer that fires is worth its wakeup, and nothing is due otherwise. */
                 k = sd_event_add_time(t->manager->event, &t->source, CLOCK_REALTIME, at, 1, on_timer, t);
