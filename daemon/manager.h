@@ -78,6 +78,9 @@ struct Manager {
         size_t n_timers;
         struct PendingFire *queue;
         size_t n_queue;
+        struct PendingFire *due;           /* fired timers, launched together from due_source */
+        size_t n_due;
+        sd_event_source *due_source;
         int clock_fd;
         sd_event_source *clock_source;
         int output_fd;                     /* where step output goes without a journal; -1: our stderr */

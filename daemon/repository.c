@@ -185,7 +185,6 @@ struct Repository {
         char *path;
         bool read_only;
         unsigned tx_depth;
-        bool tx_failed;
         sqlite3_stmt *stmts[_SQL_MAX];
 };
 
@@ -260,15 +259,30 @@ static int repository_exec_simple(Repository *r, Sql id) {
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
 }
 
-/* Transactions nest: only the outermost BEGIN and COMMIT reach SQLite, so callers can group several updates into one
- * disk write with repository_transaction_begin()/commit() while every function stays atomic on its own. */
-static int repository_begin(Repository *r, sd_bus_error *error) {
+/* Transactions nest: the outermost level is BEGIN IMMEDIATE/COMMIT, inner levels are savepoints. So callers can group
+ * several updates into one disk write with repository_transaction_begin()/commit(), every function stays atomic on its
+ * own, and an inner failure undoes exactly its own part. */
+static int repository_savepoint(Repository *r, const char *verb, unsigned level, sd_bus_error *error) {
+        char sql[64];
         int rc;
+
+        (void) snprintf(sql, sizeof(sql), "%s batchd_%u", verb, level);
+        rc = sqlite3_exec(r->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return repository_error(r, rc, error, "manage a savepoint");
+        return 0;
+}
+
+static int repository_begin(Repository *r, sd_bus_error *error) {
+        int rc, k;
 
         if (r->read_only)
                 return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Database %s is opened read-only.", r->path),
                        -EROFS;
         if (r->tx_depth > 0) {
+                k = repository_savepoint(r, "SAVEPOINT", r->tx_depth, error);
+                if (k < 0)
+                        return k;
                 r->tx_depth++;
                 return 0;
         }
@@ -278,21 +292,19 @@ static int repository_begin(Repository *r, sd_bus_error *error) {
         if (rc != 0)
                 return repository_error(r, rc, error, "begin a transaction");
         r->tx_depth = 1;
-        r->tx_failed = false;
         return 0;
 }
 
 static void repository_rollback(Repository *r) {
         if (r->tx_depth > 1) {
-                /* The outermost level decides; it must not commit what an inner level gave up on. */
                 r->tx_depth--;
-                r->tx_failed = true;
+                (void) repository_savepoint(r, "ROLLBACK TO", r->tx_depth, NULL);
+                (void) repository_savepoint(r, "RELEASE", r->tx_depth, NULL);
                 return;
         }
         if (!sqlite3_get_autocommit(r->db))
                 (void) repository_exec_simple(r, SQL_ROLLBACK);
         r->tx_depth = 0;
-        r->tx_failed = false;
 }
 
 static int repository_commit(Repository *r, sd_bus_error *error) {
@@ -300,12 +312,7 @@ static int repository_commit(Repository *r, sd_bus_error *error) {
 
         if (r->tx_depth > 1) {
                 r->tx_depth--;
-                return 0;
-        }
-        if (r->tx_failed) {
-                repository_rollback(r);
-                return sd_bus_error_set(error, BATCH_ERROR_DATABASE,
-                                        "Transaction rolled back: a part of it failed."), -ECANCELED;
+                return repository_savepoint(r, "RELEASE", r->tx_depth, error);
         }
         rc = repository_exec_simple(r, SQL_COMMIT);
         if (rc < 0)

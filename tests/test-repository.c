@@ -142,7 +142,7 @@ static void test_open_creates_schema(void **state) {
         /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH\\_%' ESCAPE '\\'"), 9);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 2);
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH_%_IDX'"), 5);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH\\_%\\_IDX' ESCAPE '\\'"), 5);
         mode = query_text(path, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
         assert_int_equal(repository_open(path, 0, &r, NULL), 0);
@@ -794,6 +794,43 @@ static void test_read_only(void **state) {
 
 /* Several processes launch the same instance at once: exactly one gets an execution, the others get
  * JobExecutionAlreadyRunning; never a duplicate instance or a raw SQLite error. */
+/* Nested transactions: an inner failure undoes its own part only; the outer commit keeps the rest. */
+static void test_nested_transactions(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters a = JOB_PARAMETERS_NULL, b = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e1 = NULL, *e2 = NULL, *dup = NULL, *rolled = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        params_add(&a, "x=1");
+        params_add(&b, "x=2");
+
+        assert_int_equal(repository_transaction_begin(r, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "j", &a, 0, &e1, NULL), 0);
+        /* refused inside the outer transaction: the instance of e1 is running */
+        assert_int_equal(repository_create_execution(r, "j", &a, 0, &dup, &error), -EBUSY);
+        assert_int_equal(repository_create_execution(r, "j", &b, 0, &e2, NULL), 0);
+        /* nothing visible to another connection before the outer commit */
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 0);
+        assert_int_equal(repository_transaction_commit(r, NULL), 0);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 2);
+
+        /* an outer rollback undoes everything inside */
+        {
+                _cleanup_(job_parameters_done) JobParameters c = JOB_PARAMETERS_NULL;
+
+                params_add(&c, "x=3");
+                assert_int_equal(repository_transaction_begin(r, NULL), 0);
+                assert_int_equal(repository_create_execution(r, "j", &c, 0, &rolled, NULL), 0);
+                repository_transaction_rollback(r);
+                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
+                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 2);
+        }
+}
+
 static void test_concurrent_launchers(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *path = test_path(dir, "batch.db");
@@ -871,6 +908,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_database_files),
                 cmocka_unit_test(test_adopt_spring_database),
                 cmocka_unit_test(test_read_only),
+                cmocka_unit_test(test_nested_transactions),
                 cmocka_unit_test(test_concurrent_launchers),
         };
 
