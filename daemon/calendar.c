@@ -404,7 +404,7 @@ static int weekday_lookup(const char *p) {
 
 /* An optional leading list of weekdays and weekday ranges: "Mon,Wed..Fri ". */
 static int parse_weekdays(Parser *ps, CalendarSpec *c) {
-        int range_from = -1;    /* set while inside "a..b" or "a-b" */
+        int range_from = -1;    /* start of the last range ("a..b" or "a-b"), until a ',' follows */
         bool first = true;
 
         for (;;) {
@@ -519,7 +519,7 @@ static int spec_from_epoch(Parser *ps, CalendarSpec *c, const char *at) {
  * alone if what follows is a time rather than a date. */
 static int parse_date(Parser *ps, CalendarSpec *c) {
         CalendarChain parts[3] = {};
-        const char *sep;
+        const char *sep, *saved = ps->p;
         size_t n = 0;
         char buf[16];
         int r;
@@ -531,8 +531,6 @@ static int parse_date(Parser *ps, CalendarSpec *c) {
                 r = spec_from_epoch(ps, c, ps->p);
                 return r < 0 ? r : 1;
         }
-
-        const char *saved = ps->p;
 
         r = parse_chain(ps, false, &parts[n++]);
         if (r < 0)
@@ -930,10 +928,6 @@ static bool prefix_parses(const char *p, size_t n) {
         return prefix && spec_parse(prefix, /* hints= */ false, NULL, NULL) >= 0;
 }
 
-int calendar_spec_from_string(const char *p, CalendarSpec **ret, char **ret_error) {
-        return spec_parse(p, /* hints= */ true, ret, ret_error);
-}
-
 static int spec_parse(const char *p, bool hints, CalendarSpec **ret, char **ret_error) {
         _cleanup_(calendar_spec_freep) CalendarSpec *c = NULL;
         _cleanup_free_ char *body = NULL;
@@ -1021,6 +1015,10 @@ finish:
                 *ret_error = TAKE_PTR(ps.error);
         free(ps.error);
         return r;
+}
+
+int calendar_spec_from_string(const char *p, CalendarSpec **ret, char **ret_error) {
+        return spec_parse(p, /* hints= */ true, ret, ret_error);
 }
 
 static void format_weekdays(FILE *f, int weekdays) {

@@ -479,6 +479,80 @@ static void test_print_analyze(void **state) {
         free(s);
 }
 
+/* systemd's relative timestamps, the further away the coarser. */
+static void test_print_from_now(void **state) {
+        static const struct {
+                int64_t before;         /* µs between now and the elapse, negative if it is in the past */
+                const char *text;
+        } table[] = {
+                { 0,                                   "now" },
+                { 500,                                 "500us left" },
+                { 1500,                                "1ms left" },
+                { 30 * USEC_PER_SEC,                   "30s left" },
+                { 90 * USEC_PER_SEC,                   "1min 30s left" },
+                { 299 * USEC_PER_SEC,                  "4min 59s left" },
+                { 600 * USEC_PER_SEC,                  "10min left" },
+                { 5400 * USEC_PER_SEC,                 "1h 30min left" },
+                { 7 * 3600 * USEC_PER_SEC,             "7h left" },
+                { 30 * 3600 * USEC_PER_SEC,            "1 day 6h left" },
+                { 3 * 86400 * USEC_PER_SEC,            "3 days left" },
+                { 10 * 86400 * USEC_PER_SEC,           "1 week 3 days left" },
+                { 40 * 86400 * USEC_PER_SEC,           "1 month 9 days left" },
+                { 400 * 86400 * USEC_PER_SEC,          "1 year 1 month left" },
+                { -(int64_t) (731 * 86400 * USEC_PER_SEC), "2 years 0 months ago" },
+                { -(int64_t) (61 * USEC_PER_SEC),      "1min 1s ago" },
+        };
+        _cleanup_(calendar_spec_freep) CalendarSpec *spec = NULL;
+        usec_t elapse = parse_utc("2024-04-02 00:00:00");
+
+        set_tz("UTC");
+        assert_int_equal(calendar_spec_from_string("daily", &spec, NULL), 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_free_ char *buf = NULL, *expected = NULL;
+                size_t size = 0;
+                FILE *f;
+
+                f = open_memstream(&buf, &size);
+                assert_non_null(f);
+                assert_int_equal(calendar_spec_print_elapses(f, spec, "daily", parse_utc("2024-04-01 12:00:00"),
+                                                             (usec_t) ((int64_t) elapse - table[i].before), 1, NULL), 0);
+                assert_int_equal(fclose(f), 0);
+                assert_true(asprintf(&expected, "       From now: %s\n", table[i].text) > 0);
+                assert_non_null(strstr(buf, expected));
+        }
+}
+
+static void test_print_elapses(void **state) {
+        _cleanup_(calendar_spec_freep) CalendarSpec *spec = NULL;
+        _cleanup_free_ char *buf = NULL, *err = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        set_tz("UTC");
+        assert_int_equal(calendar_spec_from_string("quarterly", &spec, NULL), 0);
+        f = open_memstream(&buf, &size);
+        assert_non_null(f);
+        assert_int_equal(calendar_spec_print_elapses(f, spec, "quarterly", parse_utc("2024-02-01 00:00:00"),
+                                                     parse_utc("2024-02-01 00:00:00"), 1, &err), 0);
+        assert_int_equal(fclose(f), 0);
+        assert_null(err);
+        assert_string_equal(buf,
+                            "  Original form: quarterly\n"
+                            "Normalized form: *-01,04,07,10-01 00:00:00\n"
+                            "    Next elapse: Mon 2024-04-01 00:00:00 UTC\n"
+                            "       From now: 1 month 29 days left\n");
+
+        /* Beyond the last time systemd computes elapses for: the error, and nothing printed. */
+        buf = mfree(buf);
+        f = open_memstream(&buf, &size);
+        assert_non_null(f);
+        assert_int_equal(calendar_spec_print_elapses(f, spec, "quarterly", USEC_INFINITY - 1, 0, 1, &err), -EINVAL);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(buf, "");
+        assert_string_equal(err, "Failed to determine next elapse for 'quarterly': Invalid argument");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
@@ -489,6 +563,8 @@ int main(void) {
                 cmocka_unit_test(test_next_usec_edges),
                 cmocka_unit_test(test_zone_leaves_process_alone),
                 cmocka_unit_test(test_print_analyze),
+                cmocka_unit_test(test_print_elapses),
+                cmocka_unit_test(test_print_from_now),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
