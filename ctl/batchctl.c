@@ -1,75 +1,426 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-#include <getopt.h>
+#include <locale.h>
 
+#include "batchctl.h"
 #include "log.h"
+#include "output.h"
 #include "step-verbs.h"
+#include "verb-functions.h"
+#include "verbs.h"
+
+bool arg_user = false;
+JsonMode arg_json = JSON_OFF;
+bool arg_pager = true;
+bool arg_legend = true;
+bool arg_quiet = false;
+bool arg_full = false;
+bool arg_wait = false;
+bool arg_follow = false;
+unsigned arg_limit = 0;
+bool arg_limit_set = false;
+unsigned arg_iterations = 1;
+usec_t arg_base_time = USEC_INFINITY;
+const char *arg_directory = NULL;
+
+/* Defined in verb-calendar.c: the --base-time syntax belongs to the calendar verb. */
+int parse_base_time(const char *s, usec_t *ret);
+
+static int verb_help(int argc, char *argv[], void *userdata);
+
+#define PARAMETER_SYNTAX                                                                                \
+        "Parameters: NAME=VALUE (a string), NAME(TYPE)=VALUE with TYPE one of string, long, double,\n"  \
+        "date (2026-11-21) or datetime (2026-11-21T02:00:00); a leading '-' (-NAME=VALUE) makes\n"       \
+        "the parameter non-identifying. Spring Batch 5's NAME=VALUE,java.lang.Long[,true|false] is\n"   \
+        "accepted too. Parameters are merged over the job's configured defaults.\n"
+
+#define WAIT_EXIT_STATUS                                                                                \
+        "With --wait the exit status tells how the execution ended: 0 COMPLETED, 2 FAILED,\n"           \
+        "3 STOPPED, 4 ABANDONED, 5 UNKNOWN; 1 means batchctl itself failed.\n"
+
+static const Verb verbs[] = {
+        { "start", 2, VERB_ANY, verb_start, "JOB [PARAMETER...] [--wait]",
+          "Launch JOB with the given parameters (JobOperator.start). Prints the new execution id; with\n"
+          "--wait follows the execution until it ends, showing the running step's progress on a\n"
+          "terminal.\n\n" PARAMETER_SYNTAX "\n" WAIT_EXIT_STATUS },
+        { "next", 2, VERB_ANY, verb_next, "JOB [PARAMETER...] [--wait]",
+          "Launch the next instance of JOB: the parameters of its last instance with run.id + 1, the\n"
+          "given parameters on top (JobOperator.startNextInstance).\n\n" PARAMETER_SYNTAX "\n" WAIT_EXIT_STATUS },
+        { "restart", 2, 2, verb_restart, "EXECUTION_ID [--wait]",
+          "Restart the instance of a failed or stopped execution with its stored parameters: completed\n"
+          "steps are skipped, the failed step resumes from its last committed context.\n\n" WAIT_EXIT_STATUS },
+        { "stop", 2, 2, verb_stop, "EXECUTION_ID",
+          "Stop a running execution: its step gets SIGTERM (SIGKILL after kill_grace) and the execution\n"
+          "ends STOPPED, which can be restarted.\n" },
+        { "abandon", 2, 2, verb_abandon, "EXECUTION_ID",
+          "Mark a stopped or failed execution ABANDONED: its instance is never restarted.\n" },
+        { "reload", 1, 1, verb_reload, NULL,
+          "Make batchd re-read batchd.conf and every job file. If anything is invalid nothing changes\n"
+          "and every problem is reported.\n" },
+        { "status", 1, VERB_ANY, verb_status, "[JOB...] [--limit N]",
+          "Without JOB: a summary of every job and of the running executions. With JOB: its\n"
+          "description, schedule and next run, what runs now with its progress, and the last\n"
+          "executions (5, or --limit N) with status, exit code and duration.\n" },
+        { "list-jobs", 1, 1, verb_list_jobs, NULL,
+          "List the configured jobs: schedule, next run, last execution and how many run now.\n" },
+        { "list-executions", 1, 2, verb_list_executions, "[JOB] [--limit N]",
+          "List executions, newest first, of every job or of JOB; at most N with --limit.\n" },
+        { "show", 2, 2, verb_show, "EXECUTION_ID",
+          "Show an execution: status, times, parameters, job context, and every step with its\n"
+          "counters, exit status and context.\n" },
+        { "logs", 2, 2, verb_logs, "EXECUTION_ID [-f] [-D DIR]",
+          "Show batchd's journal entries of an execution together with the output of its steps.\n"
+          "With -f keep following until the execution ends.\n" },
+        { "calendar", 2, VERB_ANY, verb_calendar, "EXPRESSION... [--iterations N] [--base-time TIME]",
+          "Normalize calendar expressions (systemd.time(7), as in a job's schedule) and show when they\n"
+          "elapse next, exactly as \"systemd-analyze calendar\" does. Needs no daemon. TIME is\n"
+          "@UNIX_SECONDS or 'YYYY-MM-DD HH:MM:SS [ZONE]' (ZONE: UTC or a zone name such as\n"
+          "Europe/Berlin).\n" },
+        { "help", 1, 2, verb_help, "[COMMAND]",
+          "Show the help of batchctl, or of one command.\n" },
+        { "step", 1, VERB_ANY, verb_step, "COMMAND ...",
+          NULL /* step_verbs_help */ },
+};
+
+static void help_verb(const Verb *v) {
+        printf("batchctl %s%s%s\n\n", v->name, v->usage ? " " : "", strempty(v->usage));
+        if (streq(v->name, "step"))
+                fputs(step_verbs_help, stdout);
+        else
+                fputs(strempty(v->help), stdout);
+        printf("\nSee batchctl --help for the options every command takes.\n");
+}
 
 static int help(void) {
         printf("batchctl [OPTIONS...] COMMAND ...\n"
                "\n"
-               "Control batchd.\n"
+               "Control batchd, the batch job scheduler.\n"
                "\n"
-               "Step commands (only inside a running step):\n"
-               "  step get [--job] KEY           Print a value of the step's (or job's) context;\n"
-               "                                 exit status 1 if there is none\n"
-               "  step put [--job] KEY VALUE     Stage a value for the next commit\n"
-               "  step commit [--read N] [--write N] [--filter N]\n"
-               "              [--read-skip N] [--write-skip N] [--process-skip N]\n"
-               "                                 Add to the counts and commit everything staged;\n"
-               "                                 returns once it is durable\n"
-               "  step status TEXT               Set the step's status line\n"
-               "  step exit-code CODE [DESCRIPTION]\n"
-               "                                 Set the exit status to record for the step\n"
+               "Job commands:\n"
+               "  start JOB [PARAMETER...]       Launch a job\n"
+               "  next JOB [PARAMETER...]        Launch the next instance of a job (run.id + 1)\n"
+               "  restart EXECUTION_ID           Restart a failed or stopped execution\n"
+               "  stop EXECUTION_ID              Stop a running execution\n"
+               "  abandon EXECUTION_ID           Mark a stopped or failed execution abandoned\n"
+               "  reload                         Reload batchd's configuration\n"
+               "\n"
+               "Query commands:\n"
+               "  status [JOB...]                Show the status of jobs, or a summary of all\n"
+               "  list-jobs                      List the configured jobs\n"
+               "  list-executions [JOB]          List executions, newest first\n"
+               "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
+               "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
+               "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
+               "  help [COMMAND]                 Show this help, or the help of a command\n"
+               "\n"
+               "%s"
+               "\n"
+               PARAMETER_SYNTAX
                "\n"
                "Options:\n"
-               "  -h --help                      Show this help\n"
-               "     --version                   Show package version\n");
+               "  -h --help                      Show this help; after a command, its help\n"
+               "     --version                   Show package version\n"
+               "     --user                      Talk to batchd on the session bus (batchd --user)\n"
+               "     --system                    Talk to batchd on the system bus (the default)\n"
+               "     --json[=MODE]               JSON output: short (the default), pretty or off\n"
+               "     --no-pager                  Do not pipe output into a pager\n"
+               "     --no-legend                 Do not print table headers and footers\n"
+               "  -q --quiet                     No confirmations and no progress\n"
+               "  -l --full                      Do not ellipsize table cells on a terminal\n"
+               "     --wait                      start, next, restart: wait until the execution ends\n"
+               "  -n --limit=N                   list-executions, status: show at most N executions\n"
+               "  -f --follow                    logs: follow until the execution ends\n"
+               "  -D --directory=DIR             logs: read the journal files in DIR\n"
+               "     --iterations=N              calendar: show N elapses (default: 1)\n"
+               "     --base-time=TIME            calendar: count from TIME instead of now\n"
+               "\n"
+               WAIT_EXIT_STATUS
+               "\n"
+               "See batchctl(1) for details.\n",
+               step_verbs_help);
         return 0;
 }
 
-enum {
-        ARG_VERSION = 0x100,
+static int verb_help(int argc, char *argv[], void *userdata) {
+        const Verb *v;
+
+        if (argc < 2)
+                return help();
+        v = verbs_find(verbs, ELEMENTSOF(verbs), argv[1]);
+        if (!v) {
+                const Verb *s = verbs_suggest(verbs, ELEMENTSOF(verbs), argv[1]);
+
+                if (s)
+                        return log_error_errno(EINVAL, "Unknown verb '%s', did you mean '%s'? See --help.", argv[1],
+                                               s->name);
+                return log_error_errno(EINVAL, "Unknown verb '%s', see --help.", argv[1]);
+        }
+        help_verb(v);
+        return 0;
+}
+
+/* ---- the command line ---- */
+
+typedef enum OptionId {
+        OPT_HELP,
+        OPT_VERSION,
+        OPT_USER,
+        OPT_SYSTEM,
+        OPT_JSON,
+        OPT_NO_PAGER,
+        OPT_NO_LEGEND,
+        OPT_QUIET,
+        OPT_FULL,
+        OPT_WAIT,
+        OPT_LIMIT,
+        OPT_FOLLOW,
+        OPT_DIRECTORY,
+        OPT_ITERATIONS,
+        OPT_BASE_TIME,
+} OptionId;
+
+typedef enum OptionArgument {
+        OPTION_NO_ARGUMENT,
+        OPTION_REQUIRED_ARGUMENT,
+        OPTION_OPTIONAL_ARGUMENT,       /* only as --name=value */
+} OptionArgument;
+
+typedef struct Option {
+        const char *name;
+        char short_name;
+        OptionArgument argument;
+        OptionId id;
+        const char *verbs;              /* the verbs it applies to, space-separated; NULL: all */
+} Option;
+
+static const Option options[] = {
+        { "help",       'h', OPTION_NO_ARGUMENT,       OPT_HELP       },
+        { "version",    0,   OPTION_NO_ARGUMENT,       OPT_VERSION    },
+        { "user",       0,   OPTION_NO_ARGUMENT,       OPT_USER       },
+        { "system",     0,   OPTION_NO_ARGUMENT,       OPT_SYSTEM     },
+        { "json",       0,   OPTION_OPTIONAL_ARGUMENT, OPT_JSON       },
+        { "no-pager",   0,   OPTION_NO_ARGUMENT,       OPT_NO_PAGER   },
+        { "no-legend",  0,   OPTION_NO_ARGUMENT,       OPT_NO_LEGEND  },
+        { "quiet",      'q', OPTION_NO_ARGUMENT,       OPT_QUIET      },
+        { "full",       'l', OPTION_NO_ARGUMENT,       OPT_FULL       },
+        { "wait",       0,   OPTION_NO_ARGUMENT,       OPT_WAIT,       "start next restart" },
+        { "limit",      'n', OPTION_REQUIRED_ARGUMENT, OPT_LIMIT,      "list-executions status" },
+        { "follow",     'f', OPTION_NO_ARGUMENT,       OPT_FOLLOW,     "logs" },
+        { "directory",  'D', OPTION_REQUIRED_ARGUMENT, OPT_DIRECTORY,  "logs" },
+        { "iterations", 0,   OPTION_REQUIRED_ARGUMENT, OPT_ITERATIONS, "calendar" },
+        { "base-time",  0,   OPTION_REQUIRED_ARGUMENT, OPT_BASE_TIME,  "calendar" },
 };
 
-static int parse_argv(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help",    no_argument, NULL, 'h'         },
-                { "version", no_argument, NULL, ARG_VERSION },
-                {}
-        };
-        int c;
+static bool word_in_list(const char *list, const char *word) {
+        size_t l = strlen(word);
 
-        /* "+": options after the verb belong to the verb. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        return help();
-                case ARG_VERSION:
-                        printf("batchctl %s\n", PACKAGE_VERSION);
-                        return 0;
-                case '?':
-                        return -EINVAL;
-                default:
-                        return log_error_errno(EINVAL, "Unhandled option");
+        for (const char *p = list; p && *p; ) {
+                size_t n = strcspn(p, " ");
+
+                if (n == l && strneq(p, word, l))
+                        return true;
+                p += n;
+                p += strspn(p, " ");
+        }
+        return false;
+}
+
+static int parse_unsigned(const char *option, const char *s, unsigned *ret) {
+        char *end = NULL;
+        unsigned long v;
+
+        if (isempty(s) || !strchr("0123456789", s[0]))
+                return log_error_errno(EINVAL, "--%s needs a non-negative number, not '%s'.", option, strempty(s));
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v > UINT_MAX)
+                return log_error_errno(ERANGE, "--%s needs a non-negative number, not '%s'.", option, s);
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int apply_option(const Option *o, const char *value, bool *help_requested) {
+        int r;
+
+        switch (o->id) {
+        case OPT_HELP:
+                *help_requested = true;
+                return 0;
+        case OPT_VERSION:
+                printf("batchctl %s\n", PACKAGE_VERSION);
+                return 1;       /* done */
+        case OPT_USER:
+                arg_user = true;
+                return 0;
+        case OPT_SYSTEM:
+                arg_user = false;
+                return 0;
+        case OPT_JSON:
+                if (!value || streq(value, "short"))
+                        arg_json = JSON_SHORT;
+                else if (streq(value, "pretty"))
+                        arg_json = JSON_PRETTY;
+                else if (streq(value, "off"))
+                        arg_json = JSON_OFF;
+                else
+                        return log_error_errno(EINVAL, "--json= takes short, pretty or off, not '%s'.", value);
+                return 0;
+        case OPT_NO_PAGER:
+                arg_pager = false;
+                return 0;
+        case OPT_NO_LEGEND:
+                arg_legend = false;
+                return 0;
+        case OPT_QUIET:
+                arg_quiet = true;
+                return 0;
+        case OPT_FULL:
+                arg_full = true;
+                return 0;
+        case OPT_WAIT:
+                arg_wait = true;
+                return 0;
+        case OPT_LIMIT:
+                r = parse_unsigned("limit", value, &arg_limit);
+                if (r < 0)
+                        return r;
+                arg_limit_set = true;
+                return 0;
+        case OPT_FOLLOW:
+                arg_follow = true;
+                return 0;
+        case OPT_DIRECTORY:
+                if (isempty(value))
+                        return log_error_errno(EINVAL, "--directory needs a directory.");
+                arg_directory = value;
+                return 0;
+        case OPT_ITERATIONS:
+                return parse_unsigned("iterations", value, &arg_iterations);
+        case OPT_BASE_TIME:
+                r = parse_base_time(value, &arg_base_time);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to parse --base-time= parameter: %s", value);
+                return 0;
+        }
+        return log_error_errno(EINVAL, "Unhandled option");
+}
+
+/* Our own parser rather than getopt_long(): options may stand anywhere on the line, as with systemctl, but
+ * job parameters such as "-fail=true" start with a dash too. So a word is an option only if it starts with
+ * "--" or is a dash and a single letter; every other word, "-name=value" included, is an argument. "--"
+ * ends the options. Everything after "step" goes to the step verbs untouched: there a key or value may
+ * look like anything. Returns the arguments (verb first) in *ret_args, 0 to go on, 1 if done (--version,
+ * --help), negative on error. */
+static int parse_argv(int argc, char *argv[], char ***ret_args, int *ret_n) {
+        _cleanup_free_ char **args = NULL;
+        const Option *seen[ELEMENTSOF(options)];
+        size_t n_seen = 0;
+        bool help_requested = false, no_more_options = false;
+        int n = 0, r;
+
+        args = calloc(argc + 1, sizeof(char *));
+        if (!args)
+                return log_oom();
+
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], *value = NULL;
+                const Option *o = NULL;
+
+                if (no_more_options || (n > 0 && streq(args[0], "step"))) {
+                        args[n++] = argv[i];
+                        continue;
+                }
+                if (streq(a, "--")) {
+                        no_more_options = true;
+                        continue;
                 }
 
-        return 1;
+                if (a[0] == '-' && a[1] == '-') {
+                        const char *eq = strchr(a + 2, '=');
+                        size_t l = eq ? (size_t) (eq - a - 2) : strlen(a + 2);
+
+                        for (size_t k = 0; k < ELEMENTSOF(options); k++)
+                                if (strlen(options[k].name) == l && strneq(options[k].name, a + 2, l)) {
+                                        o = options + k;
+                                        break;
+                                }
+                        if (!o)
+                                return log_error_errno(EINVAL, "Unknown option '%.*s', see --help.", (int) (l + 2), a);
+                        if (eq) {
+                                if (o->argument == OPTION_NO_ARGUMENT)
+                                        return log_error_errno(EINVAL, "Option '--%s' takes no argument.", o->name);
+                                value = eq + 1;
+                        } else if (o->argument == OPTION_REQUIRED_ARGUMENT) {
+                                if (i + 1 >= argc)
+                                        return log_error_errno(EINVAL, "Option '--%s' needs an argument.", o->name);
+                                value = argv[++i];
+                        }
+                } else if (a[0] == '-' && a[1] != '\0' && a[2] == '\0') {
+                        for (size_t k = 0; k < ELEMENTSOF(options); k++)
+                                if (options[k].short_name == a[1]) {
+                                        o = options + k;
+                                        break;
+                                }
+                        if (!o)
+                                return log_error_errno(EINVAL, "Unknown option '%s', see --help.", a);
+                        if (o->argument == OPTION_REQUIRED_ARGUMENT) {
+                                if (i + 1 >= argc)
+                                        return log_error_errno(EINVAL, "Option '-%c' needs an argument.", a[1]);
+                                value = argv[++i];
+                        }
+                } else {
+                        args[n++] = argv[i];
+                        continue;
+                }
+
+                r = apply_option(o, value, &help_requested);
+                if (r != 0)
+                        return r;
+                if (n_seen < ELEMENTSOF(seen))
+                        seen[n_seen++] = o;
+        }
+
+        if (help_requested) {
+                const Verb *v = n > 0 ? verbs_find(verbs, ELEMENTSOF(verbs), args[0]) : NULL;
+
+                if (v)
+                        help_verb(v);
+                else
+                        help();
+                return 1;
+        }
+
+        /* An option that means nothing to the verb is a mistake worth pointing out, not something to ignore. */
+        if (n > 0)
+                for (size_t k = 0; k < n_seen; k++)
+                        if (seen[k]->verbs && !word_in_list(seen[k]->verbs, args[0]) &&
+                            verbs_find(verbs, ELEMENTSOF(verbs), args[0]))
+                                return log_error_errno(EINVAL, "Option '--%s' cannot be used with '%s'.",
+                                                       seen[k]->name, args[0]);
+
+        *ret_args = TAKE_PTR(args);
+        *ret_n = n;
+        return 0;
 }
 
 int main(int argc, char *argv[]) {
-        static const Verb verbs[] = {
-                { "step", 1, VERB_ANY, verb_step },
-        };
-        int r;
+        _cleanup_free_ char **args = NULL;
+        int n = 0, r;
 
-        /* Inside a step our stderr already is the step's journal stream: plain lines are right. */
+        /* Only the character set: numbers and times must not change with LC_NUMERIC or LC_TIME. */
+        (void) setlocale(LC_CTYPE, "");
+
+        /* Inside a step our stderr already is the step's journal stream; elsewhere it is the user's terminal.
+         * Either way plain lines are right. */
         log_set_target(LOG_TARGET_STDERR);
 
-        r = parse_argv(argc, argv);
-        if (r <= 0)
+        r = parse_argv(argc, argv, &args, &n);
+        if (r != 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
-        r = verbs_dispatch(verbs, ELEMENTSOF(verbs), NULL, argc - optind, argv + optind, NULL);
+        output_init();
+
+        r = verbs_dispatch(verbs, ELEMENTSOF(verbs), NULL, n, args, NULL);
+        pager_close();
         return r < 0 ? EXIT_FAILURE : r;
 }

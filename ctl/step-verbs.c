@@ -11,36 +11,6 @@
 #define EXIT_GET_NOT_FOUND 1
 #define EXIT_GET_ERROR 2
 
-int verbs_dispatch(const Verb *verbs, size_t n_verbs, const char *group, int argc, char *argv[], void *userdata) {
-        const Verb *verb = NULL;
-
-        if (argc < 1 || !argv[0]) {
-                log_error("Missing %s%sverb, see --help.", strempty(group), group ? " " : "");
-                return -EINVAL;
-        }
-
-        for (size_t i = 0; i < n_verbs; i++)
-                if (streq(verbs[i].name, argv[0])) {
-                        verb = verbs + i;
-                        break;
-                }
-        if (!verb) {
-                log_error("Unknown %s%sverb '%s', see --help.", strempty(group), group ? " " : "", argv[0]);
-                return -EINVAL;
-        }
-
-        if ((unsigned) argc < verb->min_args) {
-                log_error("Too few arguments for '%s%s%s'.", strempty(group), group ? " " : "", verb->name);
-                return -EINVAL;
-        }
-        if (verb->max_args != VERB_ANY && (unsigned) argc > verb->max_args) {
-                log_error("Too many arguments for '%s%s%s'.", strempty(group), group ? " " : "", verb->name);
-                return -EINVAL;
-        }
-
-        return verb->function(argc, argv, userdata);
-}
-
 static int acquire_channel(int *ret_fd) {
         int r;
 
@@ -254,6 +224,19 @@ static int verb_step_exit_code(int argc, char *argv[], void *userdata) {
         return call_expect_ok(&req);
 }
 
+const char step_verbs_help[] =
+        "Step commands (only inside a running step):\n"
+        "  step get [--job] KEY           Print a value of the step's (or job's) context;\n"
+        "                                 exit status 1 if there is none\n"
+        "  step put [--job] KEY VALUE     Stage a value for the next commit\n"
+        "  step commit [--read N] [--write N] [--filter N]\n"
+        "              [--read-skip N] [--write-skip N] [--process-skip N]\n"
+        "                                 Add to the counts and commit everything staged;\n"
+        "                                 returns once it is durable\n"
+        "  step status TEXT               Set the step's status line\n"
+        "  step exit-code CODE [DESCRIPTION]\n"
+        "                                 Set the exit status to record for the step\n";
+
 int verb_step(int argc, char *argv[], void *userdata) {
         static const Verb step_verbs[] = {
                 { "get",       1, VERB_ANY, verb_step_get       },   /* checks its own usage: exit 2 */
@@ -262,6 +245,12 @@ int verb_step(int argc, char *argv[], void *userdata) {
                 { "status",    2, 2,        verb_step_status    },
                 { "exit-code", 2, 3,        verb_step_exit_code },
         };
+
+        /* Only directly after "step": anywhere else "--help" may be a key or a value. */
+        if (argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+                fputs(step_verbs_help, stdout);
+                return 0;
+        }
 
         return verbs_dispatch(step_verbs, ELEMENTSOF(step_verbs), "step", argc - 1, argv + 1, userdata);
 }

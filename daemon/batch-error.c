@@ -17,6 +17,7 @@ const sd_bus_error_map batch_error_map[] = {
         SD_BUS_ERROR_MAP(BATCH_ERROR_START_LIMIT_EXCEEDED,          EDQUOT),
         SD_BUS_ERROR_MAP(BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE,    ESTALE),
         SD_BUS_ERROR_MAP(BATCH_ERROR_DATABASE,                      EIO),
+        SD_BUS_ERROR_MAP(BATCH_ERROR_CONFIG_INVALID,                EBADMSG),
         SD_BUS_ERROR_MAP_END,
 };
 

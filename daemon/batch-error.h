@@ -16,6 +16,7 @@
 #define BATCH_ERROR_START_LIMIT_EXCEEDED            "org.batchd.Batch1.Error.StartLimitExceeded"
 #define BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE      "org.batchd.Batch1.Error.OptimisticLockingFailure"
 #define BATCH_ERROR_DATABASE                        "org.batchd.Batch1.Error.Database"
+#define BATCH_ERROR_CONFIG_INVALID                  "org.batchd.Batch1.Error.ConfigInvalid"
 
 extern const sd_bus_error_map batch_error_map[];
 

@@ -8,6 +8,8 @@
 /* Column sizes of BATCH_JOB_EXECUTION_PARAMS: longer names or values are refused, never truncated. */
 #define JOB_PARAMETER_NAME_MAX 100
 #define JOB_PARAMETER_VALUE_MAX 2500
+/* How many parameters one launch may carry (over D-Bus). */
+#define JOB_PARAMETERS_MAX 1000
 
 typedef enum JobParameterType {
         JOB_PARAMETER_STRING,

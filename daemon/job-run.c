@@ -515,7 +515,8 @@ int job_run_stop(JobRun *run, const char *reason) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int k;
 
-        if (run->stop_requested)
+        /* A run that already ended only waits to be freed: there is nothing to stop, and its record is final. */
+        if (run->stop_requested || run->free_source)
                 return 0;
         run->stop_requested = true;
 

@@ -280,7 +280,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
                         }
                 log_error("Reload failed, the previous configuration stays in force.");
                 (void) sd_notify(false, "READY=1");
-                return sd_bus_error_setf(error, "org.batchd.Batch1.Error.ConfigInvalid",
+                return sd_bus_error_setf(error, BATCH_ERROR_CONFIG_INVALID,
                                          "Configuration not reloaded: %s", joined ?: "invalid configuration"), k;
         }
 
@@ -397,7 +397,14 @@ static int manager_check_accepting(Manager *m, sd_bus_error *error) {
 }
 
 static int manager_get_job(Manager *m, const char *job_name, const JobConfig **ret, sd_bus_error *error) {
-        const JobConfig *job = config_find_job(manager_config(m), job_name);
+        const JobConfig *job;
+
+        if (!config_job_name_is_valid(job_name))
+                return sd_bus_error_setf(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                         "Invalid job name '%.100s%s': a job name is 1 to %d characters of "
+                                         "[A-Za-z0-9_.-], not \".\" or \"..\".", job_name,
+                                         strlen(job_name) > 100 ? "..." : "", JOB_NAME_MAX), -EINVAL;
+        job = config_find_job(manager_config(m), job_name);
 
         if (!job)
                 return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB,

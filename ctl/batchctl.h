@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "macro.h"
+#include "time-util.h"
+
+/* The command line of batchctl, parsed once in batchctl.c and read by the verbs. Process-wide like the
+ * arg_ variables of systemd's tools: one invocation, one command line. */
+
+typedef enum JsonMode {
+        JSON_OFF,
+        JSON_SHORT,     /* one line per document */
+        JSON_PRETTY,    /* indented */
+} JsonMode;
+
+extern bool arg_user;           /* session bus instead of the system bus */
+extern JsonMode arg_json;
+extern bool arg_pager;
+extern bool arg_legend;         /* table headers and "N ... listed." footers */
+extern bool arg_quiet;
+extern bool arg_full;           /* never ellipsize table cells */
+extern bool arg_wait;           /* start, next, restart: until the execution ends */
+extern bool arg_follow;         /* logs -f */
+extern unsigned arg_limit;      /* list-executions, status: 0 means the verb's default */
+extern bool arg_limit_set;
+extern unsigned arg_iterations; /* calendar */
+extern usec_t arg_base_time;    /* calendar; USEC_INFINITY: now */
+extern const char *arg_directory; /* logs: a journal directory instead of the local journal */
+
+/* Exit status of "start/next/restart --wait" for an execution that did not complete, and of every verb for a
+ * failure of batchctl itself (EXIT_FAILURE). Documented in batchctl(1). */
+#define EXIT_EXECUTION_FAILED    2      /* FAILED */
+#define EXIT_EXECUTION_STOPPED   3      /* STOPPED (or still STOPPING) */
+#define EXIT_EXECUTION_ABANDONED 4      /* ABANDONED */
+#define EXIT_EXECUTION_UNKNOWN   5      /* UNKNOWN, or any status batchctl does not know */

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "bus-names.h"
+#include "bus-util.h"
+#include "job-parameters.h"
+#include "log.h"
+#include "output.h"
+#include "records.h"
+
+static int strdup_to(char **dst, const char *src) {
+        *dst = strdup(strempty(src));
+        return *dst ? 0 : -ENOMEM;
+}
+
+static void job_info_done(JobInfo *j) {
+        free(j->name);
+        free(j->description);
+        free(j->schedule);
+        free(j->last_status);
+        free(j->last_exit_code);
+        free(j->path);
+        *j = (JobInfo) {};
+}
+
+void job_info_array_free(JobInfo *a, size_t n) {
+        for (size_t i = 0; a && i < n; i++)
+                job_info_done(a + i);
+        free(a);
+}
+
+void execution_info_done(ExecutionInfo *e) {
+        free(e->job);
+        free(e->status);
+        free(e->exit_code);
+        free(e->exit_message);
+        free(e->path);
+        free(e->current_step);
+        free(e->progress);
+        *e = (ExecutionInfo) {};
+}
+
+void execution_info_array_free(ExecutionInfo *a, size_t n) {
+        for (size_t i = 0; a && i < n; i++)
+                execution_info_done(a + i);
+        free(a);
+}
+
+void step_info_array_free(StepInfo *a, size_t n) {
+        for (size_t i = 0; a && i < n; i++) {
+                free(a[i].name);
+                free(a[i].status);
+                free(a[i].exit_code);
+                free(a[i].exit_message);
+                free(a[i].context);
+        }
+        free(a);
+}
+
+void parameter_info_array_free(ParameterInfo *a, size_t n) {
+        for (size_t i = 0; a && i < n; i++) {
+                free(a[i].name);
+                free(a[i].type);
+                free(a[i].value);
+        }
+        free(a);
+}
+
+int bus_read_job_info(sd_bus_message *m, JobInfo *ret) {
+        const char *name, *description, *schedule, *last_status, *last_exit_code, *path;
+        JobInfo j = {};
+        int r;
+
+        r = sd_bus_message_read(m, "(sssttssuo)", &name, &description, &schedule, &j.next_elapse,
+                                &j.last_execution_id, &last_status, &last_exit_code, &j.running, &path);
+        if (r <= 0)
+                return r;
+
+        if (strdup_to(&j.name, name) < 0 || strdup_to(&j.description, description) < 0 ||
+            strdup_to(&j.schedule, schedule) < 0 || strdup_to(&j.last_status, last_status) < 0 ||
+            strdup_to(&j.last_exit_code, last_exit_code) < 0 || strdup_to(&j.path, path) < 0) {
+                job_info_done(&j);
+                return -ENOMEM;
+        }
+
+        *ret = j;
+        return 1;
+}
+
+int bus_read_execution_info(sd_bus_message *m, ExecutionInfo *ret) {
+        const char *job, *status, *exit_code, *exit_message, *path;
+        ExecutionInfo e = {};
+        int r;
+
+        r = sd_bus_message_read(m, "(ttssssttto)", &e.id, &e.instance_id, &job, &status, &exit_code, &exit_message,
+                                &e.create_time, &e.start_time, &e.end_time, &path);
+        if (r <= 0)
+                return r;
+
+        if (strdup_to(&e.job, job) < 0 || strdup_to(&e.status, status) < 0 ||
+            strdup_to(&e.exit_code, exit_code) < 0 || strdup_to(&e.exit_message, exit_message) < 0 ||
+            strdup_to(&e.path, path) < 0) {
+                execution_info_done(&e);
+                return -ENOMEM;
+        }
+
+        *ret = e;
+        return 1;
+}
+
+/* Grows *a by one zeroed element. */
+static void *grow(void *a, size_t n, size_t size) {
+        void *b = reallocarray(a, n + 1, size);
+
+        if (b)
+                memset((char *) b + n * size, 0, size);
+        return b;
+}
+
+int bus_read_job_infos(sd_bus_message *m, JobInfo **ret, size_t *ret_n) {
+        JobInfo *a = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(sssttssuo)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                JobInfo *b = grow(a, n, sizeof(JobInfo));
+
+                if (!b) {
+                        job_info_array_free(a, n);
+                        return -ENOMEM;
+                }
+                a = b;
+                r = bus_read_job_info(m, a + n);
+                if (r < 0) {
+                        job_info_array_free(a, n);
+                        return r;
+                }
+                if (r == 0)
+                        break;
+                n++;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                job_info_array_free(a, n);
+                return r;
+        }
+
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int bus_read_execution_infos(sd_bus_message *m, ExecutionInfo **ret, size_t *ret_n) {
+        ExecutionInfo *a = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(ttssssttto)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                ExecutionInfo *b = grow(a, n, sizeof(ExecutionInfo));
+
+                if (!b) {
+                        execution_info_array_free(a, n);
+                        return -ENOMEM;
+                }
+                a = b;
+                r = bus_read_execution_info(m, a + n);
+                if (r < 0) {
+                        execution_info_array_free(a, n);
+                        return r;
+                }
+                if (r == 0)
+                        break;
+                n++;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                execution_info_array_free(a, n);
+                return r;
+        }
+
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int bus_read_step_infos(sd_bus_message *m, StepInfo **ret, size_t *ret_n) {
+        StepInfo *a = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(tsssstttttttttts)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *name, *status, *exit_code, *exit_message, *context;
+                StepInfo *b = grow(a, n, sizeof(StepInfo)), *s;
+
+                if (!b) {
+                        step_info_array_free(a, n);
+                        return -ENOMEM;
+                }
+                a = b;
+                s = a + n;
+                r = sd_bus_message_read(m, "(tsssstttttttttts)", &s->id, &name, &status, &exit_code, &exit_message,
+                                        &s->start_time, &s->end_time, &s->commit_count, &s->read_count,
+                                        &s->filter_count, &s->write_count, &s->read_skip_count,
+                                        &s->write_skip_count, &s->process_skip_count, &s->rollback_count, &context);
+                if (r < 0) {
+                        step_info_array_free(a, n);
+                        return r;
+                }
+                if (r == 0)
+                        break;
+                n++;    /* from here on the array frees s's strings too */
+                if (strdup_to(&s->name, name) < 0 || strdup_to(&s->status, status) < 0 ||
+                    strdup_to(&s->exit_code, exit_code) < 0 || strdup_to(&s->exit_message, exit_message) < 0 ||
+                    strdup_to(&s->context, context) < 0) {
+                        step_info_array_free(a, n);
+                        return -ENOMEM;
+                }
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                step_info_array_free(a, n);
+                return r;
+        }
+
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int bus_read_parameter_infos(sd_bus_message *m, ParameterInfo **ret, size_t *ret_n) {
+        ParameterInfo *a = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(sssb)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *name, *type, *value;
+                ParameterInfo *b = grow(a, n, sizeof(ParameterInfo)), *p;
+                int identifying;
+
+                if (!b) {
+                        parameter_info_array_free(a, n);
+                        return -ENOMEM;
+                }
+                a = b;
+                p = a + n;
+                r = sd_bus_message_read(m, "(sssb)", &name, &type, &value, &identifying);
+                if (r < 0) {
+                        parameter_info_array_free(a, n);
+                        return r;
+                }
+                if (r == 0)
+                        break;
+                n++;
+                p->identifying = identifying;
+                if (strdup_to(&p->name, name) < 0 || strdup_to(&p->type, type) < 0 ||
+                    strdup_to(&p->value, value) < 0) {
+                        parameter_info_array_free(a, n);
+                        return -ENOMEM;
+                }
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                parameter_info_array_free(a, n);
+                return r;
+        }
+
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int execution_info_load_progress(sd_bus *bus, ExecutionInfo *e) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *step = NULL, *progress = NULL;
+        int r;
+
+        r = sd_bus_get_property_string(bus, BATCH_BUS_NAME, e->path, BATCH_EXECUTION_INTERFACE, "CurrentStep", &error,
+                                       &step);
+        if (r < 0)
+                return 0;
+        r = sd_bus_get_property_string(bus, BATCH_BUS_NAME, e->path, BATCH_EXECUTION_INTERFACE, "Progress", &error,
+                                       &progress);
+        if (r < 0)
+                return 0;
+
+        free(e->current_step);
+        free(e->progress);
+        e->current_step = TAKE_PTR(step);
+        e->progress = TAKE_PTR(progress);
+        return 0;
+}
+
+int bus_list_jobs(sd_bus *bus, JobInfo **ret, size_t *ret_n) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = bus_call_manager(bus, "ListJobs", &error, &reply, NULL);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to list jobs");
+        r = bus_read_job_infos(reply, ret, ret_n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply of ListJobs: %m");
+        return 0;
+}
+
+int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionInfo **ret, size_t *ret_n) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = bus_call_manager(bus, "ListExecutions", &error, &reply, "stuu", strempty(job), UINT64_C(0), UINT32_C(0),
+                             limit);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to list executions%s%s", job ? " of job " : "", strempty(job));
+        r = bus_read_execution_infos(reply, ret, ret_n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply of ListExecutions: %m");
+        return 0;
+}
+
+int bus_get_running_executions(sd_bus *bus, ExecutionInfo **ret, size_t *ret_n) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = bus_call_manager(bus, "GetRunningExecutions", &error, &reply, NULL);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to list running executions");
+        r = bus_read_execution_infos(reply, ret, ret_n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the reply of GetRunningExecutions: %m");
+        return 0;
+}
+
+usec_t duration_of(usec_t start, usec_t end) {
+        return start > 0 && end >= start ? end - start : 0;
+}
+
+json_object *job_info_to_json(const JobInfo *j) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        if (json_add_string(o, "name", j->name) < 0 ||
+            json_add_string(o, "description", j->description) < 0 ||
+            json_add_string_or_null(o, "schedule", j->schedule) < 0 ||
+            json_add_usec(o, "next_elapse_usec", j->next_elapse) < 0 ||
+            json_add_id(o, "last_execution_id", j->last_execution_id) < 0 ||
+            json_add_string_or_null(o, "last_status", j->last_status) < 0 ||
+            json_add_string_or_null(o, "last_exit_code", j->last_exit_code) < 0 ||
+            json_add_uint(o, "running_executions", j->running) < 0 ||
+            json_add_string(o, "object_path", j->path) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+json_object *execution_info_to_json(const ExecutionInfo *e) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        usec_t d = duration_of(e->start_time, e->end_time);
+
+        if (!o)
+                return NULL;
+        if (json_add_uint(o, "id", e->id) < 0 ||
+            json_add_id(o, "instance_id", e->instance_id) < 0 ||
+            json_add_string(o, "job", e->job) < 0 ||
+            json_add_string(o, "status", e->status) < 0 ||
+            json_add_string(o, "exit_code", e->exit_code) < 0 ||
+            json_add_string(o, "exit_message", e->exit_message) < 0 ||
+            json_add_usec(o, "create_usec", e->create_time) < 0 ||
+            json_add_usec(o, "start_usec", e->start_time) < 0 ||
+            json_add_usec(o, "end_usec", e->end_time) < 0 ||
+            (d > 0 || e->end_time > 0 ? json_add_uint(o, "duration_usec", d) : json_add_usec(o, "duration_usec", 0)) < 0 ||
+            json_add_string(o, "object_path", e->path) < 0)
+                return NULL;
+        /* Only where the verb loaded them: running executions in "status". */
+        if (e->current_step && json_add_string_or_null(o, "current_step", e->current_step) < 0)
+                return NULL;
+        if (e->progress && json_add_string_or_null(o, "progress", e->progress) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+json_object *step_info_to_json(const StepInfo *s) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        usec_t d = duration_of(s->start_time, s->end_time);
+
+        if (!o)
+                return NULL;
+        if (json_add_uint(o, "id", s->id) < 0 ||
+            json_add_string(o, "name", s->name) < 0 ||
+            json_add_string(o, "status", s->status) < 0 ||
+            json_add_string(o, "exit_code", s->exit_code) < 0 ||
+            json_add_string(o, "exit_message", s->exit_message) < 0 ||
+            json_add_usec(o, "start_usec", s->start_time) < 0 ||
+            json_add_usec(o, "end_usec", s->end_time) < 0 ||
+            (s->end_time > 0 ? json_add_uint(o, "duration_usec", d) : json_add_usec(o, "duration_usec", 0)) < 0 ||
+            json_add_uint(o, "commit_count", s->commit_count) < 0 ||
+            json_add_uint(o, "read_count", s->read_count) < 0 ||
+            json_add_uint(o, "filter_count", s->filter_count) < 0 ||
+            json_add_uint(o, "write_count", s->write_count) < 0 ||
+            json_add_uint(o, "read_skip_count", s->read_skip_count) < 0 ||
+            json_add_uint(o, "write_skip_count", s->write_skip_count) < 0 ||
+            json_add_uint(o, "process_skip_count", s->process_skip_count) < 0 ||
+            json_add_uint(o, "rollback_count", s->rollback_count) < 0 ||
+            json_add_parsed(o, "context", s->context) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+json_object *parameter_info_to_json(const ParameterInfo *p) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        if (json_add_string(o, "name", p->name) < 0 ||
+            json_add_string(o, "type", p->type) < 0 ||
+            json_add_string(o, "value", p->value) < 0 ||
+            json_add_bool(o, "identifying", p->identifying) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+int parameter_info_to_argument(const ParameterInfo *p, char **ret) {
+        _cleanup_(job_parameters_done) JobParameters one = JOB_PARAMETERS_NULL;
+        JobParameterType t;
+        int r;
+
+        /* Through the daemon's own code, so what is printed is exactly what "batchctl start" parses back. */
+        t = job_parameter_type_from_string(p->type);
+        if (t < 0)
+                t = job_parameter_type_from_java(p->type);
+        if (t >= 0) {
+                r = job_parameters_add(&one, p->name, t, p->value, p->identifying, NULL);
+                if (r >= 0)
+                        return job_parameter_to_argument(one.items, ret);
+        }
+
+        /* A type or value this batchctl does not know: show it as it came. */
+        return asprintf(ret, "%s%s(%s)=%s", p->identifying ? "" : "-", p->name, p->type, p->value) < 0 ? -ENOMEM : 0;
+}
