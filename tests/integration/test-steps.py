@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Step processes as batchd runs them (docs/step-protocol.md, "The step process" and "How a step ends"): job
+parameters reach the step verbatim and are never interpreted by a shell; a step that cannot be executed, one
+that ignores SIGTERM past its timeout, and one that floods its stdout."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (World, assert_eq, jobs_file, main, param, step, time_scale, wait_for)  # noqa: E402
+
+
+def test_parameters_arrive_verbatim():
+    with World("inject") as w:
+        t = w.dir
+        w.write_job("inject.conf", jobs_file(w.job("inject", [
+            # The value as $1 of a script, and in the environment; "${f}.env" expands inside an argument.
+            step("args", ["/bin/sh", "-c", 'printf "%s" "$1" > "$2"', "sh", "${p}", "${f}"]),
+            step("env", ["/bin/sh", "-c", 'printenv BATCH_PARAM_p > "$1"', "sh", "${f}.env"]),
+            # And straight to a program, no shell at all.
+            step("echo", ["/bin/echo", "${p}"]),
+        ])))
+        w.start_batchd()
+        payloads = [
+            "; touch %s/pwned-semicolon" % t,
+            "$(touch %s/pwned-subst)" % t,
+            "`touch %s/pwned-backtick`" % t,
+            "| touch %s/pwned-pipe" % t,
+            "&& touch %s/pwned-and" % t,
+            "x' ; touch %s/pwned-quote ; '" % t,
+            "a b  c\td",
+            "${q}",
+            "*",
+            "'\"\\",
+            "-n",
+            "ünïcødé ✓",
+            "line1\nline2",
+        ]
+        failures = []
+        for i, p in enumerate(payloads):
+            f = w.out("value-%d" % i)
+            eid = w.start("inject", [param("p", p), param("f", f), param("q", "EXPANDED", identifying=False)])
+            e = w.wait_done(eid)
+            if e["status"] != "COMPLETED":
+                failures.append("%r: execution %s: %s" % (p, e["status"], e["exit_message"]))
+                continue
+            got = w.read_out("value-%d" % i)
+            if got != p:
+                failures.append("%r arrived as argument %r" % (p, got))
+            env = w.read_out("value-%d.env" % i)
+            if env != p + "\n":
+                failures.append("%r arrived in BATCH_PARAM_p as %r" % (p, env))
+            stored = w.q1("SELECT PARAMETER_VALUE FROM BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID = ? "
+                          "AND PARAMETER_NAME = 'p'", eid)["PARAMETER_VALUE"]
+            if stored != p:
+                failures.append("%r stored as %r" % (p, stored))
+            # GetExecution gives it back unchanged too.
+            if ("p", "string", p, True) not in [tuple(x) for x in e["parameters"]]:
+                failures.append("%r: GetExecution parameters %r" % (p, e["parameters"]))
+        pwned = sorted(n for n in os.listdir(t) if n.startswith("pwned"))
+        assert not pwned, "a parameter was executed by a shell: %s" % pwned
+        assert not failures, "\n".join(failures)
+        # /bin/echo printed the value as one argument (its output goes to batchd's stderr without a journal).
+        assert "; touch %s/pwned-semicolon" % t in w.batchd_log_lines(), w.batchd_log()[-3000:]
+
+
+def test_step_that_cannot_be_executed():
+    with World("noexec") as w:
+        missing = "/nonexistent/batchd-test/no-such-binary"
+        not_executable = w.write_file(os.path.join(w.scripts_dir, "not-executable.sh"), "#!/bin/sh\nexit 0\n", 0o644)
+        w.write_job("noexec.conf", jobs_file(
+            w.job("missing", [step("run", [missing, "arg"]), step("never", ["/bin/true"])]),
+            w.job("not-executable", [step("run", [not_executable])]),
+            w.job("bad-cwd", [step("run", ["/bin/true"])], working_directory="/nonexistent/batchd-test/wd"),
+        ))
+        w.start_batchd()
+        cases = [
+            ("missing", "Failed to execute %s: No such file or directory" % missing),
+            ("not-executable", "Failed to execute %s: Permission denied" % not_executable),
+            ("bad-cwd", "Failed to change to working directory /nonexistent/batchd-test/wd: No such file or directory"),
+        ]
+        for job, message in cases:
+            eid = w.start(job)
+            e = w.wait_done(eid)
+            assert_eq((e["status"], e["exit_code"], e["exit_message"]), ("FAILED", "FAILED", message), job)
+            rows = w.step_rows(eid)
+            assert_eq([(r["STEP_NAME"], r["STATUS"], r["EXIT_CODE"], r["EXIT_MESSAGE"]) for r in rows],
+                      [("run", "FAILED", "FAILED", message)], "%s: step executions (the next step never runs)" % job)
+            assert rows[0]["END_TIME"] is not None, rows
+            row = w.job_execution_row(eid)
+            assert_eq((row["STATUS"], row["EXIT_MESSAGE"]), ("FAILED", message), "%s: BATCH_JOB_EXECUTION" % job)
+
+
+def test_step_ignoring_sigterm_is_killed_after_timeout():
+    with World("timeout") as w:
+        w.write_main_conf(kill_grace="1s")
+        pidfile, termlog = w.out("pid"), w.out("term.log")
+        script = w.write_script("stubborn.sh", """#!/bin/sh
+trap 'echo TERM >> %s' TERM
+echo $$ > %s
+while :; do sleep 0.2; done
+""" % (termlog, pidfile))
+        w.write_job("stubborn.conf", jobs_file(w.job("stubborn", [step("hang", [script], timeout="1s")])))
+        w.start_batchd()
+        eid = w.start("stubborn")
+        e = w.wait_done(eid, timeout=20)
+        assert_eq((e["status"], e["exit_code"], e["exit_message"]), ("FAILED", "FAILED", "timed out after 1s"),
+                  "execution")
+        (s,) = w.steps(eid)
+        assert_eq((s["status"], s["exit_code"], s["exit_message"]), ("FAILED", "FAILED", "timed out after 1s"), "step")
+        took = (s["end_time"] - s["start_time"]) / 1e6
+        # SIGTERM after the 1s timeout (ignored), SIGKILL after the 1s grace period.
+        assert 1.9 <= took <= 8 * time_scale(), "the step ran %.2fs, expected timeout + kill_grace = 2s" % took
+        assert "TERM" in w.read_out("term.log"), "the step never saw SIGTERM"
+        pid = int(w.read_out("pid"))
+        wait_for(lambda: not os.path.exists("/proc/%d" % pid), 5, what="the step process to be gone")
+        row = w.job_execution_row(eid)
+        assert_eq((row["STATUS"], row["EXIT_MESSAGE"]), ("FAILED", "timed out after 1s"), "BATCH_JOB_EXECUTION")
+
+
+def test_step_flooding_stdout():
+    with World("flood") as w:
+        # 100 MiB in 20 bursts with pauses, so there is time to talk to batchd while it runs.
+        line = "x" * 1023
+        script = w.write_script("flood.sh", """#!/bin/sh
+i=0
+while [ $i -lt 20 ]; do
+        yes %s | head -c 5242880
+        i=$((i + 1))
+        sleep 0.05
+done
+""" % line)
+        w.write_job("flood.conf", jobs_file(w.job("flood", [step("write", [script])])))
+        w.start_batchd()
+        size_before = os.path.getsize(w.batchd_log_path)
+        eid = w.start("flood")
+        answered_while_running, slowest = 0, 0.0
+        deadline = time.monotonic() + 60 * time_scale()
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            status = w.execution(eid)["status"]
+            jobs = w.job_names()
+            took = time.monotonic() - t0
+            slowest = max(slowest, took)
+            assert_eq(jobs, ["flood"], "ListJobs while the step floods its output")
+            if status in ("COMPLETED", "FAILED", "STOPPED"):
+                break
+            answered_while_running += 1
+            time.sleep(0.05)
+        e = w.execution(eid)
+        assert_eq((e["status"], e["exit_code"]), ("COMPLETED", "COMPLETED"), "execution")
+        assert answered_while_running >= 3, "only %d calls answered while the step ran" % answered_while_running
+        assert slowest < 1.0 * time_scale(), "a D-Bus call took %.2fs while the step wrote" % slowest
+        # The output went where the step's stdout points without a journal: batchd's stderr, in full.
+        written = os.path.getsize(w.batchd_log_path) - size_before
+        assert written >= 100 * 1024 * 1024, "only %d bytes of output arrived" % written
+
+
+if __name__ == "__main__":
+    main(globals())
