@@ -54,13 +54,62 @@ static int running_executions(sd_bus *bus, const char *job, ExecutionInfo **ret,
 
 /* ---- status JOB ---- */
 
+/* How many of the last fires that did not run "status JOB" shows. */
+#define STATUS_NON_RUNS 5
+
+typedef struct NonRunInfo {
+        usec_t scheduled;
+        char *reason;
+        char *detail;
+} NonRunInfo;
+
 typedef struct JobDetails {
         bool restartable;
         char **steps;
+        NonRunInfo *non_runs;
+        size_t n_non_runs;
 } JobDetails;
 
 static void job_details_done(JobDetails *d) {
         strv_free(d->steps);
+        for (size_t i = 0; i < d->n_non_runs; i++) {
+                free(d->non_runs[i].reason);
+                free(d->non_runs[i].detail);
+        }
+        free(d->non_runs);
+}
+
+/* The last scheduled fires of the job that did not start an execution, and why (ListNonRuns). */
+static int job_details_load_non_runs(sd_bus *bus, const JobInfo *j, JobDetails *d) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *reason, *detail;
+        uint64_t scheduled;
+        int r;
+
+        r = sd_bus_call_method(bus, BATCH_BUS_NAME, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, "ListNonRuns",
+                               &error, &reply, "su", j->name, (uint32_t) STATUS_NON_RUNS);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to list the non-runs of job %s", j->name);
+        r = sd_bus_message_enter_container(reply, 'a', "(stss)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(stss)", NULL, &scheduled, &reason, &detail)) > 0) {
+                NonRunInfo *a = reallocarray(d->non_runs, d->n_non_runs + 1, sizeof(NonRunInfo));
+
+                if (!a)
+                        return log_oom();
+                d->non_runs = a;
+                a[d->n_non_runs] = (NonRunInfo) {
+                        .scheduled = scheduled,
+                        .reason = strdup(reason),
+                        .detail = strdup(detail),
+                };
+                if (!a[d->n_non_runs].reason || !a[d->n_non_runs].detail)
+                        return log_oom();
+                d->n_non_runs++;
+        }
+        return r;
 }
 
 static int job_details_load(sd_bus *bus, const JobInfo *j, JobDetails *ret) {
@@ -108,11 +157,19 @@ static int job_details_load(sd_bus *bus, const JobInfo *j, JobDetails *ret) {
         if (r < 0)
                 goto fail;
 
+        if (!isempty(j->schedule)) {
+                r = job_details_load_non_runs(bus, j, &d);
+                if (r < 0) {
+                        job_details_done(&d);
+                        return r;
+                }
+        }
+
         *ret = d;
         return 0;
 
 fail:
-        strv_free(d.steps);
+        job_details_done(&d);
         return log_error_errno(r, "Failed to parse the properties of job %s: %m", j->name);
 }
 
@@ -149,6 +206,12 @@ static int print_job_status(sd_bus *bus, const JobInfo *j, const JobDetails *d, 
                 if (!isempty(e->progress))
                         printf("     Progress: %s\n", e->progress);
         }
+
+        for (size_t i = 0; i < d->n_non_runs; i++)
+                printf("%s %s%s%s: %s%s%s\n", i == 0 ? "      Not run:" : "              ", ansi_highlight(),
+                       format_timestamp_both(ts, d->non_runs[i].scheduled, now) ?: "-", ansi_normal(),
+                       d->non_runs[i].reason, isempty(d->non_runs[i].detail) ? "" : ", ",
+                       strempty(d->non_runs[i].detail));
 
         if (n_executions == 0) {
                 printf("   Executions: none\n");
@@ -188,6 +251,24 @@ static json_object *job_status_to_json(const JobInfo *j, const JobDetails *d, co
         for (char **s = d->steps; s && *s; s++)
                 if (json_object_array_add(steps, json_object_new_string(*s)) < 0)
                         return NULL;
+
+        a = json_object_new_array();
+        if (!a || json_object_object_add(o, "non_runs", a) < 0) {
+                json_object_put(a);
+                return NULL;
+        }
+        for (size_t i = 0; i < d->n_non_runs; i++) {
+                json_object *n = json_object_new_object();
+
+                if (!n || json_object_array_add(a, n) < 0) {
+                        json_object_put(n);
+                        return NULL;
+                }
+                if (json_add_usec(n, "scheduled_usec", d->non_runs[i].scheduled) < 0 ||
+                    json_add_string(n, "reason", d->non_runs[i].reason) < 0 ||
+                    json_add_string_or_null(n, "detail", isempty(d->non_runs[i].detail) ? NULL : d->non_runs[i].detail) < 0)
+                        return NULL;
+        }
 
         a = json_object_new_array();
         if (!a || json_object_object_add(o, "running", a) < 0) {
