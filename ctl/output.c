@@ -130,56 +130,9 @@ char *format_timestamp(char buf[static FORMAT_TIMESTAMP_MAX], usec_t t) {
 }
 
 char *format_timestamp_relative(char buf[static FORMAT_TIMESTAMP_MAX], usec_t t, usec_t now) {
-        const usec_t minute = 60 * USEC_PER_SEC, hour = 60 * minute, day = 24 * hour, week = 7 * day;
-        const usec_t month = 2629800 * USEC_PER_SEC, year = 31557600 * USEC_PER_SEC;
-        const char *s;
-        usec_t d;
-
         if (t == 0 || t == USEC_INFINITY)
                 return NULL;
-        if (now > t) {
-                d = now - t;
-                s = " ago";
-        } else {
-                d = t - now;
-                s = " left";
-        }
-
-        /* systemd's format_timestamp_relative(): two units at most, coarser the further away. */
-#define PLURAL(n, one, many) (unsigned long long) (n), (n) == 1 ? one : many
-        if (d >= year)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llu %s %llu %s%s",
-                         PLURAL(d / year, "year", "years"), PLURAL(d % year / month, "month", "months"), s);
-        else if (d >= month)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llu %s %llu %s%s",
-                         PLURAL(d / month, "month", "months"), PLURAL(d % month / day, "day", "days"), s);
-        else if (d >= week)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llu %s %llu %s%s",
-                         PLURAL(d / week, "week", "weeks"), PLURAL(d % week / day, "day", "days"), s);
-        else if (d >= 2 * day)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llu days%s", (unsigned long long) (d / day), s);
-        else if (d >= 25 * hour)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "1 day %lluh%s", (unsigned long long) ((d - day) / hour), s);
-        else if (d >= 6 * hour)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%lluh%s", (unsigned long long) (d / hour), s);
-        else if (d >= hour)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%lluh %llumin%s",
-                         (unsigned long long) (d / hour), (unsigned long long) (d % hour / minute), s);
-        else if (d >= 5 * minute)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llumin%s", (unsigned long long) (d / minute), s);
-        else if (d >= minute)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llumin %llus%s",
-                         (unsigned long long) (d / minute), (unsigned long long) (d % minute / USEC_PER_SEC), s);
-        else if (d >= USEC_PER_SEC)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llus%s", (unsigned long long) (d / USEC_PER_SEC), s);
-        else if (d >= USEC_PER_MSEC)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%llums%s", (unsigned long long) (d / USEC_PER_MSEC), s);
-        else if (d > 0)
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "%lluus%s", (unsigned long long) d, s);
-        else
-                snprintf(buf, FORMAT_TIMESTAMP_MAX, "now");
-#undef PLURAL
-        return buf;
+        return timestamp_format_relative(t, now, buf);
 }
 
 char *format_timestamp_both(char buf[static FORMAT_TIMESTAMP_BOTH_MAX], usec_t t, usec_t now) {

@@ -6,6 +6,7 @@
 
 #include "calendar.h"
 #include "job-parameters.h"
+#include "repository.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -19,9 +20,8 @@
 #define CONFIG_STOP_TIMEOUT_DEFAULT (90 * USEC_PER_SEC)
 #define CONFIG_KILL_GRACE_DEFAULT (10 * USEC_PER_SEC)
 
-/* Column sizes of BATCH_JOB_INSTANCE.JOB_NAME and BATCH_STEP_EXECUTION.STEP_NAME. */
-#define JOB_NAME_MAX 100
-#define STEP_NAME_MAX 100
+/* Column size of BATCH_STEP_EXECUTION.STEP_NAME, as JOB_NAME_MAX (repository.h) is that of JOB_NAME. */
+#define STEP_NAME_MAX JOB_NAME_MAX
 
 /* Spring Batch's default startLimit (Integer.MAX_VALUE) means "no limit"; keeping the same number lets the
  * step runner compare without a special case. */

@@ -203,3 +203,54 @@ char *timespan_format(usec_t t, char buf[static TIMESPAN_MAX]) {
         }
         return buf;
 }
+
+/* systemd's format_timestamp_relative(): two units at most, coarser the further away ("3h 5min left"). */
+char *timestamp_format_relative(usec_t t, usec_t now, char buf[static TIMESTAMP_RELATIVE_MAX]) {
+        const usec_t minute = 60 * USEC_PER_SEC, hour = 60 * minute, day = 24 * hour, week = 7 * day;
+        const usec_t month = 2629800 * USEC_PER_SEC, year = 31557600 * USEC_PER_SEC;
+        const char *s;
+        usec_t d;
+
+        if (now > t) {
+                d = now - t;
+                s = " ago";
+        } else {
+                d = t - now;
+                s = " left";
+        }
+
+#define PLURAL(n, one, many) (unsigned long long) (n), (n) == 1 ? one : many
+        if (d >= year)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llu %s %llu %s%s",
+                         PLURAL(d / year, "year", "years"), PLURAL(d % year / month, "month", "months"), s);
+        else if (d >= month)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llu %s %llu %s%s",
+                         PLURAL(d / month, "month", "months"), PLURAL(d % month / day, "day", "days"), s);
+        else if (d >= week)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llu %s %llu %s%s",
+                         PLURAL(d / week, "week", "weeks"), PLURAL(d % week / day, "day", "days"), s);
+        else if (d >= 2 * day)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llu days%s", (unsigned long long) (d / day), s);
+        else if (d >= 25 * hour)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "1 day %lluh%s", (unsigned long long) ((d - day) / hour), s);
+        else if (d >= 6 * hour)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%lluh%s", (unsigned long long) (d / hour), s);
+        else if (d >= hour)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%lluh %llumin%s",
+                         (unsigned long long) (d / hour), (unsigned long long) (d % hour / minute), s);
+        else if (d >= 5 * minute)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llumin%s", (unsigned long long) (d / minute), s);
+        else if (d >= minute)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llumin %llus%s",
+                         (unsigned long long) (d / minute), (unsigned long long) (d % minute / USEC_PER_SEC), s);
+        else if (d >= USEC_PER_SEC)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llus%s", (unsigned long long) (d / USEC_PER_SEC), s);
+        else if (d >= USEC_PER_MSEC)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%llums%s", (unsigned long long) (d / USEC_PER_MSEC), s);
+        else if (d > 0)
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "%lluus%s", (unsigned long long) d, s);
+        else
+                snprintf(buf, TIMESTAMP_RELATIVE_MAX, "now");
+#undef PLURAL
+        return buf;
+}

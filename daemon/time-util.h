@@ -17,6 +17,10 @@ usec_t now_usec(clockid_t clock);
 char *timestamp_format(usec_t t, char buf[static TIMESTAMP_MAX]);
 int timestamp_parse(const char *s, usec_t *ret);
 
+#define TIMESTAMP_RELATIVE_MAX 64
+/* "3h 5min left", "2 days ago", as systemd prints them next to timestamps. */
+char *timestamp_format_relative(usec_t t, usec_t now, char buf[static TIMESTAMP_RELATIVE_MAX]);
+
 /* systemd.time(7) time spans: "90s", "5min", "1h 30min", "1.5h", "infinity". A bare number is seconds. */
 int timespan_parse(const char *s, usec_t *ret);
 char *timespan_format(usec_t t, char buf[static TIMESPAN_MAX]);
