@@ -351,11 +351,17 @@ static int manager_add_run(Manager *m, JobRun *run) {
 }
 
 /* Creates the execution and starts it, in one transaction, then hands it to a JobRun. */
+static int manager_check_expansions(const JobConfig *job, const JobParameters *params, sd_bus_error *error);
+
 static int manager_execute(Manager *m, const JobConfig *job, const JobParameters *params,
                            int64_t *ret_execution_id, sd_bus_error *error) {
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
         JobRun *run = NULL;
         int k;
+
+        k = manager_check_expansions(job, params, error);
+        if (k < 0)
+                return k;
 
         k = repository_transaction_begin(m->repository, error);
         if (k < 0)
@@ -456,6 +462,21 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                 }
 
         return manager_execute(m, job, &merged, ret_execution_id, error);
+}
+
+/* A ${name} with no value would only fail once the step is due; refuse the launch instead, before an execution
+ * exists for it. */
+static int manager_check_expansions(const JobConfig *job, const JobParameters *params, sd_bus_error *error) {
+        for (size_t i = 0; i < job->n_steps; i++)
+                for (char **a = job->steps[i].exec; *a; a++) {
+                        _cleanup_free_ char *expanded = NULL, *why = NULL;
+
+                        if (job_parameters_expand(params, *a, &expanded, &why) < 0)
+                                return sd_bus_error_setf(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                                         "Step [%s] of job [%s]: %s", job->steps[i].name, job->name,
+                                                         why ?: "invalid argument"), -EINVAL;
+                }
+        return 0;
 }
 
 int manager_restart(Manager *m, int64_t execution_id, int64_t *ret_execution_id, sd_bus_error *error) {

@@ -9,7 +9,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (World, assert_eq, jobs_file, main, param, step, time_scale, wait_for)  # noqa: E402
+from harness import (DBusError, World, assert_eq, assert_error, jobs_file, main, param, step, time_scale,  # noqa: E402
+                     wait_for)
 
 
 def test_parameters_arrive_verbatim():
@@ -64,6 +65,22 @@ def test_parameters_arrive_verbatim():
         assert not failures, "\n".join(failures)
         # /bin/echo printed the value as one argument (its output goes to batchd's stderr without a journal).
         assert "; touch %s/pwned-semicolon" % t in w.batchd_log_lines(), w.batchd_log()[-3000:]
+
+
+def test_reference_to_a_missing_parameter_refuses_the_launch():
+    with World("missing-param") as w:
+        w.write_job("m.conf", jobs_file(w.job("m", [step("s", ["/bin/echo", "${nowhere}"])])))
+        w.start_batchd()
+        try:
+            w.start("m")
+            raise AssertionError("Start succeeded with an unresolvable ${nowhere}")
+        except DBusError as e:
+            assert_error(e, "org.batchd.Batch1.Error.JobParametersInvalid")
+            assert "Step [s] of job [m]" in e.message and "nowhere" in e.message, e.message
+        assert_eq(w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_EXECUTION")["N"], 0, "executions created")
+        # With the parameter given, the same job runs.
+        eid = w.start("m", [param("nowhere", "here")])
+        assert_eq(w.wait_done(eid)["status"], "COMPLETED", "with the parameter")
 
 
 def test_step_that_cannot_be_executed():
