@@ -966,7 +966,16 @@ class World:
         if not journald:
             skip("systemd-journald not found")
         require_binaries("journalctl", "mount", "umount")
+        # journald wants to know its cgroup. Where nothing is mounted on /sys/fs/cgroup (a bare chroot), mount
+        # cgroup2 in this private namespace, or skip.
+        if not any(l.split()[4] == "/sys/fs/cgroup" for l in open("/proc/self/mountinfo")):
+            _ensure_private("/sys/fs/cgroup")
+            if subprocess.run(["mount", "-t", "cgroup2", "cgroup2", "/sys/fs/cgroup"],
+                              capture_output=True).returncode != 0:
+                skip("systemd-journald needs a cgroup filesystem and none can be mounted on /sys/fs/cgroup here")
+            self._mounts.append("/sys/fs/cgroup")
         # A fresh /run for this world only; the mount namespace is private, the host's /run is untouched.
+        _ensure_private("/run")
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=512m", "batchd-test-run", "/run"],
                        check=True)
         self.journal_mounted = True
@@ -984,6 +993,7 @@ class World:
         at cleanup."""
         if os.environ.get("BATCHD_TEST_NAMESPACE") != "1":
             raise AssertionError("mount_tmpfs() needs main(..., journal=True): a private mount namespace")
+        _ensure_private(path)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "batchd-test", path], check=True)
         self._mounts.append(path)
 
@@ -1258,9 +1268,41 @@ def _enter_namespace():
     require_root("a real journald needs root (a private mount namespace with its own /run)")
     unshare = require_binaries("unshare")[0]
     env = dict(os.environ, BATCHD_TEST_NAMESPACE="1")
+    propagation = "private"
+    # In a chroot whose / is not a mount point (a debootstrap root, say) unshare cannot make / private; then the
+    # namespace keeps the propagation it inherits and mount_tmpfs() makes the mount it covers private itself.
+    if subprocess.run([unshare, "--mount", "--propagation", "private", "true"], capture_output=True).returncode != 0:
+        propagation = "unchanged"
+        env["BATCHD_TEST_NAMESPACE_UNCHANGED"] = "1"
     sys.stdout.flush()
-    os.execve(unshare, [unshare, "--mount", "--propagation", "private", "--", sys.executable,
+    os.execve(unshare, [unshare, "--mount", "--propagation", propagation, "--", sys.executable,
                         os.path.abspath(sys.argv[0])] + sys.argv[1:], env)
+
+
+def _ensure_private(path):
+    """When our namespace inherited the host's propagation (BATCHD_TEST_NAMESPACE_UNCHANGED), a mount under a
+    shared mount would appear on the host too: make the covering mount private in this namespace, or skip."""
+    if os.environ.get("BATCHD_TEST_NAMESPACE_UNCHANGED") != "1":
+        return
+    mp, shared = _covering_mount(path)
+    if shared:
+        subprocess.run(["mount", "--make-private", mp], capture_output=True)
+        mp, shared = _covering_mount(path)
+    if shared:
+        skip("cannot make %s private in this mount namespace (unshare could not change the propagation of /)" % mp)
+
+
+def _covering_mount(path):
+    """(mount point, shared?) of the mount that holds path, from /proc/self/mountinfo."""
+    best, shared = None, False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mp = fields[4].replace("\\040", " ")
+            optional = fields[6:fields.index("-")]
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and (best is None or len(mp) >= len(best)):
+                best, shared = mp, any(o.startswith("shared:") for o in optional)
+    return best, shared
 
 
 def _on_sigterm(signum, frame):
