@@ -78,9 +78,9 @@ struct Manager {
         size_t n_timers;
         struct PendingFire *queue;
         size_t n_queue;
-        struct PendingFire *due;           /* fired timers, launched together from due_source */
+        struct PendingFire *due;           /* elapsed timers, launched together */
         size_t n_due;
-        sd_event_source *due_source;
+        sd_event_source *tick_source;      /* one realtime timer, armed for the earliest elapse of all jobs */
         int clock_fd;
         sd_event_source *clock_source;
         int output_fd;                     /* where step output goes without a journal; -1: our stderr */

@@ -25,8 +25,7 @@ struct JobTimer {
         CalendarSpec *calendar;
         usec_t randomized_delay;
         usec_t next;                     /* the scheduled time of the next fire, without the random delay */
-        usec_t armed_at;                 /* next plus the random delay */
-        sd_event_source *source;
+        usec_t armed_at;                 /* next plus the random delay; 0: never elapses again */
 };
 
 typedef struct PendingFire {
@@ -38,7 +37,6 @@ typedef struct PendingFire {
 static JobTimer *job_timer_free(JobTimer *t) {
         if (!t)
                 return NULL;
-        sd_event_source_disable_unref(t->source);
         calendar_spec_free(t->calendar);
         free(t->job_name);
         free(t->schedule);
@@ -233,13 +231,10 @@ void scheduler_dispatch(Manager *m) {
 
 /* ---- timers ---- */
 
-static int job_timer_arm(JobTimer *t, usec_t after);
-
 /* Every fire that fell due in one loop iteration is launched from here, in one database transaction: a thousand
  * jobs due in the same second cost one disk write, not three thousand. */
-static int on_due(sd_event_source *s, void *userdata) {
+static void scheduler_launch_due(Manager *m) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        Manager *m = userdata;
         size_t runs_before = m->n_runs;
         bool batched;
 
@@ -263,67 +258,82 @@ static int on_due(sd_event_source *s, void *userdata) {
                         job_run_free(run);
                 }
         }
-        return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        JobTimer *t = userdata;
-        Manager *m = t->manager;
-        usec_t scheduled = t->next, now = now_usec(CLOCK_REALTIME);
-        PendingFire *a;
-        char *name;
-        int k;
-
-        log_debug("Timer of %s fired %" PRIu64 " us late.", t->job_name,
-                  now > t->armed_at ? now - t->armed_at : 0);
-        (void) job_timer_arm(t, scheduled);
-
-        name = strdup(t->job_name);
-        a = name ? reallocarray(m->due, m->n_due + 1, sizeof(PendingFire)) : NULL;
-        if (!a) {
-                free(name);
-                record_nonrun(m, t->job_name, scheduled, NONRUN_LAUNCH_FAILED, "out of memory");
-                return 0;
-        }
-        m->due = a;
-        m->due[m->n_due++] = (PendingFire) { .job_name = name, .scheduled = scheduled };
-
-        if (!m->due_source) {
-                k = sd_event_add_defer(m->event, &m->due_source, on_due, m);
-                if (k < 0)
-                        return log_error_errno(k, "Failed to schedule launches: %m");
-                /* After every other timer that elapsed in this iteration, so they are launched together. */
-                (void) sd_event_source_set_priority(m->due_source, SD_EVENT_PRIORITY_IDLE);
-        }
-        return sd_event_source_set_enabled(m->due_source, SD_EVENT_ONESHOT);
-}
-
-/* Arms the timer for the first elapse strictly after the given time; none left disarms it. */
+/* Computes the timer's next elapse strictly after the given time; none left disarms it. The manager's single
+ * tick source is re-armed separately (scheduler_rearm()). */
 static int job_timer_arm(JobTimer *t, usec_t after) {
-        usec_t next, at;
+        usec_t next;
         int k;
 
         k = calendar_spec_next_usec(t->calendar, after, &next);
         if (k == -ENOENT) {
-                t->next = 0;
-                return sd_event_source_set_enabled(t->source, SD_EVENT_OFF);
+                t->next = t->armed_at = 0;
+                return 0;
         }
         if (k < 0)
                 return k;
-
         t->next = next;
-        at = t->armed_at = next + random_below(t->randomized_delay + 1);
-        if (!t->source) {
-                /* One microsecond of accuracy: a timer that fires is worth its wakeup, and nothing is due otherwise. */
-                k = sd_event_add_time(t->manager->event, &t->source, CLOCK_REALTIME, at, 1, on_timer, t);
+        t->armed_at = next + random_below(t->randomized_delay + 1);
+        return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* One realtime timer for all jobs, armed for the earliest elapse: a thousand jobs due in the same second are one
+ * wakeup and one dispatch, and nothing wakes batchd while nothing is due. */
+static int scheduler_rearm(Manager *m) {
+        usec_t earliest = 0;
+        int k;
+
+        for (size_t i = 0; i < m->n_timers; i++)
+                if (m->timers[i]->armed_at > 0 && (earliest == 0 || m->timers[i]->armed_at < earliest))
+                        earliest = m->timers[i]->armed_at;
+
+        if (earliest == 0)
+                return m->tick_source ? sd_event_source_set_enabled(m->tick_source, SD_EVENT_OFF) : 0;
+        if (!m->tick_source) {
+                /* One microsecond of accuracy: a timer that fires is worth its wakeup. */
+                k = sd_event_add_time(m->event, &m->tick_source, CLOCK_REALTIME, earliest, 1, on_tick, m);
                 if (k < 0)
                         return k;
-                return sd_event_source_set_description(t->source, t->job_name);
+                return sd_event_source_set_description(m->tick_source, "scheduler");
         }
-        k = sd_event_source_set_time(t->source, at);
+        k = sd_event_source_set_time(m->tick_source, earliest);
         if (k < 0)
                 return k;
-        return sd_event_source_set_enabled(t->source, SD_EVENT_ONESHOT);
+        return sd_event_source_set_enabled(m->tick_source, SD_EVENT_ONESHOT);
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < m->n_timers; i++) {
+                JobTimer *t = m->timers[i];
+                usec_t scheduled = t->next;
+                PendingFire *a;
+                char *name;
+
+                if (t->armed_at == 0 || t->armed_at > now)
+                        continue;
+                log_debug("Timer of %s fired %" PRIu64 " us late.", t->job_name, now - t->armed_at);
+                (void) job_timer_arm(t, scheduled);
+
+                name = strdup(t->job_name);
+                a = name ? reallocarray(m->due, m->n_due + 1, sizeof(PendingFire)) : NULL;
+                if (!a) {
+                        free(name);
+                        record_nonrun(m, t->job_name, scheduled, NONRUN_LAUNCH_FAILED, "out of memory");
+                        continue;
+                }
+                m->due = a;
+                m->due[m->n_due++] = (PendingFire) { .job_name = name, .scheduled = scheduled };
+        }
+
+        (void) scheduler_rearm(m);
+        scheduler_launch_due(m);
+        return 0;
 }
 
 static int job_timer_new(Manager *m, const JobConfig *job, JobTimer **ret) {
@@ -442,7 +452,7 @@ static int scheduler_add_job(Manager *m, const JobConfig *job, bool startup) {
 
         k = job_timer_arm(t, now);
         if (k < 0)
-                return log_error_errno(k, "Failed to arm the timer of %s: %m", job->name);
+                return log_error_errno(k, "Failed to compute the next elapse of %s: %m", job->name);
         return 0;
 }
 
@@ -464,6 +474,7 @@ static int on_clock_change(sd_event_source *s, int fd, uint32_t revents, void *u
                 if (calendar_spec_next_usec(t->calendar, now, &next) >= 0 && (t->next == 0 || next < t->next))
                         (void) job_timer_arm(t, now);
         }
+        (void) scheduler_rearm(m);
         return clock_watch_arm(m);
 }
 
@@ -504,6 +515,9 @@ int scheduler_start(Manager *m) {
         for (size_t i = 0; i < c->n_jobs; i++)
                 if (c->jobs[i]->schedule)
                         (void) scheduler_add_job(m, c->jobs[i], true);
+        k = scheduler_rearm(m);
+        if (k < 0)
+                return log_error_errno(k, "Failed to arm the scheduler's timer: %m");
         scheduler_dispatch(m);
         return 0;
 }
@@ -533,6 +547,7 @@ void scheduler_reload(Manager *m) {
         for (size_t j = 0; j < c->n_jobs; j++)
                 if (c->jobs[j]->schedule && !scheduler_find_timer(m, c->jobs[j]->name))
                         (void) scheduler_add_job(m, c->jobs[j], false);
+        (void) scheduler_rearm(m);
         scheduler_dispatch(m);
 }
 
@@ -549,7 +564,7 @@ void scheduler_free(Manager *m) {
                 free(m->due[i].job_name);
         m->due = mfree(m->due);
         m->n_due = 0;
-        m->due_source = sd_event_source_disable_unref(m->due_source);
+        m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->clock_source = sd_event_source_disable_unref(m->clock_source);
         m->clock_fd = safe_close(m->clock_fd);
 }
