@@ -93,7 +93,7 @@ typedef struct StepRunnerParameters {
         const ExecutionContext *job_context;
 } StepRunnerParameters;
 
-/* Forks and execs the step. Errors found in the parent are returned: -EINVAL (bad parameters), -ESRCH (no
+/* Starts the step (vfork() and execve()). Errors found in the parent are returned: -EINVAL (bad parameters), -ESRCH (no
  * such user), -ENOMEM, or whatever socketpair()/fork() said. Anything that fails in the child (chdir, changing
  * credentials, execve) is reported through the finished callback instead, as a FAILED result. */
 int step_runner_start(sd_event *event, const StepRunnerParameters *parameters, const StepRunnerCallbacks *callbacks,
