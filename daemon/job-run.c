@@ -303,8 +303,25 @@ static int step_environment(JobRun *run, bool restart, char ***ret) {
                                 k = strv_push_printf(&env, &n, "SHELL=%s", pw->pw_shell);
                 }
         }
-        for (char **i = run->job->environment; k >= 0 && i && *i; i++)
-                k = strv_push_printf(&env, &n, "%s", *i);
+        for (char **i = run->job->environment; k >= 0 && i && *i; i++) {
+                size_t len = strcspn(*i, "=") + 1;
+                char **existing = NULL;
+
+                /* The job's value replaces our default: getenv() returns the first of duplicate names, so
+                 * appending would leave programs (not shells) with our PATH. */
+                for (size_t j = 0; j < n && !existing; j++)
+                        if (strneq(env[j], *i, len))
+                                existing = env + j;
+                if (existing) {
+                        char *copy = strdup(*i);
+
+                        if (!copy)
+                                return -ENOMEM;
+                        free(*existing);
+                        *existing = copy;
+                } else
+                        k = strv_push_printf(&env, &n, "%s", *i);
+        }
         if (k >= 0)
                 k = strv_push_printf(&env, &n, "BATCH_JOB_NAME=%s", e->job_name);
         if (k >= 0)

@@ -67,6 +67,24 @@ def test_parameters_arrive_verbatim():
         assert "; touch %s/pwned-semicolon" % t in w.batchd_log_lines(), w.batchd_log()[-3000:]
 
 
+def test_job_environment_replaces_defaults():
+    """A job's environment entry replaces batchd's default of the same name instead of being appended after it:
+    programs read the first of duplicate names, so an appended PATH would be ignored by everything but shells."""
+    with World("environment") as w:
+        out = w.out("env.txt")
+        # The raw environment block, duplicates and all (a shell in between would fold them).
+        dump = "import sys; open(sys.argv[1], 'w').write(open('/proc/self/environ').read().replace(chr(0), chr(10)))"
+        w.write_job("e.conf", jobs_file(w.job("e", [step("s", [sys.executable, "-c", dump, out])],
+                                              environment=["PATH=/opt/custom/bin:/usr/bin:/bin", "FOO=bar"])))
+        w.start_batchd()
+        eid = w.start("e")
+        assert_eq(w.wait_done(eid)["status"], "COMPLETED", "env step")
+        lines = w.read_out("env.txt").splitlines()
+        assert_eq([l for l in lines if l.startswith("PATH=")], ["PATH=/opt/custom/bin:/usr/bin:/bin"], "PATH entries")
+        assert_eq([l for l in lines if l.startswith("FOO=")], ["FOO=bar"], "FOO entries")
+        assert_eq(len([l for l in lines if l.startswith("LANG=")]), 1, "LANG entries")
+
+
 def test_reference_to_a_missing_parameter_refuses_the_launch():
     with World("missing-param") as w:
         w.write_job("m.conf", jobs_file(w.job("m", [step("s", ["/bin/echo", "${nowhere}"])])))
