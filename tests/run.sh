@@ -1,6 +1,7 @@
 #!/bin/bash
 # The whole test suite, twice: a normal build and an AddressSanitizer + UndefinedBehaviorSanitizer build.
-# Ends with one line of totals ("N passed, N failed, N skipped") and exits non-zero on any failure.
+# Ends with one line of totals ("N passed, N failed, N skipped", counting test cases: each cmocka test and each
+# Python test function; tests/count-results.py) and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,32 +27,5 @@ run_build() {
 run_build build-test || status=1
 run_build build-test-sanitize -Db_sanitize=address,undefined -Db_lundef=false || status=1
 
-python3 - "${logs[@]}" <<'PY' || status=1
-import json, sys
-passed = failed = skipped = 0
-for path in sys.argv[1:]:
-    if path.startswith("BUILD-FAILED:"):
-        print("failed: build in %s" % path.split(":", 1)[1])
-        failed += 1
-        continue
-    try:
-        lines = open(path, encoding="utf-8").read().splitlines()
-    except OSError:
-        failed += 1
-        continue
-    for line in lines:
-        t = json.loads(line)
-        res = t.get("result")
-        if res in ("OK", "EXPECTEDFAIL"):
-            passed += 1
-        elif res == "SKIP":
-            skipped += 1
-            reason = [l for l in (t.get("stdout") or "").splitlines() if "SKIP" in l]
-            print("skipped %s: %s" % (t["name"], reason[-1] if reason else "(no reason printed)"))
-        else:
-            failed += 1
-            print("failed %s (%s) in %s" % (t["name"], res, path))
-print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed else 0)
-PY
+python3 tests/count-results.py "${logs[@]}" || status=1
 exit $status

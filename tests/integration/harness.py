@@ -1314,6 +1314,9 @@ def main(namespace, journal=False, requires_root=False):
     """Runs the test_* functions of namespace (a module's globals()) in definition order. Arguments on the
     command line select tests by name."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+    if len(sys.argv) > 1:
+        tests = [(n, f) for n, f in tests if any(a in n for a in sys.argv[1:])]
     try:
         if requires_root:
             require_root()
@@ -1323,13 +1326,13 @@ def main(namespace, journal=False, requires_root=False):
         batchctl_binary()
         require_binaries("dbus-daemon")
     except SkipTest as e:
+        # Every case is skipped, each with the reason, so the totals count cases, not programs.
+        for name, _ in tests:
+            log("SKIP: %s: %s" % (name, e))
         log("SKIP: %s" % e)
         sys.exit(EXIT_SKIP)
     _set_subreaper()
 
-    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
-    if len(sys.argv) > 1:
-        tests = [(n, f) for n, f in tests if any(a in n for a in sys.argv[1:])]
     passed, failed, skipped = [], [], []
     t0 = time.monotonic()
     for name, fn in tests:
