@@ -305,16 +305,7 @@ static int method_abandon(sd_bus_message *msg, void *userdata, sd_bus_error *err
 }
 
 static int job_last_execution(Manager *m, const char *name, JobExecution **ret) {
-        JobExecution **list = NULL;
-        size_t n = 0;
-        int k;
-
-        k = repository_list_executions(m->repository, name, 0, 0, 1, &list, &n);
-        if (k < 0)
-                return k;
-        *ret = n > 0 ? TAKE_PTR(list[0]) : NULL;
-        job_execution_array_free(list, n);
-        return 0;
+        return repository_get_last_execution_of_job(m->repository, name, ret);
 }
 
 static uint64_t job_next_elapse(Manager *m, const JobConfig *j) {

@@ -51,6 +51,9 @@ typedef enum Sql {
         SQL_INSTANCES_OF_JOB,
         SQL_INSTANCE_COUNT,
         SQL_LIST_EXECUTIONS,
+        SQL_LIST_EXECUTIONS_OF_JOB,
+        SQL_LIST_EXECUTIONS_OF_INSTANCE,
+        SQL_LAST_EXECUTION_OF_JOB,
         SQL_RUNNING_EXECUTIONS,
         SQL_FAIL_RUNNING_STEPS,
         _SQL_MAX,
@@ -169,14 +172,34 @@ static const char *const sql_text[_SQL_MAX] = {
                 "ORDER BY JOB_INSTANCE_ID DESC LIMIT ?3 OFFSET ?2",
         [SQL_INSTANCE_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1",
+        /* One statement per filter: a `(?1 IS NULL OR ...)` filter cannot use an index, so the planner walks the
+         * whole history. test-repository's test_query_plans checks each plan. Unfiltered, the walk backwards
+         * along the primary key stops after offset + limit rows. */
         [SQL_LIST_EXECUTIONS] =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE (?1 IS NULL OR I.JOB_NAME = ?1) AND (?2 = 0 OR E.JOB_INSTANCE_ID = ?2)"
                 " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3",
+        /* The page's ids come from the two covering indexes alone (by name, then by instance); only the rows of
+         * the page are read. */
+        [SQL_LIST_EXECUTIONS_OF_JOB] =
+                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
+                " WHERE E.JOB_EXECUTION_ID IN (SELECT E2.JOB_EXECUTION_ID FROM BATCH_JOB_INSTANCE I2"
+                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
+                "  WHERE I2.JOB_NAME = ?1 ORDER BY E2.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3)"
+                " ORDER BY E.JOB_EXECUTION_ID DESC",
+        [SQL_LIST_EXECUTIONS_OF_INSTANCE] =
+                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
+                " WHERE E.JOB_INSTANCE_ID = ?2 AND (?1 IS NULL OR I.JOB_NAME = ?1)"
+                " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3",
+        /* ListJobs and the job objects' LastExecutionId/LastStatus: one index lookup per instance of the job. */
+        [SQL_LAST_EXECUTION_OF_JOB] =
+                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
+                " WHERE E.JOB_EXECUTION_ID = (SELECT MAX(E2.JOB_EXECUTION_ID) FROM BATCH_JOB_INSTANCE I2"
+                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
+                "  WHERE I2.JOB_NAME = ?1)",
         [SQL_RUNNING_EXECUTIONS] =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
                 " WHERE " RUNNING("E") " AND (?1 IS NULL OR I.JOB_NAME = ?1)"
-                " ORDER BY E.JOB_EXECUTION_ID",
+                " ORDER BY E.JOB_EXECUTION_ID LIMIT ?2",
         [SQL_FAIL_RUNNING_STEPS] =
                 "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
                 "END_TIME = ?3, LAST_UPDATED = ?3, VERSION = VERSION + 1 "
@@ -1443,6 +1466,11 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
 
 /* ---- queries ---- */
 
+/* A page: 0 means the default page, and no page is larger than REPOSITORY_PAGE_MAX. */
+static int64_t page_limit(size_t limit) {
+        return limit == 0 || limit > REPOSITORY_PAGE_MAX ? REPOSITORY_PAGE_MAX : (int64_t) limit;
+}
+
 int repository_get_job_names(Repository *r, char ***ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         _cleanup_strv_free_ char **l = NULL;
@@ -1512,7 +1540,7 @@ int repository_get_job_instances(Repository *r, const char *job_name, size_t off
                 return k;
         bind_text(s, 1, job_name);
         sqlite3_bind_int64(s, 2, (int64_t) MIN(offset, (size_t) INT64_MAX));
-        sqlite3_bind_int64(s, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit);
+        sqlite3_bind_int64(s, 3, page_limit(limit));
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 JobInstance *na = reallocarray(a, n + 1, sizeof(JobInstance));
 
@@ -1631,15 +1659,39 @@ int repository_list_executions(Repository *r, const char *job_name, int64_t inst
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int k;
 
-        k = repository_stmt(r, SQL_LIST_EXECUTIONS, &s);
+        k = repository_stmt(r, instance_id != 0 ? SQL_LIST_EXECUTIONS_OF_INSTANCE :
+                               job_name ? SQL_LIST_EXECUTIONS_OF_JOB : SQL_LIST_EXECUTIONS, &s);
         if (k < 0)
                 return k;
         if (job_name)
                 bind_text(s, 1, job_name);
-        sqlite3_bind_int64(s, 2, instance_id);
+        if (instance_id != 0)
+                sqlite3_bind_int64(s, 2, instance_id);
         sqlite3_bind_int64(s, 3, (int64_t) MIN(offset, (size_t) INT64_MAX));
-        sqlite3_bind_int64(s, 4, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit);
-        return executions_collect(r, s, true, ret, ret_n);
+        sqlite3_bind_int64(s, 4, page_limit(limit));
+        return executions_collect(r, s, false, ret, ret_n);
+}
+
+int repository_get_last_execution_of_job(Repository *r, const char *job_name, JobExecution **ret) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int k, rc;
+
+        assert(r);
+        assert(job_name);
+        assert(ret);
+
+        k = repository_stmt(r, SQL_LAST_EXECUTION_OF_JOB, &s);
+        if (k < 0)
+                return k;
+        bind_text(s, 1, job_name);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                *ret = NULL;
+                return 0;
+        }
+        if (rc != SQLITE_ROW)
+                return errno_from_sqlite(rc);
+        return execution_from_row(s, ret);
 }
 
 int repository_get_last_execution(Repository *r, const char *job_name, const JobParameters *params,
@@ -1681,7 +1733,8 @@ int repository_get_last_execution(Repository *r, const char *job_name, const Job
         return repository_get_execution(r, id, ret, NULL);
 }
 
-int repository_get_running_executions(Repository *r, const char *job_name, JobExecution ***ret, size_t *ret_n) {
+/* limit -1: all of them, for reconciliation at start-up, before anything is served. */
+static int running_executions(Repository *r, const char *job_name, int64_t limit, JobExecution ***ret, size_t *ret_n) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int k;
 
@@ -1690,7 +1743,12 @@ int repository_get_running_executions(Repository *r, const char *job_name, JobEx
                 return k;
         if (job_name)
                 bind_text(s, 1, job_name);
-        return executions_collect(r, s, true, ret, ret_n);
+        sqlite3_bind_int64(s, 2, limit);
+        return executions_collect(r, s, false, ret, ret_n);
+}
+
+int repository_get_running_executions(Repository *r, const char *job_name, JobExecution ***ret, size_t *ret_n) {
+        return running_executions(r, job_name, REPOSITORY_PAGE_MAX, ret, ret_n);
 }
 
 int repository_get_step_executions(Repository *r, int64_t job_execution_id, StepExecution ***ret, size_t *ret_n) {
@@ -1727,6 +1785,32 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
         return 0;
 }
 
+int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
+                           void *userdata) {
+        assert(r);
+        assert(cb);
+
+        for (Sql id = 0; id < _SQL_MAX; id++) {
+                _cleanup_free_ char *q = NULL;
+                sqlite3_stmt *s = NULL;
+                int k = 0, rc;
+
+                if (asprintf(&q, "EXPLAIN QUERY PLAN %s", sql_text[id]) < 0)
+                        return -ENOMEM;
+                rc = sqlite3_prepare_v2(r->db, q, -1, &s, NULL);
+                if (rc != SQLITE_OK)
+                        return errno_from_sqlite(rc);
+                while (k >= 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+                        k = cb(sql_text[id], (const char *) sqlite3_column_text(s, 3), userdata);
+                sqlite3_finalize(s);
+                if (k < 0)
+                        return k;
+                if (rc != SQLITE_DONE)
+                        return errno_from_sqlite(rc);
+        }
+        return 0;
+}
+
 /* ---- operations ---- */
 
 int repository_next_parameters(Repository *r, const char *job_name, const JobParameters *overrides,
@@ -1750,8 +1834,14 @@ int repository_next_parameters(Repository *r, const char *job_name, const JobPar
                 if (k < 0)
                         return repository_error(r, sqlite3_errcode(r->db), error, "read the last job execution");
                 if (m > 0) {
-                        k = job_parameters_copy(&executions[0]->parameters, &p);
+                        _cleanup_(job_execution_freep) JobExecution *last = NULL;
+
+                        /* Lists carry summaries; the parameters come with the single execution. */
+                        k = repository_get_execution(r, executions[0]->id, &last, error);
                         job_execution_array_free(executions, m);
+                        if (k < 0)
+                                return k;
+                        k = job_parameters_copy(&last->parameters, &p);
                         if (k < 0)
                                 return k;
                 } else
@@ -1824,7 +1914,7 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
                 return k;
         tx = r;
 
-        k = repository_get_running_executions(r, NULL, &running, &n);
+        k = running_executions(r, NULL, -1, &running, &n);
         if (k < 0)
                 return k;
         ids = calloc(MAX(n, 1u), sizeof(int64_t));

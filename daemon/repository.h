@@ -17,6 +17,8 @@ typedef struct Repository Repository;
 #define JOB_NAME_MAX 100
 #define EXIT_MESSAGE_MAX 2500
 #define EXIT_CODE_MAX 100
+/* The most rows one list call returns (docs/dbus-api.md); a limit of 0 means this default page. */
+#define REPOSITORY_PAGE_MAX 1000
 
 typedef struct JobInstance {
         int64_t id;
@@ -128,15 +130,23 @@ int repository_get_job_instances(Repository *r, const char *job_name, size_t off
 int repository_get_job_instance_count(Repository *r, const char *job_name, uint64_t *ret);
 /* Loads parameters and the job context too. */
 int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error);
-/* Newest first. job_name and/or instance_id (0 = any) filter. */
+/* Summaries (no parameters, no context), newest first, at most REPOSITORY_PAGE_MAX (limit 0: that many).
+ * job_name and/or instance_id (0 = any) filter. */
 int repository_list_executions(Repository *r, const char *job_name, int64_t instance_id, size_t offset, size_t limit,
                                JobExecution ***ret, size_t *ret_n);
 int repository_get_last_execution(Repository *r, const char *job_name, const JobParameters *params,
                                   JobExecution **ret);
+/* The summary of the newest execution of the job (NULL if it never ran), from the indexes. */
+int repository_get_last_execution_of_job(Repository *r, const char *job_name, JobExecution **ret);
+/* Summaries, oldest first, at most REPOSITORY_PAGE_MAX. */
 int repository_get_running_executions(Repository *r, const char *job_name, JobExecution ***ret, size_t *ret_n);
 int repository_get_step_executions(Repository *r, int64_t job_execution_id, StepExecution ***ret, size_t *ret_n);
 int repository_get_last_step_execution(Repository *r, int64_t instance_id, const char *step_name, StepExecution **ret);
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret);
+
+/* For tests: calls cb with every row of EXPLAIN QUERY PLAN of every prepared statement the repository uses. */
+int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
+                           void *userdata);
 
 /* ---- operations (JobOperator) ---- */
 /* RunIdIncrementer: the last instance's last execution's parameters with run.id + 1 (1 when absent), then
