@@ -211,6 +211,7 @@ struct Repository {
         char *path;
         bool read_only;
         unsigned tx_depth;
+        uint64_t context_size_max;
         sqlite3_stmt *stmts[_SQL_MAX];
 };
 
@@ -707,7 +708,9 @@ static int context_bind(sqlite3_stmt *s, const ExecutionContext *c, char **ret_s
         return 0;
 }
 
-static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionContext *c, sd_bus_error *error) {
+/* size_max 0: no limit. what names the context in the message. */
+static int context_save_limited(Repository *r, Sql id, int64_t owner, const ExecutionContext *c, uint64_t size_max,
+                                const char *what, sd_bus_error *error) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         _cleanup_free_ char *serialized = NULL, *shrt = NULL;
         int k;
@@ -717,6 +720,12 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
         k = context_bind(s, c, &serialized, &shrt);
         if (k < 0)
                 return k;
+        /* Measured on the serialization that is written anyway: the limit costs nothing. */
+        if (size_max > 0 && strlen(serialized) > size_max)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "The %s execution context would be %zu bytes, larger than the limit of "
+                                         "%" PRIu64 " bytes (context_size_max)", what, strlen(serialized), size_max),
+                       -E2BIG;
         k = step_done(r, s, error, "save an execution context");
         if (k < 0)
                 return k;
@@ -724,6 +733,15 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
                 return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
                                          "Execution context of %" PRIi64 " is missing in %s.", owner, r->path), -EIO;
         return 0;
+}
+
+static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionContext *c, sd_bus_error *error) {
+        return context_save_limited(r, id, owner, c, 0, NULL, error);
+}
+
+void repository_set_context_size_max(Repository *r, uint64_t size_max) {
+        assert(r);
+        r->context_size_max = size_max;
 }
 
 /* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL. */
@@ -1444,11 +1462,12 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
         k = step_write(r, &updated, now, error);
         if (k < 0)
                 return k;
-        k = context_save(r, SQL_UPDATE_STEP_CONTEXT, s->id, s->context, error);
+        k = context_save_limited(r, SQL_UPDATE_STEP_CONTEXT, s->id, s->context, r->context_size_max, "step", error);
         if (k < 0)
                 return k;
         if (job) {
-                k = context_save(r, SQL_UPDATE_JOB_CONTEXT, job->id, job->context, error);
+                k = context_save_limited(r, SQL_UPDATE_JOB_CONTEXT, job->id, job->context, r->context_size_max,
+                                         "job", error);
                 if (k < 0)
                         return k;
         }

@@ -117,8 +117,11 @@ int repository_should_start_step(Repository *r, const JobExecution *e, const cha
 int repository_add_step_execution(Repository *r, const JobExecution *e, const char *step_name,
                                   const StepExecution *last, StepExecution **ret, sd_bus_error *error);
 int repository_update_step_execution(Repository *r, StepExecution *s, sd_bus_error *error);
+/* context_size_max of batchd.conf; 0 (the default) means no limit. */
+void repository_set_context_size_max(Repository *r, uint64_t size_max);
 /* A chunk commit: adds the contribution to the counters, COMMIT_COUNT + 1, and saves the step's and (when
- * job is given) the job execution's context, all in one transaction. */
+ * job is given) the job execution's context, all in one transaction. A context whose serialization is longer
+ * than the limit of repository_set_context_size_max() is refused with -E2BIG, and nothing is written. */
 int repository_commit_step(Repository *r, StepExecution *s, const StepContribution *contribution,
                            JobExecution *job, sd_bus_error *error);
 
