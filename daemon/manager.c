@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "batch-error.h"
+#include "bus-creds.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
@@ -72,6 +73,7 @@ Manager *manager_free(Manager *m) {
         scheduler_free(m);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->retention_timer);
+        bus_creds_cache_free(m->creds);
         sd_bus_flush_close_unref(m->bus);
         repository_free(m->repository);
         config_ref_unref(m->config);
