@@ -415,7 +415,7 @@ static int method_get_step_executions(sd_bus_message *msg, void *userdata, sd_bu
         k = check_id(id, error);
         if (k < 0)
                 return k;
-        k = repository_get_execution(m->repository, (int64_t) id, &e, error);
+        k = repository_get_execution_summary(m->repository, (int64_t) id, &e, error);
         if (k < 0)
                 return k;
         k = repository_get_step_executions(m->repository, (int64_t) id, &steps, &n);
@@ -747,7 +747,7 @@ static int execution_object_find(sd_bus *bus, const char *path, const char *inte
                 *found = m;
                 return 1;
         }
-        if (repository_get_execution(m->repository, id, &e, NULL) < 0)
+        if (repository_get_execution_summary(m->repository, id, &e, NULL) < 0)
                 return 0;
         *found = m;
         return 1;
@@ -787,7 +787,7 @@ static int execution_for_path(Manager *m, const char *path, JobRun **ret_run, Jo
         *ret_loaded = NULL;
         if (*ret_run)
                 return 0;
-        return repository_get_execution(m->repository, id, ret_loaded, error);
+        return repository_get_execution_summary(m->repository, id, ret_loaded, error);
 }
 
 static int property_execution(sd_bus *bus, const char *path, const char *interface, const char *property,

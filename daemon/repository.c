@@ -1608,25 +1608,28 @@ static int execution_load_details(Repository *r, JobExecution *e) {
         return context_load(r, SQL_GET_JOB_CONTEXT, e->id, &e->context);
 }
 
+int repository_get_execution_summary(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int rc;
+
+        PREPARE(r, SQL_GET_EXECUTION, s, error);
+        sqlite3_bind_int64(s, 1, id);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION,
+                                         "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
+        if (rc != SQLITE_ROW)
+                return repository_error(r, rc, error, "read the job execution");
+        return execution_from_row(s, ret);
+}
+
 int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error) {
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
-        int k, rc;
+        int k;
 
-        {
-                _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-                PREPARE(r, SQL_GET_EXECUTION, s, error);
-                sqlite3_bind_int64(s, 1, id);
-                rc = sqlite3_step(s);
-                if (rc == SQLITE_DONE)
-                        return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION,
-                                                 "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
-                if (rc != SQLITE_ROW)
-                        return repository_error(r, rc, error, "read the job execution");
-                k = execution_from_row(s, &e);
-                if (k < 0)
-                        return k;
-        }
+        k = repository_get_execution_summary(r, id, &e, error);
+        if (k < 0)
+                return k;
 
         k = execution_load_details(r, e);
         if (k < 0)

@@ -133,6 +133,8 @@ int repository_get_job_instances(Repository *r, const char *job_name, size_t off
 int repository_get_job_instance_count(Repository *r, const char *job_name, uint64_t *ret);
 /* Loads parameters and the job context too. */
 int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error);
+/* The row alone: no parameters, no context (which may be megabytes), for properties and existence checks. */
+int repository_get_execution_summary(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error);
 /* Summaries (no parameters, no context), newest first, at most REPOSITORY_PAGE_MAX (limit 0: that many).
  * job_name and/or instance_id (0 = any) filter. */
 int repository_list_executions(Repository *r, const char *job_name, int64_t instance_id, size_t offset, size_t limit,

@@ -639,6 +639,11 @@ static void test_lists_are_summaries(void **state) {
                 job_execution_array_free(list, n);
         }
 
+        assert_int_equal(repository_get_execution_summary(r, 1, &last, NULL), 0);
+        assert_int_equal(last->parameters.n, 0);
+        assert_null(last->context);
+        assert_string_equal(last->job_name, "alpha");
+        last = job_execution_free(last);
         assert_int_equal(repository_get_last_execution_of_job(r, "alpha", &last), 0);
         assert_non_null(last);
         assert_int_equal(last->id, 3);
