@@ -34,5 +34,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BusCredsCache *, bus_creds_cache_free);
 
 /* From inside a method handler: 1 and the sender's credentials (valid until the handler returns), 0 when
  * the bus was asked (the handler should return 1 without replying; it is called again with the answer), or
- * a negative errno. */
+ * a negative errno. The handler's userdata must live as long as the cache (batchd's is the Manager), and a
+ * handler called again must look its object up from the message's path, as it is not sd-bus that calls. */
 int bus_creds_get(BusCredsCache *c, sd_bus_message *msg, const BusCreds **ret);
