@@ -315,18 +315,64 @@ int bus_list_jobs(sd_bus *bus, JobInfo **ret, size_t *ret_n) {
         return 0;
 }
 
+/* ListExecutions answers a page at a time (docs/dbus-api.md), so "all of them" (limit 0) and any limit larger
+ * than a page are read page by page, until a page comes back empty. */
 int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionInfo **ret, size_t *ret_n) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        ExecutionInfo *a = NULL;
+        uint32_t offset = 0;
+        size_t n = 0;
         int r;
 
-        r = bus_call_manager(bus, "ListExecutions", &error, &reply, "stuu", strempty(job), UINT64_C(0), UINT32_C(0),
-                             limit);
-        if (r < 0)
-                return log_bus_error(r, &error, "Failed to list executions%s%s", job ? " of job " : "", strempty(job));
-        r = bus_read_execution_infos(reply, ret, ret_n);
-        if (r < 0)
-                return log_error_errno(r, "Failed to parse the reply of ListExecutions: %m");
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                ExecutionInfo *page = NULL, *b;
+                size_t n_page = 0, k = 0;
+                uint32_t want = limit == 0 ? 0 : limit - (uint32_t) n;
+
+                r = bus_call_manager(bus, "ListExecutions", &error, &reply, "stuu", strempty(job), UINT64_C(0),
+                                     offset, want);
+                if (r < 0) {
+                        execution_info_array_free(a, n);
+                        return log_bus_error(r, &error, "Failed to list executions%s%s", job ? " of job " : "",
+                                             strempty(job));
+                }
+                r = bus_read_execution_infos(reply, &page, &n_page);
+                if (r < 0) {
+                        execution_info_array_free(a, n);
+                        return log_error_errno(r, "Failed to parse the reply of ListExecutions: %m");
+                }
+                if (n_page == 0) {
+                        free(page);
+                        break;
+                }
+                b = reallocarray(a, n + n_page, sizeof(ExecutionInfo));
+                if (!b) {
+                        execution_info_array_free(page, n_page);
+                        execution_info_array_free(a, n);
+                        return log_oom();
+                }
+                a = b;
+                if (n_page > UINT32_MAX - offset) {
+                        execution_info_array_free(page, n_page);
+                        break;
+                }
+                offset += (uint32_t) n_page;
+                /* Newest first: executions started while paging push older ones to later offsets; keep each id
+                 * once. */
+                for (size_t i = 0; i < n_page; i++)
+                        if (n + k == 0 || page[i].id < a[n + k - 1].id)
+                                a[n + k++] = page[i];
+                        else
+                                execution_info_done(page + i);
+                free(page);
+                n += k;
+                if (limit > 0 && n >= limit)
+                        break;
+        }
+
+        *ret = a;
+        *ret_n = n;
         return 0;
 }
 

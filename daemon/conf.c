@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <libconfig.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -436,6 +437,19 @@ static int parse_unsigned(ParseState *st, const config_setting_t *s, void *data)
         if (r < 0)
                 return r;
         *u = (unsigned) v;
+        return 0;
+}
+
+/* A size in bytes, at least 1 KiB. */
+static int parse_size(ParseState *st, const config_setting_t *s, void *data) {
+        uint64_t *u = data;
+        long long v = 0;
+        int r;
+
+        r = setting_get_integer(st, s, 1024, INT64_MAX, &v);
+        if (r < 0)
+                return r;
+        *u = (uint64_t) v;
         return 0;
 }
 
@@ -1182,7 +1196,8 @@ static int check_file_stat(LoadContext *ctx, const char *path, const struct stat
 
 /* Opens without following symlinks and checks the opened file itself, so nothing can be swapped in
  * between the check and the read. Returns -ENOENT without a message when the file does not exist. */
-static int config_file_open(LoadContext *ctx, int dir_fd, const char *name, const char *path, FILE **ret) {
+static int config_file_open(LoadContext *ctx, int dir_fd, const char *name, const char *path, uint64_t size_max,
+                            FILE **ret) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         FILE *f;
@@ -1202,6 +1217,10 @@ static int config_file_open(LoadContext *ctx, int dir_fd, const char *name, cons
         r = check_file_stat(ctx, path, &st, false);
         if (r < 0)
                 return r;
+        if ((uint64_t) st.st_size > size_max)
+                return context_add_error(ctx, path, 0, NULL, "refusing to load: file is %" PRIu64 " bytes, larger "
+                                         "than the limit %" PRIu64 " (job_file_size_max in batchd.conf)",
+                                         (uint64_t) st.st_size, size_max);
 
         f = fdopen(fd, "r");
         if (!f)
@@ -1211,17 +1230,25 @@ static int config_file_open(LoadContext *ctx, int dir_fd, const char *name, cons
         return 0;
 }
 
-/* Returns the line of the first "@include" outside strings and comments, 0 when there is none. */
+/* Returns 1 and the line of the first "@include" outside strings and comments, 2 and the line of the first
+ * string value (adjacent literals, which libconfig joins, count as one) longer than CONFIG_VALUE_SIZE_MAX,
+ * 0 when there is neither. */
 static int scan_for_include(FILE *f, unsigned *ret_line) {
         enum { NORMAL, STRING, STRING_ESCAPE, LINE_COMMENT, BLOCK_COMMENT } state = NORMAL;
-        unsigned line = 1;
+        unsigned line = 1, value_line = 0;
+        size_t value = 0;
         int c;
 
         while ((c = getc(f)) != EOF) {
                 switch (state) {
                 case NORMAL:
-                        if (c == '"')
+                        if (!strchr("\"/# \t\r\n", c))
+                                value = 0;   /* any other token ends the string value */
+                        if (c == '"') {
+                                if (value == 0)
+                                        value_line = line;
                                 state = STRING;
+                        }
                         else if (c == '#')
                                 state = LINE_COMMENT;
                         else if (c == '/') {
@@ -1250,6 +1277,10 @@ static int scan_for_include(FILE *f, unsigned *ret_line) {
                                 state = STRING_ESCAPE;
                         else if (c == '"')
                                 state = NORMAL;
+                        else if (++value > CONFIG_VALUE_SIZE_MAX) {
+                                *ret_line = value_line;
+                                return 2;
+                        }
                         break;
                 case STRING_ESCAPE:
                         state = STRING;
@@ -1287,6 +1318,9 @@ static int config_file_read(LoadContext *ctx, FILE *f, const char *path, config_
         r = scan_for_include(f, &line);
         if (r < 0)
                 return context_add_error(ctx, path, 0, NULL, "cannot read: %s", strerror(-r));
+        if (r == 2)
+                return context_add_error(ctx, path, line, NULL, "refusing to load: a string value is longer "
+                                         "than the limit of %u bytes", CONFIG_VALUE_SIZE_MAX);
         if (r > 0)
                 return context_add_error(ctx, path, line, NULL, "@include is not supported: included files "
                                          "would escape the ownership and permission checks");
@@ -1329,7 +1363,7 @@ static int job_file_load(LoadContext *ctx, const Config *c, int dir_fd, const ch
 
         config_init(&cfg);
 
-        r = config_file_open(ctx, dir_fd, name, path, &f);
+        r = config_file_open(ctx, dir_fd, name, path, c->job_file_size_max, &f);
         if (r == -ENOENT)   /* deleted since the directory was read */
                 return context_add_error(ctx, path, 0, NULL, "disappeared while loading");
         if (r < 0)
@@ -1562,6 +1596,8 @@ static const ConfigKey main_keys[] = {
         { "keep_executions",           parse_unsigned,        offsetof(Config, keep_executions)           },
         { "stop_timeout",              parse_timeout,         offsetof(Config, stop_timeout_usec)         },
         { "kill_grace",                parse_duration,        offsetof(Config, kill_grace_usec)           },
+        { "job_file_size_max",         parse_size,            offsetof(Config, job_file_size_max)         },
+        { "context_size_max",          parse_size,            offsetof(Config, context_size_max)          },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1576,7 +1612,7 @@ static int main_file_load(LoadContext *ctx, Config *c, unsigned *ret_jobs_dir_li
         config_init(&cfg);
         *ret_jobs_dir_line = 0;
 
-        r = config_file_open(ctx, AT_FDCWD, c->path, c->path, &f);
+        r = config_file_open(ctx, AT_FDCWD, c->path, c->path, CONFIG_FILE_SIZE_MAX_DEFAULT, &f);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -1630,6 +1666,8 @@ int config_new(const char *main_path, Config **ret) {
                 .admin_gid = (gid_t) -1,
                 .stop_timeout_usec = CONFIG_STOP_TIMEOUT_DEFAULT,
                 .kill_grace_usec = CONFIG_KILL_GRACE_DEFAULT,
+                .job_file_size_max = CONFIG_FILE_SIZE_MAX_DEFAULT,
+                .context_size_max = CONFIG_CONTEXT_SIZE_MAX_DEFAULT,
         };
         c->path = strdup(main_path ?: CONFIG_MAIN_PATH_DEFAULT);
         c->database = strdup(CONFIG_DATABASE_DEFAULT);

@@ -19,6 +19,13 @@
 #define CONFIG_JOBS_DIR_DEFAULT "/etc/batchd/jobs.d"
 #define CONFIG_STOP_TIMEOUT_DEFAULT (90 * USEC_PER_SEC)
 #define CONFIG_KILL_GRACE_DEFAULT (10 * USEC_PER_SEC)
+/* libconfig's parser takes time quadratic in the length of a string (1 MB: 0.6 s, 2 MB: 2.3 s), and it runs
+ * in the event loop on a reload: files and string values over these sizes are refused before it sees them.
+ * The main file always has the default limit; job_file_size_max in it sets the one of job files. */
+#define CONFIG_FILE_SIZE_MAX_DEFAULT (UINT64_C(1) << 20)
+#define CONFIG_VALUE_SIZE_MAX (64U << 10)
+/* The total serialized size of one step's, or one job execution's, execution context (context_size_max). */
+#define CONFIG_CONTEXT_SIZE_MAX_DEFAULT (UINT64_C(16) << 20)
 
 /* Column size of BATCH_STEP_EXECUTION.STEP_NAME, as JOB_NAME_MAX (repository.h) is that of JOB_NAME. */
 #define STEP_NAME_MAX JOB_NAME_MAX
@@ -104,6 +111,8 @@ typedef struct Config {
         unsigned keep_executions;        /* 0: keep forever */
         usec_t stop_timeout_usec;        /* USEC_INFINITY: wait forever */
         usec_t kill_grace_usec;          /* USEC_INFINITY: never SIGKILL */
+        uint64_t job_file_size_max;      /* bytes */
+        uint64_t context_size_max;       /* bytes */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

@@ -55,6 +55,13 @@ int execution_context_copy(const ExecutionContext *c, ExecutionContext **ret) {
         return execution_context_new_take(o, ret);
 }
 
+int execution_context_share(const ExecutionContext *c, ExecutionContext **ret) {
+        if (!c || !ret)
+                return -EINVAL;
+
+        return execution_context_new_take(json_object_get(c->object), ret);
+}
+
 size_t execution_context_size(const ExecutionContext *c) {
         if (!c)
                 return 0;

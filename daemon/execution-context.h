@@ -18,6 +18,9 @@ int execution_context_new(ExecutionContext **ret);
 ExecutionContext *execution_context_free(ExecutionContext *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ExecutionContext *, execution_context_free);
 int execution_context_copy(const ExecutionContext *c, ExecutionContext **ret);
+/* Another handle on the same contents, without copying them: for a context nobody modifies any more (a
+ * committed one; a commit builds a new context). Neither handle may be modified afterwards. */
+int execution_context_share(const ExecutionContext *c, ExecutionContext **ret);
 
 size_t execution_context_size(const ExecutionContext *c);
 bool execution_context_contains(const ExecutionContext *c, const char *key);

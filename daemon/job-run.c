@@ -117,18 +117,18 @@ static void job_run_finish(JobRun *run, BatchStatus status, const char *exit_cod
 /* ---- the running step ---- */
 
 static int on_commit(StepRunner *runner, const StepContribution *c, const ExecutionContext *step_context,
-                     const ExecutionContext *job_context, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                     const ExecutionContext *job_context, sd_bus_error *error, void *userdata) {
         _cleanup_(execution_context_freep) ExecutionContext *new_step = NULL, *new_job = NULL;
         ExecutionContext *old_step, *old_job;
         JobRun *run = userdata;
         int k;
 
-        k = execution_context_copy(step_context, &new_step);
+        /* The runner built these for this commit and never changes them again: share, do not copy. */
+        k = execution_context_share(step_context, &new_step);
         if (k < 0)
                 return k;
         if (job_context) {
-                k = execution_context_copy(job_context, &new_job);
+                k = execution_context_share(job_context, &new_job);
                 if (k < 0)
                         return k;
         }
@@ -140,13 +140,13 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         if (new_job)
                 run->execution->context = new_job;
 
-        k = repository_commit_step(run->manager->repository, run->step, c, new_job ? run->execution : NULL, &error);
+        k = repository_commit_step(run->manager->repository, run->step, c, new_job ? run->execution : NULL, error);
         if (k < 0) {
                 run->step->context = old_step;
                 run->execution->context = old_job;
                 return log_warning_errno(k, "Failed to commit step %s of execution %" PRIi64 ": %s",
                                          run->step->step_name, run->execution->id,
-                                         error.message ?: strerror(-k));
+                                         error->message ?: strerror(-k));
         }
 
         TAKE_PTR(new_step);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 
 #include "batch-error.h"
+#include "bus-creds.h"
 #include "bus-names.h"
 #include "log.h"
 #include "manager.h"
@@ -11,90 +12,25 @@
 
 /* ---- authorization ---- */
 
-/* Mutating calls: root, batchd's own user in --user mode, or a member of admin_group. Decided from the credentials
- * the bus daemon vouches for (GetConnectionCredentials: UnixUserID and UnixGroupIDs, which dbus-daemon took from
- * the kernel when the caller connected), never from /proc after the fact. sd-bus 252 does not read UnixGroupIDs,
- * hence the explicit call. */
-static int sender_credentials(sd_bus_message *msg, uid_t *ret_uid, gid_t **ret_gids, size_t *ret_n) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ gid_t *gids = NULL;
-        bool have_uid = false;
-        size_t n = 0;
-        int k;
-
-        k = sd_bus_call_method(sd_bus_message_get_bus(msg), "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                               "org.freedesktop.DBus", "GetConnectionCredentials", NULL, &reply, "s",
-                               sd_bus_message_get_sender(msg));
-        if (k < 0)
-                return k;
-        k = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (k < 0)
-                return k;
-        while ((k = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *key;
-
-                k = sd_bus_message_read(reply, "s", &key);
-                if (k < 0)
-                        return k;
-                if (streq(key, "UnixUserID")) {
-                        uint32_t u;
-
-                        k = sd_bus_message_read(reply, "v", "u", &u);
-                        if (k < 0)
-                                return k;
-                        *ret_uid = u;
-                        have_uid = true;
-                } else if (streq(key, "UnixGroupIDs")) {
-                        const void *a;
-                        size_t size;
-
-                        k = sd_bus_message_enter_container(reply, 'v', "au");
-                        if (k >= 0)
-                                k = sd_bus_message_read_array(reply, 'u', &a, &size);
-                        if (k >= 0)
-                                k = sd_bus_message_exit_container(reply);
-                        if (k < 0)
-                                return k;
-                        free(gids);
-                        n = size / sizeof(uint32_t);
-                        gids = n > 0 ? malloc(n * sizeof(gid_t)) : NULL;
-                        if (n > 0 && !gids)
-                                return -ENOMEM;
-                        for (size_t i = 0; i < n; i++)
-                                gids[i] = ((const uint32_t *) a)[i];
-                } else {
-                        k = sd_bus_message_skip(reply, "v");
-                        if (k < 0)
-                                return k;
-                }
-                k = sd_bus_message_exit_container(reply);
-                if (k < 0)
-                        return k;
-        }
-        if (k < 0)
-                return k;
-        if (!have_uid)
-                return -ENODATA;
-        *ret_gids = TAKE_PTR(gids);
-        *ret_n = n;
-        return 0;
-}
-
+/* Mutating calls: root, batchd's own user in --user mode, or a member of admin_group, decided from the
+ * credentials the bus vouches for (bus-creds.h). Returns 0 when allowed, a negative errno (and error) when not,
+ * and 1 when the bus was asked for the sender's credentials: the calling method handler then returns 1 at
+ * once and is called again, with the same message, once they are in. Reads never come here. */
 static int manager_authorize(Manager *m, sd_bus_message *msg, sd_bus_error *error) {
-        _cleanup_free_ gid_t *gids = NULL;
         const Config *c = m->config->config;
-        uid_t uid;
-        size_t n = 0;
+        const BusCreds *creds;
         int k;
 
-        k = sender_credentials(msg, &uid, &gids, &n);
+        k = bus_creds_get(m->creds, msg, &creds);
         if (k < 0)
                 return sd_bus_error_set_errnof(error, k, "Failed to get the caller's credentials: %m");
-        if (uid == 0 || (m->user_mode && uid == geteuid()))
+        if (k == 0)
+                return 1;
+        if (creds->uid == 0 || (m->user_mode && creds->uid == geteuid()))
                 return 0;
         if (c->admin_group)
-                for (size_t i = 0; i < n; i++)
-                        if (gids[i] == c->admin_gid)
+                for (size_t i = 0; i < creds->n_gids; i++)
+                        if (creds->gids[i] == c->admin_gid)
                                 return 0;
 
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
@@ -211,7 +147,7 @@ static int method_start_common(sd_bus_message *msg, Manager *m, const char *job,
 
         /* Authorization first: whoever may not launch learns nothing about their input. */
         k = manager_authorize(m, msg, error);
-        if (k < 0)
+        if (k != 0)
                 return k;
         k = read_parameters(msg, &p, error);
         if (k < 0)
@@ -247,7 +183,7 @@ static int restart_common(sd_bus_message *msg, Manager *m, uint64_t id, sd_bus_e
         int k;
 
         k = manager_authorize(m, msg, error);
-        if (k < 0)
+        if (k != 0)
                 return k;
         k = check_id(id, error);
         if (k < 0)
@@ -272,7 +208,7 @@ static int stop_common(sd_bus_message *msg, Manager *m, uint64_t id, bool abando
         int k;
 
         k = manager_authorize(m, msg, error);
-        if (k < 0)
+        if (k != 0)
                 return k;
         k = check_id(id, error);
         if (k < 0)
@@ -305,16 +241,7 @@ static int method_abandon(sd_bus_message *msg, void *userdata, sd_bus_error *err
 }
 
 static int job_last_execution(Manager *m, const char *name, JobExecution **ret) {
-        JobExecution **list = NULL;
-        size_t n = 0;
-        int k;
-
-        k = repository_list_executions(m->repository, name, 0, 0, 1, &list, &n);
-        if (k < 0)
-                return k;
-        *ret = n > 0 ? TAKE_PTR(list[0]) : NULL;
-        job_execution_array_free(list, n);
-        return 0;
+        return repository_get_last_execution_of_job(m->repository, name, ret);
 }
 
 static uint64_t job_next_elapse(Manager *m, const JobConfig *j) {
@@ -488,7 +415,7 @@ static int method_get_step_executions(sd_bus_message *msg, void *userdata, sd_bu
         k = check_id(id, error);
         if (k < 0)
                 return k;
-        k = repository_get_execution(m->repository, (int64_t) id, &e, error);
+        k = repository_get_execution_summary(m->repository, (int64_t) id, &e, error);
         if (k < 0)
                 return k;
         k = repository_get_step_executions(m->repository, (int64_t) id, &steps, &n);
@@ -555,7 +482,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         int k;
 
         k = manager_authorize(m, msg, error);
-        if (k < 0)
+        if (k != 0)
                 return k;
         k = manager_reload(m, error);
         if (k < 0)
@@ -820,7 +747,7 @@ static int execution_object_find(sd_bus *bus, const char *path, const char *inte
                 *found = m;
                 return 1;
         }
-        if (repository_get_execution(m->repository, id, &e, NULL) < 0)
+        if (repository_get_execution_summary(m->repository, id, &e, NULL) < 0)
                 return 0;
         *found = m;
         return 1;
@@ -860,7 +787,7 @@ static int execution_for_path(Manager *m, const char *path, JobRun **ret_run, Jo
         *ret_loaded = NULL;
         if (*ret_run)
                 return 0;
-        return repository_get_execution(m->repository, id, ret_loaded, error);
+        return repository_get_execution_summary(m->repository, id, ret_loaded, error);
 }
 
 static int property_execution(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -1004,6 +931,9 @@ int manager_connect_bus(Manager *m) {
         if (k < 0)
                 return log_error_errno(k, "Failed to connect to the %s bus: %m", m->user_mode ? "user" : "system");
         (void) sd_bus_set_description(m->bus, "batchd");
+        k = bus_creds_cache_new(m->bus, &m->creds);
+        if (k < 0)
+                return log_error_errno(k, "Failed to watch the bus's names: %m");
 
         k = sd_bus_add_object_vtable(m->bus, NULL, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, manager_vtable, m);
         if (k >= 0)

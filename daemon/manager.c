@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "batch-error.h"
+#include "bus-creds.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
@@ -72,6 +73,7 @@ Manager *manager_free(Manager *m) {
         scheduler_free(m);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->retention_timer);
+        bus_creds_cache_free(m->creds);
         sd_bus_flush_close_unref(m->bus);
         repository_free(m->repository);
         config_ref_unref(m->config);
@@ -194,6 +196,7 @@ int manager_startup(Manager *m) {
         k = repository_open(c->database, 0, &m->repository, &error);
         if (k < 0)
                 return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
+        repository_set_context_size_max(m->repository, c->context_size_max);
 
         /* Spring Batch leaves the executions of a crashed JVM STARTED forever; nothing of ours is running yet,
          * so whatever claims to run was cut off, and is marked so it can be restarted. */
@@ -296,6 +299,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         }
         config_ref_unref(m->config);
         m->config = ref;
+        repository_set_context_size_max(m->repository, c->context_size_max);
         scheduler_reload(m);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);

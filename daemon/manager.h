@@ -60,6 +60,7 @@ typedef struct ManagerOptions {
 struct Manager {
         sd_event *event;
         sd_bus *bus;
+        struct BusCredsCache *creds;       /* the senders' credentials, for authorization */
         ManagerState state;
         bool user_mode;
         char *config_path;

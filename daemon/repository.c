@@ -51,6 +51,9 @@ typedef enum Sql {
         SQL_INSTANCES_OF_JOB,
         SQL_INSTANCE_COUNT,
         SQL_LIST_EXECUTIONS,
+        SQL_LIST_EXECUTIONS_OF_JOB,
+        SQL_LIST_EXECUTIONS_OF_INSTANCE,
+        SQL_LAST_EXECUTION_OF_JOB,
         SQL_RUNNING_EXECUTIONS,
         SQL_FAIL_RUNNING_STEPS,
         _SQL_MAX,
@@ -169,14 +172,34 @@ static const char *const sql_text[_SQL_MAX] = {
                 "ORDER BY JOB_INSTANCE_ID DESC LIMIT ?3 OFFSET ?2",
         [SQL_INSTANCE_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1",
+        /* One statement per filter: a `(?1 IS NULL OR ...)` filter cannot use an index, so the planner walks the
+         * whole history. test-repository's test_query_plans checks each plan. Unfiltered, the walk backwards
+         * along the primary key stops after offset + limit rows. */
         [SQL_LIST_EXECUTIONS] =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE (?1 IS NULL OR I.JOB_NAME = ?1) AND (?2 = 0 OR E.JOB_INSTANCE_ID = ?2)"
                 " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3",
+        /* The page's ids come from the two covering indexes alone (by name, then by instance); only the rows of
+         * the page are read. */
+        [SQL_LIST_EXECUTIONS_OF_JOB] =
+                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
+                " WHERE E.JOB_EXECUTION_ID IN (SELECT E2.JOB_EXECUTION_ID FROM BATCH_JOB_INSTANCE I2"
+                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
+                "  WHERE I2.JOB_NAME = ?1 ORDER BY E2.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3)"
+                " ORDER BY E.JOB_EXECUTION_ID DESC",
+        [SQL_LIST_EXECUTIONS_OF_INSTANCE] =
+                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
+                " WHERE E.JOB_INSTANCE_ID = ?2 AND (?1 IS NULL OR I.JOB_NAME = ?1)"
+                " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3",
+        /* ListJobs and the job objects' LastExecutionId/LastStatus: one index lookup per instance of the job. */
+        [SQL_LAST_EXECUTION_OF_JOB] =
+                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
+                " WHERE E.JOB_EXECUTION_ID = (SELECT MAX(E2.JOB_EXECUTION_ID) FROM BATCH_JOB_INSTANCE I2"
+                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
+                "  WHERE I2.JOB_NAME = ?1)",
         [SQL_RUNNING_EXECUTIONS] =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
                 " WHERE " RUNNING("E") " AND (?1 IS NULL OR I.JOB_NAME = ?1)"
-                " ORDER BY E.JOB_EXECUTION_ID",
+                " ORDER BY E.JOB_EXECUTION_ID LIMIT ?2",
         [SQL_FAIL_RUNNING_STEPS] =
                 "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
                 "END_TIME = ?3, LAST_UPDATED = ?3, VERSION = VERSION + 1 "
@@ -188,6 +211,7 @@ struct Repository {
         char *path;
         bool read_only;
         unsigned tx_depth;
+        uint64_t context_size_max;
         sqlite3_stmt *stmts[_SQL_MAX];
 };
 
@@ -684,7 +708,9 @@ static int context_bind(sqlite3_stmt *s, const ExecutionContext *c, char **ret_s
         return 0;
 }
 
-static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionContext *c, sd_bus_error *error) {
+/* size_max 0: no limit. what names the context in the message. */
+static int context_save_limited(Repository *r, Sql id, int64_t owner, const ExecutionContext *c, uint64_t size_max,
+                                const char *what, sd_bus_error *error) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         _cleanup_free_ char *serialized = NULL, *shrt = NULL;
         int k;
@@ -694,6 +720,12 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
         k = context_bind(s, c, &serialized, &shrt);
         if (k < 0)
                 return k;
+        /* Measured on the serialization that is written anyway: the limit costs nothing. */
+        if (size_max > 0 && strlen(serialized) > size_max)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "The %s execution context would be %zu bytes, larger than the limit of "
+                                         "%" PRIu64 " bytes (context_size_max)", what, strlen(serialized), size_max),
+                       -E2BIG;
         k = step_done(r, s, error, "save an execution context");
         if (k < 0)
                 return k;
@@ -701,6 +733,15 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
                 return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
                                          "Execution context of %" PRIi64 " is missing in %s.", owner, r->path), -EIO;
         return 0;
+}
+
+static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionContext *c, sd_bus_error *error) {
+        return context_save_limited(r, id, owner, c, 0, NULL, error);
+}
+
+void repository_set_context_size_max(Repository *r, uint64_t size_max) {
+        assert(r);
+        r->context_size_max = size_max;
 }
 
 /* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL. */
@@ -1421,11 +1462,12 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
         k = step_write(r, &updated, now, error);
         if (k < 0)
                 return k;
-        k = context_save(r, SQL_UPDATE_STEP_CONTEXT, s->id, s->context, error);
+        k = context_save_limited(r, SQL_UPDATE_STEP_CONTEXT, s->id, s->context, r->context_size_max, "step", error);
         if (k < 0)
                 return k;
         if (job) {
-                k = context_save(r, SQL_UPDATE_JOB_CONTEXT, job->id, job->context, error);
+                k = context_save_limited(r, SQL_UPDATE_JOB_CONTEXT, job->id, job->context, r->context_size_max,
+                                         "job", error);
                 if (k < 0)
                         return k;
         }
@@ -1442,6 +1484,11 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
 }
 
 /* ---- queries ---- */
+
+/* A page: 0 means the default page, and no page is larger than REPOSITORY_PAGE_MAX. */
+static int64_t page_limit(size_t limit) {
+        return limit == 0 || limit > REPOSITORY_PAGE_MAX ? REPOSITORY_PAGE_MAX : (int64_t) limit;
+}
 
 int repository_get_job_names(Repository *r, char ***ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -1512,7 +1559,7 @@ int repository_get_job_instances(Repository *r, const char *job_name, size_t off
                 return k;
         bind_text(s, 1, job_name);
         sqlite3_bind_int64(s, 2, (int64_t) MIN(offset, (size_t) INT64_MAX));
-        sqlite3_bind_int64(s, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit);
+        sqlite3_bind_int64(s, 3, page_limit(limit));
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 JobInstance *na = reallocarray(a, n + 1, sizeof(JobInstance));
 
@@ -1561,25 +1608,28 @@ static int execution_load_details(Repository *r, JobExecution *e) {
         return context_load(r, SQL_GET_JOB_CONTEXT, e->id, &e->context);
 }
 
+int repository_get_execution_summary(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int rc;
+
+        PREPARE(r, SQL_GET_EXECUTION, s, error);
+        sqlite3_bind_int64(s, 1, id);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION,
+                                         "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
+        if (rc != SQLITE_ROW)
+                return repository_error(r, rc, error, "read the job execution");
+        return execution_from_row(s, ret);
+}
+
 int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error) {
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
-        int k, rc;
+        int k;
 
-        {
-                _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-                PREPARE(r, SQL_GET_EXECUTION, s, error);
-                sqlite3_bind_int64(s, 1, id);
-                rc = sqlite3_step(s);
-                if (rc == SQLITE_DONE)
-                        return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION,
-                                                 "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
-                if (rc != SQLITE_ROW)
-                        return repository_error(r, rc, error, "read the job execution");
-                k = execution_from_row(s, &e);
-                if (k < 0)
-                        return k;
-        }
+        k = repository_get_execution_summary(r, id, &e, error);
+        if (k < 0)
+                return k;
 
         k = execution_load_details(r, e);
         if (k < 0)
@@ -1631,15 +1681,39 @@ int repository_list_executions(Repository *r, const char *job_name, int64_t inst
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int k;
 
-        k = repository_stmt(r, SQL_LIST_EXECUTIONS, &s);
+        k = repository_stmt(r, instance_id != 0 ? SQL_LIST_EXECUTIONS_OF_INSTANCE :
+                               job_name ? SQL_LIST_EXECUTIONS_OF_JOB : SQL_LIST_EXECUTIONS, &s);
         if (k < 0)
                 return k;
         if (job_name)
                 bind_text(s, 1, job_name);
-        sqlite3_bind_int64(s, 2, instance_id);
+        if (instance_id != 0)
+                sqlite3_bind_int64(s, 2, instance_id);
         sqlite3_bind_int64(s, 3, (int64_t) MIN(offset, (size_t) INT64_MAX));
-        sqlite3_bind_int64(s, 4, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit);
-        return executions_collect(r, s, true, ret, ret_n);
+        sqlite3_bind_int64(s, 4, page_limit(limit));
+        return executions_collect(r, s, false, ret, ret_n);
+}
+
+int repository_get_last_execution_of_job(Repository *r, const char *job_name, JobExecution **ret) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int k, rc;
+
+        assert(r);
+        assert(job_name);
+        assert(ret);
+
+        k = repository_stmt(r, SQL_LAST_EXECUTION_OF_JOB, &s);
+        if (k < 0)
+                return k;
+        bind_text(s, 1, job_name);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                *ret = NULL;
+                return 0;
+        }
+        if (rc != SQLITE_ROW)
+                return errno_from_sqlite(rc);
+        return execution_from_row(s, ret);
 }
 
 int repository_get_last_execution(Repository *r, const char *job_name, const JobParameters *params,
@@ -1681,7 +1755,8 @@ int repository_get_last_execution(Repository *r, const char *job_name, const Job
         return repository_get_execution(r, id, ret, NULL);
 }
 
-int repository_get_running_executions(Repository *r, const char *job_name, JobExecution ***ret, size_t *ret_n) {
+/* limit -1: all of them, for reconciliation at start-up, before anything is served. */
+static int running_executions(Repository *r, const char *job_name, int64_t limit, JobExecution ***ret, size_t *ret_n) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int k;
 
@@ -1690,7 +1765,12 @@ int repository_get_running_executions(Repository *r, const char *job_name, JobEx
                 return k;
         if (job_name)
                 bind_text(s, 1, job_name);
-        return executions_collect(r, s, true, ret, ret_n);
+        sqlite3_bind_int64(s, 2, limit);
+        return executions_collect(r, s, false, ret, ret_n);
+}
+
+int repository_get_running_executions(Repository *r, const char *job_name, JobExecution ***ret, size_t *ret_n) {
+        return running_executions(r, job_name, REPOSITORY_PAGE_MAX, ret, ret_n);
 }
 
 int repository_get_step_executions(Repository *r, int64_t job_execution_id, StepExecution ***ret, size_t *ret_n) {
@@ -1727,6 +1807,32 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
         return 0;
 }
 
+int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
+                           void *userdata) {
+        assert(r);
+        assert(cb);
+
+        for (Sql id = 0; id < _SQL_MAX; id++) {
+                _cleanup_free_ char *q = NULL;
+                sqlite3_stmt *s = NULL;
+                int k = 0, rc;
+
+                if (asprintf(&q, "EXPLAIN QUERY PLAN %s", sql_text[id]) < 0)
+                        return -ENOMEM;
+                rc = sqlite3_prepare_v2(r->db, q, -1, &s, NULL);
+                if (rc != SQLITE_OK)
+                        return errno_from_sqlite(rc);
+                while (k >= 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+                        k = cb(sql_text[id], (const char *) sqlite3_column_text(s, 3), userdata);
+                sqlite3_finalize(s);
+                if (k < 0)
+                        return k;
+                if (rc != SQLITE_DONE)
+                        return errno_from_sqlite(rc);
+        }
+        return 0;
+}
+
 /* ---- operations ---- */
 
 int repository_next_parameters(Repository *r, const char *job_name, const JobParameters *overrides,
@@ -1750,8 +1856,14 @@ int repository_next_parameters(Repository *r, const char *job_name, const JobPar
                 if (k < 0)
                         return repository_error(r, sqlite3_errcode(r->db), error, "read the last job execution");
                 if (m > 0) {
-                        k = job_parameters_copy(&executions[0]->parameters, &p);
+                        _cleanup_(job_execution_freep) JobExecution *last = NULL;
+
+                        /* Lists carry summaries; the parameters come with the single execution. */
+                        k = repository_get_execution(r, executions[0]->id, &last, error);
                         job_execution_array_free(executions, m);
+                        if (k < 0)
+                                return k;
+                        k = job_parameters_copy(&last->parameters, &p);
                         if (k < 0)
                                 return k;
                 } else
@@ -1824,7 +1936,7 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
                 return k;
         tx = r;
 
-        k = repository_get_running_executions(r, NULL, &running, &n);
+        k = running_executions(r, NULL, -1, &running, &n);
         if (k < 0)
                 return k;
         ids = calloc(MAX(n, 1u), sizeof(int64_t));

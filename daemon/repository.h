@@ -17,6 +17,8 @@ typedef struct Repository Repository;
 #define JOB_NAME_MAX 100
 #define EXIT_MESSAGE_MAX 2500
 #define EXIT_CODE_MAX 100
+/* The most rows one list call returns (docs/dbus-api.md); a limit of 0 means this default page. */
+#define REPOSITORY_PAGE_MAX 1000
 
 typedef struct JobInstance {
         int64_t id;
@@ -115,8 +117,11 @@ int repository_should_start_step(Repository *r, const JobExecution *e, const cha
 int repository_add_step_execution(Repository *r, const JobExecution *e, const char *step_name,
                                   const StepExecution *last, StepExecution **ret, sd_bus_error *error);
 int repository_update_step_execution(Repository *r, StepExecution *s, sd_bus_error *error);
+/* context_size_max of batchd.conf; 0 (the default) means no limit. */
+void repository_set_context_size_max(Repository *r, uint64_t size_max);
 /* A chunk commit: adds the contribution to the counters, COMMIT_COUNT + 1, and saves the step's and (when
- * job is given) the job execution's context, all in one transaction. */
+ * job is given) the job execution's context, all in one transaction. A context whose serialization is longer
+ * than the limit of repository_set_context_size_max() is refused with -E2BIG, and nothing is written. */
 int repository_commit_step(Repository *r, StepExecution *s, const StepContribution *contribution,
                            JobExecution *job, sd_bus_error *error);
 
@@ -128,15 +133,25 @@ int repository_get_job_instances(Repository *r, const char *job_name, size_t off
 int repository_get_job_instance_count(Repository *r, const char *job_name, uint64_t *ret);
 /* Loads parameters and the job context too. */
 int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error);
-/* Newest first. job_name and/or instance_id (0 = any) filter. */
+/* The row alone: no parameters, no context (which may be megabytes), for properties and existence checks. */
+int repository_get_execution_summary(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error);
+/* Summaries (no parameters, no context), newest first, at most REPOSITORY_PAGE_MAX (limit 0: that many).
+ * job_name and/or instance_id (0 = any) filter. */
 int repository_list_executions(Repository *r, const char *job_name, int64_t instance_id, size_t offset, size_t limit,
                                JobExecution ***ret, size_t *ret_n);
 int repository_get_last_execution(Repository *r, const char *job_name, const JobParameters *params,
                                   JobExecution **ret);
+/* The summary of the newest execution of the job (NULL if it never ran), from the indexes. */
+int repository_get_last_execution_of_job(Repository *r, const char *job_name, JobExecution **ret);
+/* Summaries, oldest first, at most REPOSITORY_PAGE_MAX. */
 int repository_get_running_executions(Repository *r, const char *job_name, JobExecution ***ret, size_t *ret_n);
 int repository_get_step_executions(Repository *r, int64_t job_execution_id, StepExecution ***ret, size_t *ret_n);
 int repository_get_last_step_execution(Repository *r, int64_t instance_id, const char *step_name, StepExecution **ret);
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret);
+
+/* For tests: calls cb with every row of EXPLAIN QUERY PLAN of every prepared statement the repository uses. */
+int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
+                           void *userdata);
 
 /* ---- operations (JobOperator) ---- */
 /* RunIdIncrementer: the last instance's last execution's parameters with run.id + 1 (1 when absent), then

@@ -85,15 +85,18 @@ int schedule_store_list_nonruns(Repository *r, const char *job, size_t limit, No
         size_t n = 0;
         int rc;
 
+        /* Two statements: a `(?1 IS NULL OR ...)` filter cannot use BATCHD_JOB_NONRUN_JOB_IDX. */
         rc = sqlite3_prepare_v2(repository_get_database(r),
-                                "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
-                                "FROM BATCHD_JOB_NONRUN WHERE (?1 IS NULL OR JOB_NAME = ?1) "
-                                "ORDER BY NONRUN_ID DESC LIMIT ?2", -1, &s, NULL);
+                                job ? "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
+                                      "FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = ?1 "
+                                      "ORDER BY NONRUN_ID DESC LIMIT ?2"
+                                    : "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
+                                      "FROM BATCHD_JOB_NONRUN ORDER BY NONRUN_ID DESC LIMIT ?2", -1, &s, NULL);
         if (rc != SQLITE_OK)
                 return errno_from_rc(rc);
         if (job)
                 sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit);
+        sqlite3_bind_int64(s, 2, limit == 0 || limit > REPOSITORY_PAGE_MAX ? REPOSITORY_PAGE_MAX : (int64_t) limit);
 
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 NonRun *na = reallocarray(a, n + 1, sizeof(NonRun));

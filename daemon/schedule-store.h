@@ -32,5 +32,5 @@ int schedule_store_get_last_fire(Repository *r, const char *job, usec_t *ret);
 int schedule_store_set_last_fire(Repository *r, const char *job, usec_t fire, int64_t execution_id);
 int schedule_store_add_nonrun(Repository *r, const char *job, usec_t scheduled, const char *reason,
                               const char *detail);
-/* Newest first; job NULL means every job; limit 0 means no limit. */
+/* Newest first; job NULL means every job; at most REPOSITORY_PAGE_MAX, limit 0 means that many. */
 int schedule_store_list_nonruns(Repository *r, const char *job, size_t limit, NonRun **ret, size_t *ret_n);

@@ -395,7 +395,7 @@ static int reply_error(StepReply *reply, int error, const char *text) {
         return 0;
 }
 
-static int runner_commit(StepRunner *runner, const StepContribution *contribution) {
+static int runner_commit(StepRunner *runner, const StepContribution *contribution, sd_bus_error *error) {
         _cleanup_(execution_context_freep) ExecutionContext *step = NULL, *job = NULL, *staged_step = NULL,
                 *staged_job = NULL;
         bool job_changed;
@@ -426,7 +426,7 @@ static int runner_commit(StepRunner *runner, const StepContribution *contributio
                 return r;
 
         if (runner->callbacks.commit) {
-                r = runner->callbacks.commit(runner, contribution, step, job, runner->userdata);
+                r = runner->callbacks.commit(runner, contribution, step, job, error, runner->userdata);
                 if (r < 0)
                         return r;
         }
@@ -495,6 +495,7 @@ static int runner_handle_put(StepRunner *runner, const StepRequest *req, StepRep
 }
 
 static int runner_handle(StepRunner *runner, const StepRequest *req, StepReply *reply) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         StepContribution sum;
         int r;
 
@@ -517,12 +518,12 @@ static int runner_handle(StepRunner *runner, const StepRequest *req, StepReply *
                 }
 
                 /* A failed COMMIT changes nothing, not even the counts it carried: the step may simply retry. */
-                r = runner_commit(runner, &sum);
+                r = runner_commit(runner, &sum, &error);
                 if (r < 0) {
                         _cleanup_free_ char *text = NULL;
 
                         log_debug_errno(r, "Commit of step %s failed: %m", runner->path);
-                        if (asprintf(&text, "Commit failed: %s", strerror(-r)) < 0)
+                        if (asprintf(&text, "Commit failed: %s", error.message ?: strerror(-r)) < 0)
                                 return -ENOMEM;
                         return reply_error(reply, r, text);
                 }
@@ -779,11 +780,13 @@ static void runner_finish(StepRunner *runner, const siginfo_t *si) {
         /* Like the last transaction of a tasklet: whatever a successful step left uncommitted is committed
          * now. A failed or stopped step's uncommitted work is rolled back. */
         if (result.outcome == STEP_OUTCOME_SUCCESS && runner_has_uncommitted(runner)) {
-                r = runner_commit(runner, &runner->contribution);
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                r = runner_commit(runner, &runner->contribution, &error);
                 if (r < 0) {
                         result.outcome = STEP_OUTCOME_FAILED;
                         message = mfree(message);
-                        if (asprintf(&message, "Failed to commit: %s", strerror(-r)) < 0)
+                        if (asprintf(&message, "Failed to commit: %s", error.message ?: strerror(-r)) < 0)
                                 message = NULL;
                 }
         }

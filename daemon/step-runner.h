@@ -54,11 +54,13 @@ typedef struct StepRunnerCallbacks {
         /* A COMMIT, or the implicit final commit of a successful step. contribution holds the counts added
          * since the previous successful commit; step_context is the complete step context to save (restored +
          * everything committed + this commit's changes); job_context likewise, or NULL when the step staged no
-         * job context change for this commit. Return 0 once everything is durable, or a negative errno: the
-         * step then gets an ERR reply and nothing of this commit is applied, so it may retry. NULL means the
-         * commit is applied in memory only. */
+         * job context change for this commit. Neither context is modified afterwards, so the callback may keep
+         * them with execution_context_share() instead of copying. Return 0 once everything is durable, or a
+         * negative errno and, optionally, a message for the step in error: the step then gets an ERR reply and
+         * nothing of this commit is applied, so it may retry. NULL means the commit is applied in memory
+         * only. */
         int (*commit)(StepRunner *runner, const StepContribution *contribution, const ExecutionContext *step_context,
-                      const ExecutionContext *job_context, void *userdata);
+                      const ExecutionContext *job_context, sd_bus_error *error, void *userdata);
         /* STATUS: a free-text progress line ("" clears it). A negative return is passed on to the step. */
         int (*status)(StepRunner *runner, const char *text, void *userdata);
         /* EXIT_CODE: the exit status the step wants recorded; description may be NULL. */

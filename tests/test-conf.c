@@ -393,6 +393,92 @@ static void test_syntax_errors(void **state) {
                   "catch_up, enabled");
 }
 
+/* libconfig's parser is quadratic in the length of a string: big files and values are refused before it runs. */
+static void test_sizes(void **state) {
+        _cleanup_free_ char *big = NULL, *text = NULL;
+        size_t n = CONFIG_VALUE_SIZE_MAX;
+
+        big = malloc(n + 2);
+        assert_non_null(big);
+        memset(big, 'a', n + 1);
+        big[n + 1] = '\0';
+
+        /* One byte over the value limit, in a single literal and in two that libconfig would join. */
+        text = format(JOB_HEAD JOB_STEPS "    description =\n  \"%s\";\n" JOB_TAIL, big);
+        CHECK_BAD(text, "7: refusing to load: a string value is longer than the limit of 65536 bytes");
+        text = mfree(text);
+        text = format(JOB_HEAD JOB_STEPS "    description = \"%s\" # joined\n \"%s\";\n" JOB_TAIL, big + n / 2,
+                      big + n / 2);
+        CHECK_BAD(text, "6: refusing to load: a string value is longer than the limit of 65536 bytes");
+        text = mfree(text);
+
+        /* At the limit, and long strings that are separate values or comments, are fine. */
+        big[n] = '\0';
+        {
+                _cleanup_(fixture_done) Fixture f = {};
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_strv_free_ char **errors = NULL;
+                ConfigLoadOptions o = options_for_test(false);
+
+                fixture_init(&f);
+                text = format(JOB_HEAD "    description = \"%s\"; # %s\n"
+                              "    steps = ( { name = \"s\"; exec = [ \"/bin/true\", \"%s\" ]; } );\n" JOB_TAIL,
+                              big, big, big);
+                free(fixture_job_file(&f, "ok.conf", text));
+                text = mfree(text);
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+                if (errors)
+                        fail_msg("%s", errors[0]);
+                assert_int_equal(c->n_jobs, 1);
+                assert_int_equal(strlen(c->jobs[0]->description), n);
+                assert_true(c->job_file_size_max == CONFIG_FILE_SIZE_MAX_DEFAULT);
+        }
+
+        /* A file over the default size, refused from fstat() before anything is read, and one over a
+         * configured limit. */
+        {
+                _cleanup_(fixture_done) Fixture f = {};
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_strv_free_ char **errors = NULL;
+                _cleanup_free_ char *path = NULL, *e1 = NULL, *e2 = NULL, *padded = NULL;
+                ConfigLoadOptions o = options_for_test(false);
+                size_t sz = CONFIG_FILE_SIZE_MAX_DEFAULT + 1;
+
+                fixture_init(&f);
+                padded = malloc(sz + 1);
+                assert_non_null(padded);
+                memset(padded, '\n', sz);
+                padded[sz] = '\0';
+                path = fixture_job_file(&f, "big.conf", padded);
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+                assert_int_equal(c->n_jobs, 0);
+                e1 = format("%s: refusing to load: file is 1048577 bytes, larger than the limit 1048576 "
+                            "(job_file_size_max in batchd.conf)", path);
+                e2 = format("%s: skipped: none of its jobs were loaded", path);
+                assert_errors(errors, e1, e2, NULL);
+                c = config_free(c);
+                errors = strv_free(errors);
+                e1 = mfree(e1);
+
+                write_file_mode(path, JOB_HEAD JOB_STEPS JOB_TAIL, 0644);
+                fixture_write_main(&f, "job_file_size_max = 1024;\n");
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+                assert_null(errors);
+                assert_int_equal(c->n_jobs, 1);
+                c = config_free(c);
+
+                fixture_write_main(&f, "job_file_size_max = 1025;\n");
+                padded[1100] = '\0';
+                memcpy(padded, JOB_HEAD JOB_STEPS JOB_TAIL, strlen(JOB_HEAD JOB_STEPS JOB_TAIL));
+                write_file_mode(path, padded, 0644);
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+                assert_int_equal(c->n_jobs, 0);
+                e1 = format("%s: refusing to load: file is 1100 bytes, larger than the limit 1025 "
+                            "(job_file_size_max in batchd.conf)", path);
+                assert_errors(errors, e1, e2, NULL);
+        }
+}
+
 static void test_unknown_keys(void **state) {
         CHECK_BAD(JOB_HEAD JOB_STEPS "    sheduel = \"daily\";\n" JOB_TAIL,
                   "6: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, description, "
@@ -603,7 +689,8 @@ static void test_main_file_errors(void **state) {
         e1 = format("%s:2: 'database': 'batch.db' is neither an absolute path nor \":memory:\"", f.main_path);
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
-                    "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace",
+                    "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
+                  "job_file_size_max, context_size_max",
                     f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
         assert_errors(errors, e1, e2, e3, e4, NULL);
@@ -886,7 +973,7 @@ static void test_packaged_main_file(void **state) {
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 8);
+        assert_int_equal(n_keys, 10);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -898,6 +985,8 @@ static void test_packaged_main_file(void **state) {
         assert_int_equal(c->keep_executions, defaults->keep_executions);
         assert_true(c->stop_timeout_usec == defaults->stop_timeout_usec);
         assert_true(c->kill_grace_usec == defaults->kill_grace_usec);
+        assert_true(c->job_file_size_max == defaults->job_file_size_max);
+        assert_true(c->context_size_max == defaults->context_size_max);
         assert_string_equal(defaults->jobs_dir, "/etc/batchd/jobs.d");
         assert_string_equal(defaults->path, "/etc/batchd/batchd.conf");
 }
@@ -936,6 +1025,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_main_file),
                 cmocka_unit_test(test_valid),
                 cmocka_unit_test(test_syntax_errors),
+                cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_wrong_types),
                 cmocka_unit_test(test_bad_values),

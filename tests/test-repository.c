@@ -527,7 +527,6 @@ static void test_queries(void **state) {
         assert_int_equal(repository_list_executions(r, NULL, 0, 0, 0, &list, &n), 0);
         assert_int_equal(n, 5);
         assert_true(list[0]->id == 5 && list[4]->id == 1);
-        assert_string_equal(job_parameters_get(&list[0]->parameters, "n")->value, "4");
         job_execution_array_free(list, n);
 
         assert_int_equal(repository_list_executions(r, "beta", 0, 0, 10, &list, &n), 0);
@@ -551,6 +550,149 @@ static void test_queries(void **state) {
                 assert_string_equal(rl[0]->job_name, "gamma");
                 job_execution_array_free(rl, rn);
         }
+}
+
+typedef struct PlanCheck {
+        unsigned rows, bad;
+} PlanCheck;
+
+static bool plan_scans(const char *detail, const char *const *tables) {
+        const char *t = detail + strlen("SCAN ");
+        size_t l;
+
+        if (strncmp(detail, "SCAN ", strlen("SCAN ")) != 0)
+                return false;
+        l = strcspn(t, " ");
+        for (size_t i = 0; tables[i]; i++)
+                if (strlen(tables[i]) == l && strncmp(t, tables[i], l) == 0)
+                        return true;
+        return false;
+}
+
+static int plan_check(const char *sql, const char *detail, void *userdata) {
+        /* The execution and step tables, by name and by every alias the repository's statements give them. */
+        static const char *const big[] = { "BATCH_JOB_EXECUTION", "BATCH_STEP_EXECUTION", "E", "E2", "S", NULL };
+        static const char *const instances[] = { "BATCH_JOB_INSTANCE", "I", "I2", NULL };
+        PlanCheck *c = userdata;
+
+        c->rows++;
+        /* The one walk allowed: the unfiltered, newest-first page reads the primary key backwards and stops
+         * after offset + limit rows, without sorting anything. */
+        if (!strstr(sql, " WHERE ") && strstr(sql, " LIMIT ") && streq(detail, "SCAN E"))
+                return 0;
+        if (plan_scans(detail, big) || (plan_scans(detail, instances) && !strstr(detail, "INDEX"))) {
+                fprintf(stderr, "full scan: %s\n  in: %s\n", detail, sql);
+                c->bad++;
+        }
+        return 0;
+}
+
+/* Every statement of the repository, planned against a real database file: none walks the execution or step
+ * history, which grows without bound, and the instance table is only walked along an index. */
+static void test_query_plans(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        PlanCheck c = {};
+        TestStep ok[] = { { "s" } };
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        for (int i = 0; i < 3; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "n(long)=%d", i);
+                params_add(&p, arg);
+                assert_int_equal(run_job(r, "alpha", &p, ok, 1, NULL, NULL), 0);
+        }
+        assert_int_equal(repository_query_plans(r, plan_check, &c), 0);
+        assert_true(c.rows > 20);
+        assert_int_equal(c.bad, 0);
+}
+
+/* List calls return summaries: what a list reply shows, never each row's parameters and context. */
+static void test_lists_are_summaries(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_execution_freep) JobExecution *last = NULL, *running = NULL;
+        JobExecution **list = NULL;
+        size_t n = 0;
+        TestStep ok[] = { { "s" } };
+
+        for (int i = 0; i < 3; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "n(long)=%d", i);
+                params_add(&p, arg);
+                assert_int_equal(run_job(r, i == 1 ? "beta" : "alpha", &p, ok, 1, NULL, NULL), 0);
+        }
+        for (int v = 0; v < 3; v++) {
+                assert_int_equal(v == 0 ? repository_list_executions(r, NULL, 0, 0, 0, &list, &n) :
+                                 v == 1 ? repository_list_executions(r, "alpha", 0, 0, 0, &list, &n) :
+                                          repository_list_executions(r, NULL, 1, 0, 0, &list, &n), 0);
+                assert_true(n == (v == 0 ? 3u : v == 1 ? 2u : 1u));
+                for (size_t i = 0; i < n; i++) {
+                        assert_int_equal(list[i]->parameters.n, 0);
+                        assert_null(list[i]->context);
+                        assert_non_null(list[i]->job_name);
+                }
+                job_execution_array_free(list, n);
+        }
+
+        assert_int_equal(repository_get_execution_summary(r, 1, &last, NULL), 0);
+        assert_int_equal(last->parameters.n, 0);
+        assert_null(last->context);
+        assert_string_equal(last->job_name, "alpha");
+        last = job_execution_free(last);
+        assert_int_equal(repository_get_last_execution_of_job(r, "alpha", &last), 0);
+        assert_non_null(last);
+        assert_int_equal(last->id, 3);
+        assert_string_equal(last->job_name, "alpha");
+        assert_int_equal(last->status, BATCH_STATUS_COMPLETED);
+        last = job_execution_free(last);
+        assert_int_equal(repository_get_last_execution_of_job(r, "gamma", &last), 0);
+        assert_null(last);
+
+        {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+
+                params_add(&p, "n(long)=9");
+                assert_int_equal(repository_create_execution(r, "gamma", &p, 0, &running, NULL), 0);
+                assert_int_equal(repository_get_running_executions(r, NULL, &list, &n), 0);
+                assert_int_equal(n, 1);
+                assert_int_equal(list[0]->parameters.n, 0);
+                assert_null(list[0]->context);
+                job_execution_array_free(list, n);
+        }
+}
+
+/* limit 0 is the default page, never "everything", and no page is larger than REPOSITORY_PAGE_MAX. */
+static void test_page_limit(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        sqlite3 *db = repository_get_database(r);
+        JobExecution **list = NULL;
+        JobInstance *inst = NULL;
+        size_t n = 0;
+
+        /* More rows than a page, written directly: the repository's launch path is not what is tested. */
+        assert_int_equal(sqlite3_exec(db,
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500) "
+                "INSERT INTO BATCH_JOB_INSTANCE SELECT x, 0, 'alpha', printf('%032d', x) FROM c;"
+                "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, STATUS, "
+                "EXIT_CODE, EXIT_MESSAGE) SELECT JOB_INSTANCE_ID, 0, JOB_INSTANCE_ID, '2026-01-01 00:00:00', "
+                "'COMPLETED', 'COMPLETED', '' FROM BATCH_JOB_INSTANCE;", NULL, NULL, NULL), SQLITE_OK);
+
+        assert_int_equal(repository_list_executions(r, NULL, 0, 0, 0, &list, &n), 0);
+        assert_int_equal(n, REPOSITORY_PAGE_MAX);
+        assert_int_equal(list[0]->id, 1500);
+        job_execution_array_free(list, n);
+        assert_int_equal(repository_list_executions(r, "alpha", 0, 1000, UINT32_MAX, &list, &n), 0);
+        assert_int_equal(n, 500);
+        assert_int_equal(list[0]->id, 500);
+        job_execution_array_free(list, n);
+        assert_int_equal(repository_get_job_instances(r, "alpha", 0, 0, &inst, &n), 0);
+        assert_int_equal(n, REPOSITORY_PAGE_MAX);
+        job_instance_array_free(inst, n);
 }
 
 static void test_fail_running(void **state) {
@@ -902,6 +1044,9 @@ int main(void) {
                 cmocka_unit_test(test_optimistic_locking),
                 cmocka_unit_test(test_short_context),
                 cmocka_unit_test(test_queries),
+                cmocka_unit_test(test_query_plans),
+                cmocka_unit_test(test_lists_are_summaries),
+                cmocka_unit_test(test_page_limit),
                 cmocka_unit_test(test_fail_running),
                 cmocka_unit_test(test_retention),
                 cmocka_unit_test(test_bad_input),

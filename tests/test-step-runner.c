@@ -66,7 +66,7 @@ static char *context_json(const ExecutionContext *c) {
 }
 
 static int on_commit(StepRunner *r, const StepContribution *contribution, const ExecutionContext *step_context,
-                     const ExecutionContext *job_context, void *userdata) {
+                     const ExecutionContext *job_context, sd_bus_error *error, void *userdata) {
         Fixture *f = userdata;
         Commit *c;
 

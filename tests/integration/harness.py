@@ -906,7 +906,7 @@ class World:
                               sig, args)
 
     def call_as_start(self, uid, gid, groups, member, sig="", *args, path=MANAGER_PATH, iface=MANAGER_IFACE,
-                      timeout=30.0, dest=BUS_NAME):
+                      timeout=30.0, dest=BUS_NAME, flood=0):
         """Starts the call made by another user (setpriv --reuid/--regid and --groups or --clear-groups) in the
         background; call_as_result() collects it."""
         setpriv = require_binaries("setpriv")[0]
@@ -918,8 +918,8 @@ class World:
         cmd = [setpriv, "--reuid=%d" % uid, "--regid=%d" % gid]
         cmd += ["--groups=" + ",".join(str(g) for g in groups)] if groups else ["--clear-groups"]
         # The arguments travel on stdin: 10,000 parameters do not fit into argv.
-        cmd += ["--", python, "-I", client, "call", self.bus_address, dest, path, iface or "", member, sig, "-",
-                str(timeout * time_scale())]
+        cmd += ["--", python, "-I", client, "flood" if flood else "call", self.bus_address, dest, path, iface or "",
+                member, sig, "-", str(timeout * time_scale())] + ([str(flood)] if flood else [])
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                              preexec_fn=_die_with_parent)
@@ -945,6 +945,13 @@ class World:
         if "error" in reply:
             return ("error", reply["error"], reply["message"])
         return ("ok", reply["body"])
+
+    def flood_as_start(self, uid, gid, groups, count, member, sig="", *args, path=MANAGER_PATH, iface=MANAGER_IFACE,
+                       timeout=60.0):
+        """Like call_as_start(), but the other user's one connection sends the call count times without waiting
+        for replies, then collects them all; call_as_result() returns ("ok", {"ok": n, "errors": {name: n}})."""
+        return self.call_as_start(uid, gid, groups, member, sig, *args, path=path, iface=iface, timeout=timeout,
+                                  flood=count)
 
     def call_as(self, uid, gid, groups, member, sig="", *args, path=MANAGER_PATH, iface=MANAGER_IFACE,
                 timeout=30.0, dest=BUS_NAME):
@@ -1369,9 +1376,11 @@ def main(namespace, journal=False, requires_root=False):
 def _cli(argv):
     """harness.py call ADDRESS DEST PATH IFACE MEMBER SIG ARGS_JSON|- [TIMEOUT]: one call (arguments as a JSON
     list, "-": read from stdin), the reply as JSON on stdout."""
-    if len(argv) < 8 or argv[1] != "call":
+    if len(argv) < 8 or argv[1] not in ("call", "flood"):
         print(_cli.__doc__, file=sys.stderr)
         return 2
+    if argv[1] == "flood":
+        return _cli_flood(argv)
     address, dest, path, iface, member, sig, args = argv[2:9]
     timeout = float(argv[9]) if len(argv) > 9 else 30.0
     if args == "-":
@@ -1382,6 +1391,34 @@ def _cli(argv):
         print(json.dumps({"body": body}))
     except DBusError as e:
         print(json.dumps({"error": e.name, "message": e.message}))
+    return 0
+
+
+def _cli_flood(argv):
+    """harness.py flood ADDRESS DEST PATH IFACE MEMBER SIG ARGS_JSON|- TIMEOUT COUNT: the call COUNT times on one
+    connection, all sent before any reply is read; {"body": {"ok": n, "errors": {name: n}}} on stdout."""
+    address, dest, path, iface, member, sig, args, timeout, count = argv[2:11]
+    if args == "-":
+        args = sys.stdin.read()
+    args = json.loads(args)
+    result = {"ok": 0, "errors": {}}
+    with Connection(address) as c:
+        fields = {F_PATH: path, F_MEMBER: member, F_DESTINATION: dest}
+        if iface:
+            fields[F_INTERFACE] = iface
+        serials = {c.send(METHOD_CALL, fields, sig, args) for _ in range(int(count))}
+        deadline = time.monotonic() + float(timeout)
+        while serials:
+            m = c.receive(deadline)
+            if m.type not in (METHOD_RETURN, ERROR) or m.fields.get(F_REPLY_SERIAL) not in serials:
+                continue
+            serials.discard(m.fields.get(F_REPLY_SERIAL))
+            if m.type == ERROR:
+                name = m.fields.get(F_ERROR_NAME, "?")
+                result["errors"][name] = result["errors"].get(name, 0) + 1
+            else:
+                result["ok"] += 1
+    print(json.dumps({"body": result}))
     return 0
 
 

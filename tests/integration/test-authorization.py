@@ -7,10 +7,12 @@ other users, made with setpriv. Needs root."""
 
 import grp
 import os
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MANAGER_IFACE, MANAGER_PATH, World, assert_eq, jobs_file, main,  # noqa: E402
+from harness import (BUS_NAME, MANAGER_IFACE, MANAGER_PATH, World, assert_eq, jobs_file, main,  # noqa: E402
                      param, skip, step)
 
 NOBODY = 65534
@@ -168,6 +170,65 @@ def test_everybody_may_read():
         if r != ("ok", []):
             failures.append("Ping as nobody: %r" % (r,))
         assert not failures, "\n".join(failures)
+
+
+def test_flood_of_denied_calls_does_not_hold_up_reads():
+    """An unprivileged user's flood of denied calls, pipelined on several connections, while root reads: every
+    call is answered, the denied ones with AccessDenied and root's reads with the right data; and batchd asks
+    the bus for credentials asynchronously, once per connection of the flood (not once per call), never for a
+    read, and has nothing of the flood left running."""
+    monitor_bin = shutil.which("dbus-monitor")
+    if not monitor_bin:
+        skip("needs dbus-monitor to see which credential queries batchd makes")
+    with World("authz-flood") as w:
+        setup(w, admin_group().gr_name)
+        eid = w.start("job", [param("who", "root")])
+        assert_eq(w.wait_done(eid)["status"], "COMPLETED", "root's execution")
+        (batchd_name,) = w.bus_call("GetNameOwner", "s", "org.batchd.Batch1")
+
+        monitor = subprocess.Popen([monitor_bin, "--address", w.bus_address,
+                                    "type='method_call',interface='org.freedesktop.DBus',"
+                                    "member='GetConnectionCredentials'"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            # dbus-monitor reports its own NameLost once it is monitoring.
+            seen = []
+            for line in monitor.stdout:
+                seen.append(line)
+                if "member=NameLost" in line:
+                    break
+            assert any("member=NameLost" in x for x in seen), "dbus-monitor did not start: %r" % seen
+
+            n_conns, n_calls = 5, 40
+            floods = [w.flood_as_start(NOBODY, NOBODY, [], n_calls, "Start", "sa(sssb)", "job", [])
+                      for _ in range(n_conns)]
+            reader = w.connect()
+            reads = 0
+            while any(p.poll() is None for p in floods) or reads < 50:
+                (jobs,) = reader.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "ListJobs")
+                assert_eq([(j[0], j[4], j[5]) for j in jobs], [("job", eid, "COMPLETED"), ("held", 0, "")],
+                          "ListJobs during the flood")
+                (e, _, _) = reader.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "GetExecution", "t", [eid])
+                assert_eq((e[0], e[3]), (eid, "COMPLETED"), "GetExecution during the flood")
+                reads += 1
+            for p in floods:
+                assert_eq(w.call_as_result(p), ("ok", {"ok": 0, "errors": {DENIED: n_calls}}),
+                          "the flood's calls, all answered and denied")
+            reader_name = reader.unique_name
+            reader.close()
+            # A last call that is sure to be seen: the monitor shows everything before it.
+            assert_eq(w.call_as(NOBODY, NOBODY, [], "Reload", "")[:2], ("error", DENIED), "a last denied call")
+        finally:
+            monitor.terminate()
+            out, _ = monitor.communicate(timeout=30)
+        queried, lines = [], out.splitlines()
+        for i, line in enumerate(lines):
+            if "member=GetConnectionCredentials" in line and "sender=%s " % batchd_name in line:
+                queried.append(lines[i + 1].strip())
+        assert_eq(len(queried), n_conns + 1, "credential queries: one per calling connection, got %r" % queried)
+        assert_eq(len(set(queried)), len(queried), "no connection asked about twice")
+        assert 'string "%s"' % reader_name not in queried, "root's reads made batchd query credentials"
+        assert_eq(w.q1("SELECT COUNT(*) AS n FROM BATCH_JOB_EXECUTION")["n"], 1, "executions created")
 
 
 def test_without_admin_group_only_root():

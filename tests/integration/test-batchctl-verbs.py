@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 
@@ -233,6 +234,40 @@ def test_list_executions():
                       (d["instance_id"], d["job"], d["status"], d["exit_code"], d["exit_message"], d["create_time"],
                        d["start_time"], d["end_time"], d["path"]), "execution %d" % e["id"])
             assert_eq(e["duration_usec"], d["end_time"] - d["start_time"], "duration")
+
+
+def test_list_executions_pages():
+    """A D-Bus list call answers one bounded page (limit 0 is the default page, never everything); batchctl
+    pages through them, so list-executions without -n still shows every execution."""
+    with world("pages") as w:
+        w.start_batchd()
+        n = 2500
+        db = sqlite3.connect(w.db_path, timeout=30)
+        with db:
+            db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+                       "INSERT INTO BATCH_JOB_INSTANCE SELECT x, 0, CASE x % 2 WHEN 0 THEN 'quick' ELSE 'fails' END, "
+                       "printf('%032d', x) FROM c", (n,))
+            db.execute("INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, "
+                       "STATUS, EXIT_CODE, EXIT_MESSAGE) SELECT JOB_INSTANCE_ID, 0, JOB_INSTANCE_ID, "
+                       "'2026-01-01 00:00:00', 'COMPLETED', 'COMPLETED', '' FROM BATCH_JOB_INSTANCE")
+        db.close()
+
+        (page,) = w.call("ListExecutions", "stuu", "", 0, 0, 0)
+        assert_eq(len(page), 1000, "ListExecutions with limit 0: one default page")
+        (page,) = w.call("ListExecutions", "stuu", "", 0, 0, 2 ** 32 - 1)
+        assert_eq(len(page), 1000, "ListExecutions with a huge limit: one maximum page")
+        (page,) = w.call("ListExecutions", "stuu", "quick", 0, 1000, 0)
+        assert_eq([e[0] for e in page[:2]], [500, 498], "the second page of quick's executions")
+        (page,) = w.call("ListJobInstances", "suu", "fails", 0, 0)
+        assert_eq(len(page), 1000, "ListJobInstances with limit 0: one default page")
+
+        r = ctl(w, "list-executions", "--no-legend")
+        assert_eq([int(line.split()[0]) for line in r.stdout.splitlines()], list(range(n, 0, -1)),
+                  "every execution, newest first, each once")
+        r = ctl(w, "list-executions", "quick", "-n", "1200", "--no-legend")
+        assert_eq([int(line.split()[0]) for line in r.stdout.splitlines()], list(range(n, n - 2400, -2)),
+                  "-n 1200 of quick")
+        assert_eq(len(ctl_json(w, "list-executions", "fails")), n // 2, "--json pages too")
 
 
 def test_show():

@@ -193,5 +193,40 @@ done
         assert written >= 100 * 1024 * 1024, "only %d bytes of output arrived" % written
 
 
+def test_context_size_is_capped_across_commits():
+    """context_size_max bounds what all commits together build up, not one commit: the commit that would pass it
+    is refused with a message to the step, and the last committed context stays."""
+    with World("context-cap") as w:
+        w.write_main_conf(context_size_max=2048)
+        script = w.write_script("grow.sh", """#!/bin/sh
+B=%s
+v=$(head -c 600 /dev/zero | tr '\\0' x)
+for k in a b c; do
+        $B step put $k "$v" || exit 10
+        $B step commit --read 1 || exit 11
+done
+$B step put d "$v" || exit 12
+if $B step commit --read 1 2> %s; then
+        exit 13
+fi
+echo refused > %s
+""" % (w.batchctl, w.out("commit.err"), w.out("refused")))
+        w.write_job("grow.conf", jobs_file(w.job("grow", [step("grow", [script])])))
+        w.start_batchd()
+        eid = w.start("grow")
+        e = w.wait_done(eid, timeout=30)
+        assert_eq(w.read_out("refused").strip(), "refused", "the fourth commit was refused")
+        err = w.read_out("commit.err")
+        assert "The step execution context would be " in err and \
+            "larger than the limit of 2048 bytes (context_size_max)" in err, err
+        # It exited 0 with d still staged: the implicit final commit is refused the same way.
+        (s,) = w.steps(eid)
+        assert_eq((e["status"], s["status"]), ("FAILED", "FAILED"), "execution and step")
+        assert s["exit_message"].startswith("Failed to commit: The step execution context would be "), s["exit_message"]
+        row = w.q1("SELECT COMMIT_COUNT, READ_COUNT FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?", s["id"])
+        assert_eq((row["COMMIT_COUNT"], row["READ_COUNT"]), (3, 3), "the refused commits changed no counts")
+        assert_eq(sorted(w.step_context(s["id"])), ["a", "b", "c"], "the last committed context stays")
+
+
 if __name__ == "__main__":
     main(globals())
