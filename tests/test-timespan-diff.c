@@ -8,7 +8,7 @@
  * per argument it accepts and stops at the first it refuses. Acceptance and the number of microseconds must be
  * the same (the error code is not printed in a stable form, so only acceptance is compared for refusals).
  *
- * Environment: TIMESPAN_DIFF_SEED, TIMESPAN_DIFF_COUNT (strings, default 1000), SYSTEMD_ANALYZE (path of the
+ * Environment: TIMESPAN_DIFF_SEED, TIMESPAN_DIFF_COUNT (strings, default 600), SYSTEMD_ANALYZE (path of the
  * binary). Exit status 77 (skip) if systemd-analyze is not there. */
 
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include "time-util.h"
 
 #define DEFAULT_SEED UINT64_C(20221101)
-#define DEFAULT_COUNT 1000
+#define DEFAULT_COUNT 600
 #define BATCH_MAX 100
 #define EXIT_SKIP 77
 
