@@ -900,7 +900,8 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
         if (streq(property, "EndTimestamp"))
                 return sd_bus_message_append(reply, "t", e->end_time);
         if (streq(property, "CurrentStep"))
-                return sd_bus_message_append(reply, "s", live && live->step && batch_status_is_running(live->step->status) ?
+                return sd_bus_message_append(reply, "s",
+                                             live && live->step && batch_status_is_running(live->step->status) ?
                                              live->step->step_name : "");
         if (streq(property, "Progress"))
                 return sd_bus_message_append(reply, "s", live ? strempty(live->progress) : "");
@@ -955,20 +956,31 @@ static const sd_bus_vtable execution_vtable[] = {
 
 /* ---- signals ---- */
 
-/* The job's status properties and the manager's count, after an execution of the job started, changed status or
- * ended. A job that a reload removed while its execution ran has no object any more. */
-static void send_job_status_changed(Manager *m, const char *job_name) {
+/* The job's status properties after an execution of the job started, changed status or ended, and the counts of
+ * running executions (the job's and the manager's). Only what changed is named: each of LastExecutionId and
+ * LastStatus costs a query. A job that a reload removed while its execution ran has no
+ * object any more. */
+static void send_job_status_changed(Manager *m, const char *job_name, bool last_id, bool last_status, bool running) {
         _cleanup_free_ char *path = NULL;
+        const char *names[4] = {};
+        size_t n = 0;
         int k;
 
         if (!m->bus)
                 return;
+        if (last_id)
+                names[n++] = "LastExecutionId";
+        if (last_status)
+                names[n++] = "LastStatus";
+        if (running)
+                names[n++] = "RunningExecutions";
         if (config_find_job(m->config->config, job_name) && job_path(job_name, &path) >= 0) {
-                k = sd_bus_emit_properties_changed(m->bus, path, BATCH_JOB_INTERFACE, "LastExecutionId", "LastStatus",
-                                                   "RunningExecutions", NULL);
+                k = sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_JOB_INTERFACE, (char **) names);
                 if (k < 0)
                         log_debug_errno(k, "Failed to emit PropertiesChanged for job %s: %m", job_name);
         }
+        if (!running)
+                return;
         k = sd_bus_emit_properties_changed(m->bus, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, "RunningExecutions",
                                            NULL);
         if (k < 0)
@@ -988,7 +1000,7 @@ void manager_send_execution_started(Manager *m, const JobExecution *e) {
         k = sd_bus_emit_object_added(m->bus, path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit InterfacesAdded for %s: %m", path);
-        send_job_status_changed(m, e->job_name);
+        send_job_status_changed(m, e->job_name, /* last_id= */ true, /* last_status= */ true, /* running= */ true);
 }
 
 void manager_send_execution_finished(Manager *m, const JobExecution *e) {
@@ -1004,7 +1016,8 @@ void manager_send_execution_finished(Manager *m, const JobExecution *e) {
                                strempty(e->exit_code), path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit ExecutionFinished: %m");
-        send_job_status_changed(m, e->job_name);
+        /* The counts change when the run is gone: manager_send_execution_removed(). */
+        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
 }
 
 /* The execution's run is gone, and with it the object from GetManagedObjects (execution_node_enumerator() lists
@@ -1019,8 +1032,9 @@ void manager_send_execution_removed(Manager *m, const JobExecution *e) {
         k = sd_bus_emit_object_removed(m->bus, path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit InterfacesRemoved for %s: %m", path);
-        /* RunningExecutions counts the runs that have not ended yet (manager_count_running()). */
-        send_job_status_changed(m, e->job_name);
+        /* RunningExecutions counts the runs that have not ended yet (manager_count_running()): the run that ended
+         * counted until now. */
+        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ false, /* running= */ true);
 }
 
 /* An execution that is not running was abandoned: its object (reachable by path, though not listed) and its job
@@ -1033,7 +1047,7 @@ void manager_send_execution_abandoned(Manager *m, int64_t id) {
                 return;
         (void) sd_bus_emit_properties_changed(m->bus, path, BATCH_EXECUTION_INTERFACE, "Status", "ExitCode",
                                               "ExitMessage", "EndTimestamp", NULL);
-        send_job_status_changed(m, e->job_name);
+        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
 }
 
 static bool job_steps_equal(const JobConfig *a, const JobConfig *b) {
@@ -1116,7 +1130,8 @@ void manager_send_execution_changed(Manager *m, const JobRun *run, const char *p
         (void) sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_EXECUTION_INTERFACE, (char **) names);
         for (size_t i = 0; i < n; i++)
                 if (streq(names[i], "Status"))
-                        send_job_status_changed(m, run->execution->job_name);
+                        send_job_status_changed(m, run->execution->job_name, /* last_id= */ false,
+                                                /* last_status= */ true, /* running= */ false);
 }
 
 /* ---- connection ---- */

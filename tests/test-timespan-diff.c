@@ -62,7 +62,9 @@ static const char *const big_numbers[] = {
         "213503982", "5124095576", "307445734561", "18446744073709",
 };
 
-static const char *const noise[] = { ".", "..", "+", "-", "+-", "e3", "0x1", "infinity", "inf", "\xff", "\xce", ",", "_" };
+static const char *const noise[] = {
+        ".", "..", "+", "-", "+-", "e3", "0x1", "infinity", "inf", "\xff", "\xce", ",", "_",
+};
 
 static void append(char *buf, size_t size, const char *s) {
         size_t n = strlen(buf);
@@ -140,11 +142,11 @@ static size_t run_analyze(const char *analyze, char **args, size_t n, usec_t *va
         if (!f)
                 abort();
         while (fgets(line, sizeof line, f)) {
-                const char *p = line + strspn(line, " ");
+                const char *p = line + strspn(line, " "), *mu = "\u03bcs: ";
                 unsigned long long v;
 
                 /* "μs:" in a UTF-8 locale, "us:" otherwise. */
-                if ((strncmp(p, "\u03bcs: ", strlen("\u03bcs: ")) == 0 && sscanf(p + strlen("\u03bcs: "), "%llu", &v) == 1) ||
+                if ((strncmp(p, mu, strlen(mu)) == 0 && sscanf(p + strlen(mu), "%llu", &v) == 1) ||
                     (strncmp(p, "us: ", 4) == 0 && sscanf(p + 4, "%llu", &v) == 1)) {
                         if (accepted >= n)
                                 abort();
