@@ -51,6 +51,7 @@ static int free_run_handler(sd_event_source *s, void *userdata) {
                         m->n_runs--;
                         break;
                 }
+        manager_send_execution_removed(m, run->execution);
         job_run_free(run);
 
         scheduler_dispatch(m);

@@ -503,7 +503,7 @@ static int property_get_running(sd_bus *bus, const char *path, const char *inter
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("RunningExecutions", "u", property_get_running, 0, 0),
+        SD_BUS_PROPERTY("RunningExecutions", "u", property_get_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("s", job, "a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),
@@ -701,14 +701,16 @@ static int method_job_start(sd_bus_message *msg, void *userdata, sd_bus_error *e
 static const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", property_job_name, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Description", "s", property_job_description, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Schedule", "s", property_job_schedule, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* A reload changes these: manager_send_jobs_changed() says so. */
+        SD_BUS_PROPERTY("Description", "s", property_job_description, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Schedule", "s", property_job_schedule, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NextElapseUSec", "t", property_job_next_elapse, 0, 0),
-        SD_BUS_PROPERTY("Restartable", "b", property_job_restartable, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Steps", "as", property_job_steps, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("LastExecutionId", "t", property_job_last, 0, 0),
-        SD_BUS_PROPERTY("LastStatus", "s", property_job_last, 0, 0),
-        SD_BUS_PROPERTY("RunningExecutions", "u", property_job_running, 0, 0),
+        SD_BUS_PROPERTY("Restartable", "b", property_job_restartable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Steps", "as", property_job_steps, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* An execution of the job starting, changing status or ending changes these: send_job_status_changed(). */
+        SD_BUS_PROPERTY("LastExecutionId", "t", property_job_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastStatus", "s", property_job_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RunningExecutions", "u", property_job_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),
@@ -795,12 +797,16 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
         _cleanup_(job_execution_freep) JobExecution *loaded = NULL;
         JobRun *run;
         const JobExecution *e;
+        const JobRun *live;
         int k;
 
         k = execution_for_path(userdata, path, &run, &loaded, error);
         if (k < 0)
                 return k;
         e = run ? run->execution : loaded;
+        /* A run that ended stays around until it is freed, with its last step and progress: from the end on it
+         * has neither, as when read from the database, so that the signals of the end carry "". */
+        live = run && batch_status_is_running(e->status) ? run : NULL;
 
         if (streq(property, "Id"))
                 return sd_bus_message_append(reply, "t", (uint64_t) e->id);
@@ -821,9 +827,11 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
         if (streq(property, "EndTimestamp"))
                 return sd_bus_message_append(reply, "t", e->end_time);
         if (streq(property, "CurrentStep"))
-                return sd_bus_message_append(reply, "s", run && run->step ? run->step->step_name : "");
+                return sd_bus_message_append(reply, "s",
+                                             live && live->step && batch_status_is_running(live->step->status) ?
+                                             live->step->step_name : "");
         if (streq(property, "Progress"))
-                return sd_bus_message_append(reply, "s", run ? strempty(run->progress) : "");
+                return sd_bus_message_append(reply, "s", live ? strempty(live->progress) : "");
         return -ENOENT;
 }
 
@@ -875,6 +883,37 @@ static const sd_bus_vtable execution_vtable[] = {
 
 /* ---- signals ---- */
 
+/* The job's status properties after an execution of the job started, changed status or ended, and the counts of
+ * running executions (the job's and the manager's). Only what changed is named: each of LastExecutionId and
+ * LastStatus costs a query. A job that a reload removed while its execution ran has no
+ * object any more. */
+static void send_job_status_changed(Manager *m, const char *job_name, bool last_id, bool last_status, bool running) {
+        _cleanup_free_ char *path = NULL;
+        const char *names[4] = {};
+        size_t n = 0;
+        int k;
+
+        if (!m->bus)
+                return;
+        if (last_id)
+                names[n++] = "LastExecutionId";
+        if (last_status)
+                names[n++] = "LastStatus";
+        if (running)
+                names[n++] = "RunningExecutions";
+        if (config_find_job(m->config->config, job_name) && job_path(job_name, &path) >= 0) {
+                k = sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_JOB_INTERFACE, (char **) names);
+                if (k < 0)
+                        log_debug_errno(k, "Failed to emit PropertiesChanged for job %s: %m", job_name);
+        }
+        if (!running)
+                return;
+        k = sd_bus_emit_properties_changed(m->bus, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, "RunningExecutions",
+                                           NULL);
+        if (k < 0)
+                log_debug_errno(k, "Failed to emit PropertiesChanged for the manager: %m");
+}
+
 void manager_send_execution_started(Manager *m, const JobExecution *e) {
         _cleanup_free_ char *path = NULL;
         int k;
@@ -885,7 +924,10 @@ void manager_send_execution_started(Manager *m, const JobExecution *e) {
                                (uint64_t) e->id, e->job_name, path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit ExecutionStarted: %m");
-        (void) sd_bus_emit_object_added(m->bus, path);
+        k = sd_bus_emit_object_added(m->bus, path);
+        if (k < 0)
+                log_debug_errno(k, "Failed to emit InterfacesAdded for %s: %m", path);
+        send_job_status_changed(m, e->job_name, /* last_id= */ true, /* last_status= */ true, /* running= */ true);
 }
 
 void manager_send_execution_finished(Manager *m, const JobExecution *e) {
@@ -895,12 +937,109 @@ void manager_send_execution_finished(Manager *m, const JobExecution *e) {
         if (!m->bus || execution_path(e->id, &path) < 0)
                 return;
         (void) sd_bus_emit_properties_changed(m->bus, path, BATCH_EXECUTION_INTERFACE, "Status", "ExitCode",
-                                              "ExitMessage", "EndTimestamp", NULL);
+                                              "ExitMessage", "EndTimestamp", "CurrentStep", "Progress", NULL);
         k = sd_bus_emit_signal(m->bus, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE, "ExecutionFinished", "tssso",
                                (uint64_t) e->id, e->job_name, batch_status_to_string(e->status),
                                strempty(e->exit_code), path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit ExecutionFinished: %m");
+        /* The counts change when the run is gone: manager_send_execution_removed(). */
+        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
+}
+
+/* The execution's run is gone, and with it the object from GetManagedObjects (execution_node_enumerator() lists
+ * running executions only): tell ObjectManager clients. The path still resolves from the database, so the
+ * InterfacesRemoved names the same interfaces as the InterfacesAdded did. */
+void manager_send_execution_removed(Manager *m, const JobExecution *e) {
+        _cleanup_free_ char *path = NULL;
+        int k;
+
+        if (!m->bus || execution_path(e->id, &path) < 0)
+                return;
+        k = sd_bus_emit_object_removed(m->bus, path);
+        if (k < 0)
+                log_debug_errno(k, "Failed to emit InterfacesRemoved for %s: %m", path);
+        /* RunningExecutions counts the runs that have not ended yet (manager_count_running()): the run that ended
+         * counted until now. */
+        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ false, /* running= */ true);
+}
+
+/* An execution that is not running was abandoned: its object (reachable by path, though not listed) and its job
+ * changed. */
+void manager_send_execution_abandoned(Manager *m, int64_t id) {
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        _cleanup_free_ char *path = NULL;
+
+        if (!m->bus || execution_path(id, &path) < 0 || repository_get_execution(m->repository, id, &e, NULL) < 0)
+                return;
+        (void) sd_bus_emit_properties_changed(m->bus, path, BATCH_EXECUTION_INTERFACE, "Status", "ExitCode",
+                                              "ExitMessage", "EndTimestamp", NULL);
+        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
+}
+
+static bool job_steps_equal(const JobConfig *a, const JobConfig *b) {
+        if (a->n_steps != b->n_steps)
+                return false;
+        for (size_t i = 0; i < a->n_steps; i++)
+                if (!streq(a->steps[i].name, b->steps[i].name))
+                        return false;
+        return true;
+}
+
+/* Before a reload puts next in force: jobs it drops leave the tree. Sent while the current configuration still
+ * resolves them, so that InterfacesRemoved names their interfaces. */
+void manager_send_jobs_removed(Manager *m, const Config *next) {
+        const Config *c = m->config->config;
+        int k;
+
+        if (!m->bus)
+                return;
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                _cleanup_free_ char *path = NULL;
+
+                if (config_find_job(next, c->jobs[i]->name) || job_path(c->jobs[i]->name, &path) < 0)
+                        continue;
+                k = sd_bus_emit_object_removed(m->bus, path);
+                if (k < 0)
+                        log_debug_errno(k, "Failed to emit InterfacesRemoved for %s: %m", path);
+        }
+}
+
+/* After a reload: jobs new to it enter the tree, and the properties that differ from previous change. */
+void manager_send_jobs_changed(Manager *m, const Config *previous) {
+        const Config *c = m->config->config;
+        int k;
+
+        if (!m->bus)
+                return;
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                const JobConfig *j = c->jobs[i], *p = config_find_job(previous, j->name);
+                _cleanup_free_ char *path = NULL;
+                const char *names[5] = {};
+                size_t n = 0;
+
+                if (job_path(j->name, &path) < 0)
+                        continue;
+                if (!p) {
+                        k = sd_bus_emit_object_added(m->bus, path);
+                        if (k < 0)
+                                log_debug_errno(k, "Failed to emit InterfacesAdded for %s: %m", path);
+                        continue;
+                }
+                if (!streq(strempty(j->description), strempty(p->description)))
+                        names[n++] = "Description";
+                if (!streq(strempty(j->schedule), strempty(p->schedule)))
+                        names[n++] = "Schedule";
+                if (j->restartable != p->restartable)
+                        names[n++] = "Restartable";
+                if (!job_steps_equal(j, p))
+                        names[n++] = "Steps";
+                if (n == 0)
+                        continue;
+                k = sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_JOB_INTERFACE, (char **) names);
+                if (k < 0)
+                        log_debug_errno(k, "Failed to emit PropertiesChanged for %s: %m", path);
+        }
 }
 
 void manager_send_execution_changed(Manager *m, const JobRun *run, const char *property, ...) {
@@ -916,6 +1055,10 @@ void manager_send_execution_changed(Manager *m, const JobRun *run, const char *p
                 names[n++] = p;
         va_end(ap);
         (void) sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_EXECUTION_INTERFACE, (char **) names);
+        for (size_t i = 0; i < n; i++)
+                if (streq(names[i], "Status"))
+                        send_job_status_changed(m, run->execution->job_name, /* last_id= */ false,
+                                                /* last_status= */ true, /* running= */ false);
 }
 
 /* ---- connection ---- */

@@ -260,7 +260,7 @@ int manager_run(Manager *m) {
 
 int manager_reload(Manager *m, sd_bus_error *error) {
         _cleanup_strv_free_ char **errors = NULL;
-        ConfigRef *ref;
+        ConfigRef *ref, *old;
         Config *c = NULL;
         int k;
 
@@ -297,10 +297,13 @@ int manager_reload(Manager *m, sd_bus_error *error) {
                 (void) sd_notify(false, "READY=1");
                 return -ENOMEM;
         }
-        config_ref_unref(m->config);
+        manager_send_jobs_removed(m, c);
+        old = TAKE_PTR(m->config);
         m->config = ref;
         repository_set_context_size_max(m->repository, c->context_size_max);
         scheduler_reload(m);
+        manager_send_jobs_changed(m, old->config);
+        config_ref_unref(old);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);
         (void) sd_notify(false, "READY=1");
@@ -523,10 +526,15 @@ int manager_stop_execution(Manager *m, int64_t execution_id, sd_bus_error *error
 
 int manager_abandon_execution(Manager *m, int64_t execution_id, sd_bus_error *error) {
         JobRun *run = manager_find_run(m, execution_id);
+        int k;
 
         if (run && !run->free_source)
                 return sd_bus_error_set(error, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING,
                                         "JobExecution is running or complete and therefore cannot be aborted"),
                        -EBUSY;
-        return repository_abandon_execution(m->repository, execution_id, error);
+        k = repository_abandon_execution(m->repository, execution_id, error);
+        if (k < 0)
+                return k;
+        manager_send_execution_abandoned(m, execution_id);
+        return 0;
 }

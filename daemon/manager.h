@@ -133,4 +133,10 @@ void job_run_abort(JobRun *run, const char *reason);
 int manager_connect_bus(Manager *m);
 void manager_send_execution_started(Manager *m, const JobExecution *e);
 void manager_send_execution_finished(Manager *m, const JobExecution *e);
+/* The run of the execution was freed: its object leaves GetManagedObjects. */
+void manager_send_execution_removed(Manager *m, const JobExecution *e);
+void manager_send_execution_abandoned(Manager *m, int64_t execution_id);
+/* manager_reload() calls the first before the new configuration replaces the current one, the second after. */
+void manager_send_jobs_removed(Manager *m, const Config *next);
+void manager_send_jobs_changed(Manager *m, const Config *previous);
 void manager_send_execution_changed(Manager *m, const JobRun *run, const char *property, ...);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <ctype.h>
-#include <math.h>
 
 #include "time-util.h"
 
@@ -60,11 +59,11 @@ int timestamp_parse(const char *s, usec_t *ret) {
         return 0;
 }
 
+/* systemd.time(7) units. Longest suffixes first so "min" is not read as "m" + "in", and "ms" before "m". */
 static const struct {
         const char *suffix;
         usec_t usec;
 } timespan_units[] = {
-        /* Longest suffixes first so "min" is not read as "m" + "in". */
         { "seconds", USEC_PER_SEC },
         { "second",  USEC_PER_SEC },
         { "sec",     USEC_PER_SEC },
@@ -93,68 +92,109 @@ static const struct {
         { "y",       31557600 * USEC_PER_SEC },
         { "usec",    1 },
         { "us",      1 },
-        { "µs",      1 },
+        { "μs",      1 },              /* U+03BC GREEK SMALL LETTER MU, what systemd prints */
+        { "µs",      1 },              /* U+00B5 MICRO SIGN */
 };
 
+/* systemd's WHITESPACE: no \v or \f, unlike isspace(). */
+#define TIMESPAN_WHITESPACE " \t\n\r"
+
+/* The unit at p, if any: returns what follows it and sets *unit; returns p itself when there is none. */
+static const char *timespan_unit(const char *p, usec_t *unit) {
+        for (size_t i = 0; i < ELEMENTSOF(timespan_units); i++) {
+                size_t l = strlen(timespan_units[i].suffix);
+
+                if (strncmp(p, timespan_units[i].suffix, l) == 0) {
+                        *unit = timespan_units[i].usec;
+                        return p + l;
+                }
+        }
+        return p;
+}
+
+static int timespan_add(usec_t *total, usec_t v) {
+        if (v >= USEC_INFINITY - *total)
+                return -ERANGE;
+        *total += v;
+        return 0;
+}
+
+/* Exactly what systemd 252's parse_sec() accepts, with the same result, so that a duration means in a job file
+ * what it means in a unit file: tests/test-time-util.c has systemd's own cases and tests/test-timespan-diff.c
+ * compares random input with systemd-analyze timespan. Each term is an integer (strtoll(): an optional "+", no
+ * "-"), optionally a "." and at least one digit, optional whitespace and an optional unit; the fraction is
+ * truncated to whole microseconds, digit by digit. */
 int timespan_parse(const char *s, usec_t *ret) {
+        const char *p;
         usec_t total = 0;
-        const char *p = s;
         bool any = false;
+        int r;
 
         if (!s)
                 return -EINVAL;
 
-        while (isspace((unsigned char) *p))
-                p++;
-        if (streq(p, "infinity")) {
+        p = s + strspn(s, TIMESPAN_WHITESPACE);
+        if (strncmp(p, "infinity", strlen("infinity")) == 0) {
+                p += strlen("infinity");
+                if (p[strspn(p, TIMESPAN_WHITESPACE)] != '\0')
+                        return -EINVAL;
                 *ret = USEC_INFINITY;
                 return 0;
         }
 
         for (;;) {
-                long double value;
-                usec_t unit = USEC_PER_SEC, add;
+                const char *after_number, *after_unit, *fraction = NULL;
+                usec_t unit = USEC_PER_SEC;
+                long long whole;
                 char *end;
 
-                while (isspace((unsigned char) *p))
-                        p++;
+                p += strspn(p, TIMESPAN_WHITESPACE);
                 if (*p == '\0')
                         break;
-                if (!isdigit((unsigned char) *p) && *p != '.')
-                        return -EINVAL;
+                if (*p == '-')
+                        return -ERANGE;
 
                 errno = 0;
-                value = strtold(p, &end);
-                if (errno != 0 || end == p || value < 0)
-                        return -EINVAL;
-                p = end;
-                while (isspace((unsigned char) *p))
-                        p++;
-
-                bool have_unit = false;
-
-                for (size_t i = 0; i < ELEMENTSOF(timespan_units); i++) {
-                        size_t l = strlen(timespan_units[i].suffix);
-
-                        if (strncmp(p, timespan_units[i].suffix, l) == 0 &&
-                            !isalpha((unsigned char) p[l]) && (unsigned char) p[l] < 0x80) {
-                                unit = timespan_units[i].usec;
-                                p += l;
-                                have_unit = true;
-                                break;
-                        }
-                }
-                if (isalpha((unsigned char) *p))
-                        return -EINVAL; /* unknown unit */
-                /* A bare number must stand alone: "1.2.3s" is not 1.2s + .3s. */
-                if (!have_unit && *p != '\0' && !isspace((unsigned char) end[0]))
-                        return -EINVAL;
-
-                if (value * unit >= (long double) (USEC_INFINITY - total))
+                whole = strtoll(p, &end, 10);
+                if (errno != 0)
+                        return -errno;
+                if (whole < 0)
                         return -ERANGE;
-                add = (usec_t) llroundl(value * unit);
-                total += add;
+
+                if (*end == '.') {
+                        /* ".5" is a number too: strtoll() read nothing, the fraction is all there is. */
+                        fraction = end + 1;
+                        after_number = fraction + strspn(fraction, "0123456789");
+                } else if (end == p)
+                        return -EINVAL;
+                else
+                        after_number = end;
+
+                after_unit = timespan_unit(after_number + strspn(after_number, TIMESPAN_WHITESPACE), &unit);
+                /* A number must end in a unit, whitespace or the end: "1.2.3" is not "1.2" + ".3". */
+                if (after_unit == after_number && *after_unit != '\0')
+                        return -EINVAL;
+                p = after_unit;
+
+                if ((usec_t) whole >= USEC_INFINITY / unit)
+                        return -ERANGE;
+                r = timespan_add(&total, (usec_t) whole * unit);
+                if (r < 0)
+                        return r;
                 any = true;
+
+                if (fraction) {
+                        const char *d = fraction;
+
+                        for (usec_t scale = unit / 10; *d >= '0' && *d <= '9'; d++, scale /= 10) {
+                                r = timespan_add(&total, (usec_t) (*d - '0') * scale);
+                                if (r < 0)
+                                        return r;
+                        }
+                        /* "3.", "3. 1s" and "3.s": a point needs a digit after it. */
+                        if (d == fraction)
+                                return -EINVAL;
+                }
         }
 
         if (!any)

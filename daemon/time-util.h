@@ -21,6 +21,8 @@ int timestamp_parse(const char *s, usec_t *ret);
 /* "3h 5min left", "2 days ago", as systemd prints them next to timestamps. */
 char *timestamp_format_relative(usec_t t, usec_t now, char buf[static TIMESTAMP_RELATIVE_MAX]);
 
-/* systemd.time(7) time spans: "90s", "5min", "1h 30min", "1.5h", "infinity". A bare number is seconds. */
+/* systemd.time(7) time spans: "90s", "5min", "1h 30min", "1.5h", "infinity". A bare number is seconds. Accepts
+ * exactly what systemd 252's parse_sec() accepts, with the same value; -EINVAL for bad syntax, -ERANGE for a
+ * negative number or one that does not fit (584542 years and more). */
 int timespan_parse(const char *s, usec_t *ret);
 char *timespan_format(usec_t t, char buf[static TIMESPAN_MAX]);

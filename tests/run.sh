@@ -26,6 +26,13 @@ run_build() {
 
 run_build build-test || status=1
 run_build build-test-sanitize -Db_sanitize=address,undefined -Db_lundef=false || status=1
+# The libFuzzer harnesses (tests/fuzz/README.md), 10 s each (FUZZ_SECONDS), each a meson test of this build.
+if command -v clang >/dev/null; then
+        CC=clang run_build build-test-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
+                -Db_lundef=false || status=1
+else
+        echo "=== skipping the fuzzers (tests/fuzz): clang not found"
+fi
 
 python3 tests/count-results.py "${logs[@]}" || status=1
 exit $status

@@ -509,6 +509,37 @@ static void test_wrong_types(void **state) {
                   "5: job 'x': 'steps': expected a list of groups ( { ... }, ... ), got a group");
 }
 
+/* Durations mean what they mean in a unit file: spellings systemd 252 accepts load, those it refuses do not. */
+static void test_durations_as_systemd(void **state) {
+        _cleanup_(fixture_done) Fixture f = {};
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *a = NULL;
+        ConfigLoadOptions o = options_for_test(true);
+        const JobConfig *j;
+
+        fixture_init(&f);
+        fixture_write_main(&f, "stop_timeout = \" infinity \";\nkill_grace = \"+3.1s\";\n");
+        a = fixture_job_file(&f, "a.conf", JOB_HEAD
+                             "    steps = ( { name = \"s\"; exec = [ \"/bin/true\" ]; timeout = \"23\u03bcs\"; } );\n"
+                             "    timeout = \"infinity\";\n" JOB_TAIL);
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+        assert_null(errors);
+        assert_true(c->stop_timeout_usec == USEC_INFINITY);
+        assert_true(c->kill_grace_usec == 3100 * USEC_PER_MSEC);
+        j = config_find_job(c, "x");
+        assert_non_null(j);
+        assert_true(j->timeout_usec == USEC_INFINITY);      /* no timeout */
+        assert_true(j->steps[0].timeout_usec == 23);
+
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    timeout = \"3.s\";\n" JOB_TAIL,
+                  "6: job 'x': 'timeout': invalid duration '3.s' (expected a time span such as \"90s\", "
+                  "\"5min\", \"1h 30min\" or \"infinity\")");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    timeout = \" 5. \";\n" JOB_TAIL,
+                  "6: job 'x': 'timeout': invalid duration ' 5. ' (expected a time span such as \"90s\", "
+                  "\"5min\", \"1h 30min\" or \"infinity\")");
+}
+
 static void test_bad_values(void **state) {
         CHECK_BAD(JOB_HEAD JOB_STEPS "    timeout = \"5 parsecs\";\n" JOB_TAIL,
                   "6: job 'x': 'timeout': invalid duration '5 parsecs' (expected a time span such as \"90s\", "
@@ -1028,6 +1059,7 @@ int main(void) {
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_wrong_types),
+                cmocka_unit_test(test_durations_as_systemd),
                 cmocka_unit_test(test_bad_values),
                 cmocka_unit_test(test_bad_parameters),
                 cmocka_unit_test(test_bad_calendar),
