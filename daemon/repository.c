@@ -1250,9 +1250,10 @@ int repository_should_start_step(Repository *r, const JobExecution *e, const cha
                 k = repository_get_step_execution_count(r, e->job_instance_id, step_name, &count);
                 if (k < 0)
                         return repository_error(r, sqlite3_errcode(r->db), error, "count step executions");
+                /* SimpleStepHandler's message byte for byte, missing space included. */
                 if (count >= start_limit)
                         return sd_bus_error_setf(error, BATCH_ERROR_START_LIMIT_EXCEEDED,
-                                                 "Maximum start limit exceeded for step: %s StartMax: %" PRIu64,
+                                                 "Maximum start limit exceeded for step: %sStartMax: %" PRIu64,
                                                  step_name, start_limit), -EDQUOT;
         }
 

@@ -423,7 +423,7 @@ static void test_start_limit_and_allow_start_if_complete(void **state) {
         assert_int_equal(run_job(r, "j", &p, limited_fail, 1, &e, &error), 0);
         assert_int_equal(e->status, BATCH_STATUS_FAILED);
         assert_string_equal(error.name, BATCH_ERROR_START_LIMIT_EXCEEDED);
-        assert_string_equal(error.message, "Maximum start limit exceeded for step: s StartMax: 2");
+        assert_string_equal(error.message, "Maximum start limit exceeded for step: sStartMax: 2");
 
         /* allow_start_if_complete re-runs a completed step on every restart */
         {
