@@ -525,6 +525,25 @@ static int parse_overlap(ParseState *st, const config_setting_t *s, void *data) 
         return 0;
 }
 
+/* "local" (Spring's LocalDateTime) or "utc". */
+static int parse_timestamps(ParseState *st, const config_setting_t *s, void *data) {
+        bool *utc = data;
+        const char *t = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &t);
+        if (r < 0)
+                return r;
+        if (streq(t, "local"))
+                *utc = false;
+        else if (streq(t, "utc"))
+                *utc = true;
+        else
+                return parse_error(st, s, "'%s': unknown value '%s' (expected \"local\" or \"utc\")",
+                                   config_setting_name(s), t);
+        return 0;
+}
+
 static int parse_incrementer(ParseState *st, const config_setting_t *s, void *data) {
         JobIncrementer *i = data;
         const char *t = NULL;
@@ -1562,6 +1581,7 @@ static const ConfigKey main_keys[] = {
         { "keep_executions",           parse_unsigned,        offsetof(Config, keep_executions)           },
         { "stop_timeout",              parse_timeout,         offsetof(Config, stop_timeout_usec)         },
         { "kill_grace",                parse_duration,        offsetof(Config, kill_grace_usec)           },
+        { "timestamps",                parse_timestamps,      offsetof(Config, timestamps_utc)            },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of

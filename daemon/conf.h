@@ -104,6 +104,7 @@ typedef struct Config {
         unsigned keep_executions;        /* 0: keep forever */
         usec_t stop_timeout_usec;        /* USEC_INFINITY: wait forever */
         usec_t kill_grace_usec;          /* USEC_INFINITY: never SIGKILL */
+        bool timestamps_utc;             /* "timestamps": times in the database are UTC, not local time */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

@@ -191,7 +191,7 @@ int manager_startup(Manager *m) {
                                                c->database, lock);
         }
 
-        k = repository_open(c->database, 0, &m->repository, &error);
+        k = repository_open(c->database, c->timestamps_utc ? REPOSITORY_TIMESTAMPS_UTC : 0, &m->repository, &error);
         if (k < 0)
                 return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
 
@@ -287,6 +287,9 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         if (!streq(c->database, manager_config(m)->database))
                 log_warning("database changed from %s to %s; the change takes effect when batchd restarts.",
                             manager_config(m)->database, c->database);
+        if (c->timestamps_utc != manager_config(m)->timestamps_utc)
+                log_warning("timestamps changed to \"%s\"; the change takes effect when batchd restarts.",
+                            c->timestamps_utc ? "utc" : "local");
 
         ref = config_ref_new(c);
         if (!ref) {

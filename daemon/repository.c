@@ -149,7 +149,9 @@ static const char *const sql_text[_SQL_MAX] = {
                 "SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1",
         [SQL_GET_STEPS] =
                 "SELECT " STEP_COLUMNS STEP_FROM " WHERE S.JOB_EXECUTION_ID = ?1 ORDER BY S.STEP_EXECUTION_ID",
-        /* Spring's getLastStepExecution(): across all executions of the instance, newest first. */
+        /* Spring's getLastStepExecution(): across all executions of the instance, newest first. Newest by id:
+         * the stored times are wall-clock text that repeats in the autumn DST hour (and can be UTC or local,
+         * see "timestamps"), while ids only ever grow. */
         /* CROSS JOIN pins the executions of the instance as the outer loop; left to itself the planner may
          * walk every step of that name in the whole history. */
         [SQL_LAST_STEP] =
@@ -157,7 +159,7 @@ static const char *const sql_text[_SQL_MAX] = {
                 " CROSS JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
                 " LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID"
                 " WHERE E.JOB_INSTANCE_ID = ?1 AND S.STEP_NAME = ?2"
-                " ORDER BY S.CREATE_TIME DESC, S.STEP_EXECUTION_ID DESC LIMIT 1",
+                " ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1",
         [SQL_STEP_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION E"
                 " CROSS JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
@@ -187,6 +189,7 @@ struct Repository {
         sqlite3 *db;
         char *path;
         bool read_only;
+        bool timestamps_utc;
         unsigned tx_depth;
         sqlite3_stmt *stmts[_SQL_MAX];
 };
@@ -359,19 +362,19 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v) {
         return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static int bind_time(sqlite3_stmt *s, int i, usec_t t) {
+static int bind_time(Repository *r, sqlite3_stmt *s, int i, usec_t t) {
         char buf[TIMESTAMP_MAX];
 
-        if (t == 0 || !timestamp_format(t, buf))
+        if (t == 0 || !repository_timestamp_format(r, t, buf))
                 return sqlite3_bind_null(s, i);
         return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
 }
 
-static usec_t column_time(sqlite3_stmt *s, int i) {
+static usec_t column_time(Repository *r, sqlite3_stmt *s, int i) {
         const char *t = (const char *) sqlite3_column_text(s, i);
         usec_t u;
 
-        if (!t || timestamp_parse(t, &u) < 0)
+        if (!t || repository_timestamp_parse(r, t, &u) < 0)
                 return 0;
         return u;
 }
@@ -538,6 +541,7 @@ int repository_open(const char *path, RepositoryOpenFlags flags, Repository **re
         if (!r->path)
                 return -ENOMEM;
         r->read_only = (flags & REPOSITORY_READ_ONLY) && !memory;
+        r->timestamps_utc = flags & REPOSITORY_TIMESTAMPS_UTC;
 
         rc = sqlite3_open_v2(path, &r->db,
                              (r->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
@@ -592,6 +596,16 @@ Repository *repository_free(Repository *r) {
         sqlite3_close_v2(r->db);
         free(r->path);
         return mfree(r);
+}
+
+char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]) {
+        assert(r);
+        return timestamp_format_zone(t, r->timestamps_utc, buf);
+}
+
+int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret) {
+        assert(r);
+        return timestamp_parse_zone(s, r->timestamps_utc, ret);
 }
 
 struct sqlite3 *repository_get_database(Repository *r) {
@@ -730,7 +744,7 @@ static int context_load(Repository *r, Sql id, int64_t owner, ExecutionContext *
 
 /* ---- reading rows ---- */
 
-static int execution_from_row(sqlite3_stmt *s, JobExecution **ret) {
+static int execution_from_row(Repository *r, sqlite3_stmt *s, JobExecution **ret) {
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
         const char *status;
         int k;
@@ -744,10 +758,10 @@ static int execution_from_row(sqlite3_stmt *s, JobExecution **ret) {
         k = column_strdup(s, 3, &e->job_name);
         if (k < 0)
                 return k;
-        e->create_time = column_time(s, 4);
-        e->start_time = column_time(s, 5);
-        e->end_time = column_time(s, 6);
-        e->last_updated = column_time(s, 7);
+        e->create_time = column_time(r, s, 4);
+        e->start_time = column_time(r, s, 5);
+        e->end_time = column_time(r, s, 6);
+        e->last_updated = column_time(r, s, 7);
         status = (const char *) sqlite3_column_text(s, 8);
         e->status = batch_status_from_string(status);
         if (e->status < 0)
@@ -763,7 +777,7 @@ static int execution_from_row(sqlite3_stmt *s, JobExecution **ret) {
         return 0;
 }
 
-static int step_from_row(sqlite3_stmt *s, StepExecution **ret) {
+static int step_from_row(Repository *r, sqlite3_stmt *s, StepExecution **ret) {
         _cleanup_(step_execution_freep) StepExecution *x = NULL;
         int k;
 
@@ -776,10 +790,10 @@ static int step_from_row(sqlite3_stmt *s, StepExecution **ret) {
         k = column_strdup(s, 3, &x->step_name);
         if (k < 0)
                 return k;
-        x->create_time = column_time(s, 4);
-        x->start_time = column_time(s, 5);
-        x->end_time = column_time(s, 6);
-        x->last_updated = column_time(s, 7);
+        x->create_time = column_time(r, s, 4);
+        x->start_time = column_time(r, s, 5);
+        x->end_time = column_time(r, s, 6);
+        x->last_updated = column_time(r, s, 7);
         x->status = batch_status_from_string((const char *) sqlite3_column_text(s, 8));
         if (x->status < 0)
                 x->status = BATCH_STATUS_UNKNOWN;
@@ -1044,7 +1058,7 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
         PREPARE(r, SQL_INSERT_EXECUTION, exec, error);
         sqlite3_bind_int64(exec, 1, e->id);
         sqlite3_bind_int64(exec, 2, instance_id);
-        bind_time(exec, 3, now);
+        bind_time(r, exec, 3, now);
         bind_text(exec, 4, batch_status_to_string(e->status));
         bind_text(exec, 5, e->exit_code);
         k = step_done(r, exec, error, "create the job execution");
@@ -1130,12 +1144,12 @@ static int execution_write(Repository *r, JobExecution *e, usec_t now, sd_bus_er
         PREPARE(r, SQL_UPDATE_EXECUTION, s, error);
         sqlite3_bind_int64(s, 1, e->id);
         sqlite3_bind_int64(s, 2, e->version);
-        bind_time(s, 3, e->start_time);
-        bind_time(s, 4, e->end_time);
+        bind_time(r, s, 3, e->start_time);
+        bind_time(r, s, 4, e->end_time);
         bind_text(s, 5, batch_status_to_string(e->status));
         bind_text(s, 6, utf8_truncate(strempty(e->exit_code), EXIT_CODE_MAX, codebuf));
         bind_text(s, 7, utf8_truncate(strempty(e->exit_message), EXIT_MESSAGE_MAX, msgbuf));
-        bind_time(s, 8, now);
+        bind_time(r, s, 8, now);
         k = step_done(r, s, error, "update the job execution");
         if (k < 0)
                 return k;
@@ -1191,7 +1205,7 @@ int repository_get_last_step_execution(Repository *r, int64_t instance_id, const
         }
         if (rc != SQLITE_ROW)
                 return errno_from_sqlite(rc);
-        return step_from_row(s, ret);
+        return step_from_row(r, s, ret);
 }
 
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret) {
@@ -1312,7 +1326,7 @@ int repository_add_step_execution(Repository *r, const JobExecution *e, const ch
         sqlite3_bind_int64(s, 1, x->id);
         bind_text(s, 2, step_name);
         sqlite3_bind_int64(s, 3, e->id);
-        bind_time(s, 4, x->create_time);
+        bind_time(r, s, 4, x->create_time);
         k = step_done(r, s, error, "create the step execution");
         if (k < 0)
                 return k;
@@ -1343,8 +1357,8 @@ static int step_write(Repository *r, const StepExecution *x, usec_t now, sd_bus_
         PREPARE(r, SQL_UPDATE_STEP, s, error);
         sqlite3_bind_int64(s, 1, x->id);
         sqlite3_bind_int64(s, 2, x->version);
-        bind_time(s, 3, x->start_time);
-        bind_time(s, 4, x->end_time);
+        bind_time(r, s, 3, x->start_time);
+        bind_time(r, s, 4, x->end_time);
         bind_text(s, 5, batch_status_to_string(x->status));
         sqlite3_bind_int64(s, 6, x->commit_count);
         sqlite3_bind_int64(s, 7, x->read_count);
@@ -1356,7 +1370,7 @@ static int step_write(Repository *r, const StepExecution *x, usec_t now, sd_bus_
         sqlite3_bind_int64(s, 13, x->rollback_count);
         bind_text(s, 14, utf8_truncate(strempty(x->exit_code), EXIT_CODE_MAX, codebuf));
         bind_text(s, 15, utf8_truncate(strempty(x->exit_message), EXIT_MESSAGE_MAX, msgbuf));
-        bind_time(s, 16, now);
+        bind_time(r, s, 16, now);
         k = step_done(r, s, error, "update the step execution");
         if (k < 0)
                 return k;
@@ -1577,7 +1591,7 @@ int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_b
                                                  "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
                 if (rc != SQLITE_ROW)
                         return repository_error(r, rc, error, "read the job execution");
-                k = execution_from_row(s, &e);
+                k = execution_from_row(r, s, &e);
                 if (k < 0)
                         return k;
         }
@@ -1603,7 +1617,7 @@ static int executions_collect(Repository *r, sqlite3_stmt *s, bool details, JobE
                         return -ENOMEM;
                 }
                 a = na;
-                k = execution_from_row(s, a + n);
+                k = execution_from_row(r, s, a + n);
                 if (k < 0) {
                         job_execution_array_free(a, n);
                         return k;
@@ -1712,7 +1726,7 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
                         return -ENOMEM;
                 }
                 a = na;
-                k = step_from_row(s, a + n);
+                k = step_from_row(r, s, a + n);
                 if (k < 0) {
                         step_execution_array_free(a, n);
                         return k;
@@ -1842,7 +1856,7 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
                 if (k >= 0) {
                         sqlite3_bind_int64(s, 1, e->id);
                         bind_text(s, 2, message);
-                        bind_time(s, 3, now);
+                        bind_time(r, s, 3, now);
                         k = step_done(r, s, NULL, "fail running steps");
                 }
                 if (k >= 0) {
@@ -1892,7 +1906,7 @@ int repository_delete_old(Repository *r, unsigned keep_days, unsigned keep_execu
                 return 0;
         }
         if (keep_days > 0 && now > (usec_t) keep_days * 86400 * USEC_PER_SEC)
-                (void) timestamp_format(now - (usec_t) keep_days * 86400 * USEC_PER_SEC, cutoff);
+                (void) repository_timestamp_format(r, now - (usec_t) keep_days * 86400 * USEC_PER_SEC, cutoff);
 
         k = repository_begin(r, NULL);
         if (k < 0)

@@ -60,6 +60,7 @@ typedef struct StepContribution {
 
 typedef enum RepositoryOpenFlags {
         REPOSITORY_READ_ONLY = 1 << 0,   /* never migrates or writes; for batchctl and tools */
+        REPOSITORY_TIMESTAMPS_UTC = 1 << 1, /* times are stored and read as UTC, not local time ("timestamps") */
 } RepositoryOpenFlags;
 
 typedef enum LaunchFlags {
@@ -74,6 +75,10 @@ int repository_schema_version(Repository *r);
 
 /* The connection, for batchd's own tables next to Spring's (schedule-store.c). */
 struct sqlite3 *repository_get_database(Repository *r);
+/* The text of a stored time and back, in the time zone the repository was opened with (local by default, as
+ * Spring stores LocalDateTime; UTC with REPOSITORY_TIMESTAMPS_UTC). Every table uses the same one. */
+char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]);
+int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret);
 
 /* Groups several updates into one transaction, i.e. one write to disk. Transactions nest: every repository
  * call stays atomic by itself and joins an open transaction. In-memory objects updated inside a transaction
