@@ -454,7 +454,22 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         if (k < 0)
                                 return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
                 }
-        } else
+        } else {
+                /* A job with the run.id incrementer gets the next run.id on every launch, a plain Start
+                 * included, unless the caller names one: otherwise this instance would have none, and
+                 * the incrementer could never tell which run.id comes next. */
+                if (job->incrementer == JOB_INCREMENTER_RUN_ID && !(params && job_parameters_get(params, "run.id"))) {
+                        int64_t run_id;
+                        char buf[32];
+
+                        k = repository_next_run_id(m->repository, job->name, &run_id, error);
+                        if (k < 0)
+                                return k;
+                        (void) snprintf(buf, sizeof(buf), "%" PRIi64, run_id);
+                        k = job_parameters_add(&merged, "run.id", JOB_PARAMETER_LONG, buf, true, NULL);
+                        if (k < 0)
+                                return k;
+                }
                 for (size_t i = 0; params && i < params->n; i++) {
                         const JobParameter *p = params->items + i;
                         _cleanup_free_ char *msg = NULL;
@@ -463,6 +478,7 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         if (k < 0)
                                 return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
                 }
+        }
 
         return manager_execute(m, job, &merged, ret_execution_id, error);
 }

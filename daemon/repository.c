@@ -50,6 +50,7 @@ typedef enum Sql {
         SQL_JOB_NAMES,
         SQL_INSTANCES_OF_JOB,
         SQL_INSTANCE_COUNT,
+        SQL_MAX_RUN_ID,
         SQL_LIST_EXECUTIONS,
         SQL_RUNNING_EXECUTIONS,
         SQL_FAIL_RUNNING_STEPS,
@@ -171,6 +172,12 @@ static const char *const sql_text[_SQL_MAX] = {
                 "ORDER BY JOB_INSTANCE_ID DESC LIMIT ?3 OFFSET ?2",
         [SQL_INSTANCE_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1",
+        /* The highest run.id any execution of the job was launched with; Spring stores canonical longs. */
+        [SQL_MAX_RUN_ID] =
+                "SELECT MAX(CAST(P.PARAMETER_VALUE AS INTEGER)) FROM BATCH_JOB_INSTANCE I"
+                " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_INSTANCE_ID = I.JOB_INSTANCE_ID"
+                " CROSS JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
+                " WHERE I.JOB_NAME = ?1 AND P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'",
         [SQL_LIST_EXECUTIONS] =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
                 " WHERE (?1 IS NULL OR I.JOB_NAME = ?1) AND (?2 = 0 OR E.JOB_INSTANCE_ID = ?2)"
@@ -1744,12 +1751,38 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
 
 /* ---- operations ---- */
 
+int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd_bus_error *error) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int64_t max = 0;
+        int k, rc;
+
+        assert(r);
+        assert(job_name);
+        assert(ret);
+
+        k = repository_stmt(r, SQL_MAX_RUN_ID, &s);
+        if (k < 0)
+                return repository_error(r, sqlite3_errcode(r->db), error, "read the last run.id");
+        bind_text(s, 1, job_name);
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+                return repository_error(r, rc, error, "read the last run.id");
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+                max = sqlite3_column_int64(s, 0);
+        if (max == INT64_MAX)
+                return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                        "Invalid value for parameter run.id"), -EOVERFLOW;
+
+        *ret = MAX(max, (int64_t) 0) + 1;
+        return 0;
+}
+
 int repository_next_parameters(Repository *r, const char *job_name, const JobParameters *overrides,
                                JobParameters *ret, sd_bus_error *error) {
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         JobInstance *instances = NULL;
         size_t n = 0;
-        int64_t run_id = 1;
+        int64_t run_id;
         char buf[32];
         int k;
 
@@ -1773,22 +1806,12 @@ int repository_next_parameters(Repository *r, const char *job_name, const JobPar
                         free(executions);
         }
 
-        /* RunIdIncrementer: run.id + 1 of the last instance's parameters, as an identifying long. */
-        {
-                const JobParameter *x = job_parameters_get(&p, "run.id");
-
-                if (x) {
-                        char *end;
-                        long long v;
-
-                        errno = 0;
-                        v = strtoll(x->value, &end, 10);
-                        if (errno != 0 || *end != '\0' || v == LLONG_MAX)
-                                return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
-                                                        "Invalid value for parameter run.id"), -EINVAL;
-                        run_id = v + 1;
-                }
-        }
+        /* RunIdIncrementer, made robust: Spring adds 1 to the last instance's run.id, which goes back to 1
+         * after any launch without one (a plain Start) and then restarts an old instance. The highest
+         * run.id of all the job's instances + 1 is always a new instance. */
+        k = repository_next_run_id(r, job_name, &run_id, error);
+        if (k < 0)
+                return k;
         (void) snprintf(buf, sizeof(buf), "%" PRIi64, run_id);
         k = job_parameters_add(&p, "run.id", JOB_PARAMETER_LONG, buf, true, NULL);
         if (k < 0)

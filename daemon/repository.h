@@ -144,10 +144,13 @@ int repository_get_last_step_execution(Repository *r, int64_t instance_id, const
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret);
 
 /* ---- operations (JobOperator) ---- */
-/* RunIdIncrementer: the last instance's last execution's parameters with run.id + 1 (1 when absent), then
- * the given overrides. */
+/* RunIdIncrementer: the last instance's last execution's parameters, with run.id set to the next one
+ * (repository_next_run_id()), then the given overrides. */
 int repository_next_parameters(Repository *r, const char *job_name, const JobParameters *overrides,
                                JobParameters *ret, sd_bus_error *error);
+/* The highest run.id (an identifying or not long) over every execution of the job, + 1; 1 when none has one.
+ * Not "the last instance's + 1": a launch without run.id must not make the next one start over at 1. */
+int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd_bus_error *error);
 /* Marks a finished execution ABANDONED so its instance is never restarted; running ones are refused. */
 int repository_abandon_execution(Repository *r, int64_t id, sd_bus_error *error);
 /* Crash reconciliation: every STARTING/STARTED/STOPPING execution and step execution becomes FAILED with

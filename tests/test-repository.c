@@ -275,6 +275,36 @@ static void test_next_parameters_keeps_last_and_overrides(void **state) {
         assert_string_equal(job_parameters_get(&next, "region")->value, "us");
 }
 
+/* A launch without run.id (a plain Start, or a Spring application sharing the tables) must not send the
+ * incrementer back to run.id=1, which would restart that old failed instance. */
+static void test_next_run_id_is_max_over_instances(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters one = JOB_PARAMETERS_NULL, two = JOB_PARAMETERS_NULL,
+                                                     none = JOB_PARAMETERS_NULL, next = JOB_PARAMETERS_NULL;
+        TestStep failing[] = { { "s", .fail = true } }, ok[] = { { "s" } };
+        int64_t run_id = 0;
+
+        assert_int_equal(repository_next_run_id(r, "j", &run_id, NULL), 0);
+        assert_int_equal(run_id, 1);
+
+        params_add(&one, "run.id(long)=1");
+        params_add(&two, "run.id(long)=2");
+        params_add(&none, "region=eu");
+        assert_int_equal(run_job(r, "j", &one, failing, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &two, ok, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &none, ok, 1, NULL, NULL), 0);
+        /* another job's run.ids do not count */
+        params_add(&one, "run.id(long)=7");
+        assert_int_equal(run_job(r, "other", &one, ok, 1, NULL, NULL), 0);
+
+        assert_int_equal(repository_next_run_id(r, "j", &run_id, NULL), 0);
+        assert_int_equal(run_id, 3);
+        assert_int_equal(repository_next_parameters(r, "j", NULL, &next, NULL), 0);
+        assert_string_equal(job_parameters_get(&next, "run.id")->value, "3");
+        /* the base is still the last instance's parameters, as Spring's */
+        assert_string_equal(job_parameters_get(&next, "region")->value, "eu");
+}
+
 static void test_already_running(void **state) {
         _cleanup_(repository_freep) Repository *r = open_memory();
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
@@ -1008,6 +1038,7 @@ int main(void) {
                 cmocka_unit_test(test_seed_003),
                 cmocka_unit_test(test_seed_000),
                 cmocka_unit_test(test_next_parameters_keeps_last_and_overrides),
+                cmocka_unit_test(test_next_run_id_is_max_over_instances),
                 cmocka_unit_test(test_already_running),
                 cmocka_unit_test(test_unknown_and_not_restartable),
                 cmocka_unit_test(test_abandon),
