@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1709,6 +1710,23 @@ const JobConfig *config_find_job(const Config *c, const char *name) {
         if (!c || !name)
                 return NULL;
         return job_list_find(c->jobs, c->n_jobs, name);
+}
+
+JobParameterType job_config_declared_type(const JobConfig *j, const char *name) {
+        const JobParameter *p;
+
+        assert(j);
+        assert(name);
+
+        /* Loading refuses a job whose declarations disagree, so the order does not matter. */
+        if (j->schedule_parameter && streq(j->schedule_parameter, name))
+                return j->schedule_parameter_type;
+        if (j->incrementer == JOB_INCREMENTER_RUN_ID && streq(name, "run.id"))
+                return JOB_PARAMETER_LONG;
+        p = job_parameters_get(&j->parameters, name);
+        if (p)
+                return p->type;
+        return _JOB_PARAMETER_TYPE_INVALID;
 }
 
 const StepConfig *job_config_find_step(const JobConfig *j, const char *name) {

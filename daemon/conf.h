@@ -146,6 +146,9 @@ int config_load(const char *main_path, const ConfigLoadOptions *options, Config 
 
 const JobConfig *config_find_job(const Config *c, const char *name);
 const StepConfig *job_config_find_step(const JobConfig *j, const char *name);
+/* The type j declares for the parameter called name: its schedule_parameter, run.id with the run.id
+ * incrementer, or an entry of its "parameters". _JOB_PARAMETER_TYPE_INVALID when j declares none. */
+JobParameterType job_config_declared_type(const JobConfig *j, const char *name);
 
 /* [A-Za-z0-9_.-]+, at most JOB_NAME_MAX bytes, not "." or "..". Step names follow the same rule. */
 bool config_job_name_is_valid(const char *name) _pure_;

@@ -422,9 +422,43 @@ static int manager_get_job(Manager *m, const char *job_name, const JobConfig **r
         return 0;
 }
 
+/* The types the job declares for parameters given by name only (batchctl start JOB day=2026-12-01): without
+ * this the day would be a string, a different JobInstance from the scheduled date one, and run twice. */
+static int manager_apply_declared_types(const JobConfig *job, const JobParameters *params, JobParameters *ret,
+                                        sd_bus_error *error) {
+        _cleanup_(job_parameters_done) JobParameters typed = JOB_PARAMETERS_NULL;
+        int k;
+
+        if (!params)
+                return 0;
+        k = job_parameters_copy(params, &typed);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < typed.n; i++) {
+                JobParameter *p = typed.items + i;
+                JobParameterType declared = job_config_declared_type(job, p->name);
+                _cleanup_free_ char *msg = NULL;
+
+                if (declared < 0) {
+                        p->untyped = false;  /* undeclared: a string, as always */
+                        continue;
+                }
+                k = job_parameter_apply_declared_type(p, declared, &msg);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        return sd_bus_error_setf(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, "Job [%s]: %s",
+                                                 job->name, msg ?: "invalid parameter"), k;
+        }
+
+        *ret = typed;
+        typed = JOB_PARAMETERS_NULL;
+        return 0;
+}
+
 int manager_launch(Manager *m, const char *job_name, const JobParameters *params, LaunchMode mode,
                    int64_t *ret_execution_id, sd_bus_error *error) {
-        _cleanup_(job_parameters_done) JobParameters merged = JOB_PARAMETERS_NULL;
+        _cleanup_(job_parameters_done) JobParameters merged = JOB_PARAMETERS_NULL, typed = JOB_PARAMETERS_NULL;
         const JobConfig *job;
         int k;
 
@@ -434,6 +468,12 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
         k = manager_get_job(m, job_name, &job, error);
         if (k < 0)
                 return k;
+
+        k = manager_apply_declared_types(job, params, &typed, error);
+        if (k < 0)
+                return k;
+        if (params)
+                params = &typed;
 
         /* The job's defaults, then what the caller passed. */
         k = job_parameters_copy(&job->parameters, &merged);

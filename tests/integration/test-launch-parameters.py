@@ -12,8 +12,79 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batchctl_util import ctl  # noqa: E402
-from harness import (World, assert_eq, assert_error, jobs_file, main, param, step, time_scale,  # noqa: E402
+from harness import (World, assert_eq, assert_error, assert_in, jobs_file, main, param, step, time_scale,  # noqa: E402
                      wait_for)
+
+
+def settlement_every_second(w):
+    """The shipped settlement example, writing into the test's directory and due every second, so that its first
+    fire settles today's day instance (a date schedule_parameter) and the rest of the day's fires are non-runs."""
+    ex = w.install_examples()
+    path = os.path.join(ex, "jobs.d", "settlement.conf")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for old, new in (('schedule = "*-*-* 02:00:00";', 'schedule = "*:*:0/1";'),
+                     ("output_dir=/tmp/settlement", "output_dir=" + w.out("settlement"))):
+        assert old in text, old
+        text = text.replace(old, new)
+    w.write_file(path, text)
+    w.write_main_conf(jobs_dir=os.path.join(ex, "jobs.d"))
+    return path
+
+
+def test_untyped_day_is_the_scheduled_date_instance():
+    with World("launch-day") as w:
+        settlement_every_second(w)
+        w.start_batchd()
+        wait_for(lambda: w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'")["N"] >= 1,
+                 15 * time_scale(), what="the scheduled settlement of today")
+        row = w.q1("SELECT I.JOB_KEY AS K, P.PARAMETER_VALUE AS DAY, P.PARAMETER_TYPE AS T FROM BATCH_JOB_INSTANCE I "
+                   "JOIN BATCH_JOB_EXECUTION E USING (JOB_INSTANCE_ID) JOIN BATCH_JOB_EXECUTION_PARAMS P "
+                   "USING (JOB_EXECUTION_ID) WHERE P.PARAMETER_NAME = 'day' AND E.STATUS = 'COMPLETED' "
+                   "ORDER BY E.JOB_EXECUTION_ID LIMIT 1")
+        assert_eq(row["T"], "java.time.LocalDate", "the scheduler binds day as a date")
+        day = row["DAY"]
+
+        # The operator settles the same day by hand, as the example's comment and the docs suggest.
+        r = ctl(w, "start", "settlement", "day=" + day, expect=None)
+        assert r.returncode != 0, "the day ran twice: %s%s" % (r.stdout, r.stderr)
+        assert_in("JobInstanceAlreadyComplete", r.stderr + r.stdout, "batchctl start settlement day=" + day)
+        # Over D-Bus, an empty type is "untyped": the same instance.
+        err = w.call_error("Start", "sa(sssb)", "settlement", [param("day", day, "")])
+        assert_error(err, "org.batchd.Batch1.Error.JobInstanceAlreadyComplete", what="Start with an untyped day")
+        assert_eq(w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = 'settlement' AND JOB_KEY != ?",
+                       row["K"])["N"], 0, "instances other than the scheduled day's")
+
+        # Not a date: refused, naming the parameter and the type.
+        r = ctl(w, "start", "settlement", "day=2026-13-01", expect=None)
+        assert r.returncode != 0, r.stdout
+        assert_in("JobParametersInvalid", r.stderr, "batchctl start with day=2026-13-01")
+        assert_in("'day' of type date", r.stderr, "the message names the parameter and its type")
+        err = w.call_error("Start", "sa(sssb)", "settlement", [param("day", "yesterday", "")])
+        assert_error(err, "org.batchd.Batch1.Error.JobParametersInvalid", what="Start with day=yesterday")
+        assert_in("'day'", err.message, "message")
+        assert_in("date", err.message, "message")
+
+        # An explicit type that contradicts the declaration: refused, not a second instance.
+        for args in (["day(string)=" + day], ["day=%s,java.lang.String" % day], ["day(datetime)=%sT00:00:00" % day]):
+            r = ctl(w, "start", "settlement", *args, expect=None)
+            assert r.returncode != 0, "%s was accepted: %s" % (args, r.stdout)
+            assert_in("declared by the job as a date", r.stderr, "batchctl start settlement %s" % args)
+        err = w.call_error("Start", "sa(sssb)", "settlement", [param("day", day, "string")])
+        assert_error(err, "org.batchd.Batch1.Error.JobParametersInvalid",
+                     "Job [settlement]: Parameter 'day' is declared by the job as a date, but was given as a string.",
+                     what="Start with day as an explicit string")
+
+        # Declared by "parameters": output_dir is a string; an undeclared name stays a string.
+        out = w.out("other")
+        eid = w.start("settlement", [param("day", "2026-12-01", ""), param("output_dir", out, ""),
+                                     param("note", "42", "")])
+        assert_eq(w.wait_done(eid)["status"], "COMPLETED", "a new day, untyped")
+        types = {r["N"]: r["T"] for r in w.q("SELECT PARAMETER_NAME AS N, PARAMETER_TYPE AS T FROM "
+                                              "BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID = ?", eid)}
+        assert_eq(types, {"day": "java.time.LocalDate", "output_dir": "java.lang.String", "note": "java.lang.String"},
+                  "stored types")
+        assert os.path.exists(os.path.join(out, "2026-12-01", "settlement")), "the new day was settled"
 
 
 def run_ids(w, job):
