@@ -108,6 +108,10 @@ typedef struct Config {
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;
+
+        /* Valid settings that are probably a mistake, "<file>:<line>: <what>" as errors are; NULL when none.
+         * The loader prints nothing: batchd logs them at warning level. */
+        char **warnings;
 } Config;
 
 typedef struct ConfigLoadOptions {

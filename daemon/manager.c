@@ -118,9 +118,14 @@ static void log_config_errors(char **errors) {
 
 static int manager_load_config(Manager *m, bool strict, Config **ret, char ***ret_errors) {
         ConfigLoadOptions o = m->load_options;
+        int k;
 
         o.strict = strict;
-        return config_load(m->config_path, &o, ret, ret_errors);
+        k = config_load(m->config_path, &o, ret, ret_errors);
+        if (k >= 0)
+                for (char **w = (*ret)->warnings; w && *w; w++)
+                        log_warning("%s", *w);
+        return k;
 }
 
 static int on_retention(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -513,6 +513,50 @@ static void test_schedule_rules(void **state) {
                   "6: job 'x': 'incrementer': run.id is a long, but 'parameters' declares it as a string");
 }
 
+/* Loads one valid job file and checks the warnings: exactly the expected ones, "<path>:<tail>". */
+static void check_warnings(const char *contents, const char *expected_tail) {
+        _cleanup_(fixture_done) Fixture f = {};
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *path = NULL, *expected = NULL;
+        ConfigLoadOptions o = options_for_test(true);
+
+        fixture_init(&f);
+        path = fixture_job_file(&f, "w.conf", contents);
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+        assert_null(errors);
+        assert_int_equal(c->n_jobs, 1);
+        if (!expected_tail) {
+                if (c->warnings)
+                        fail_msg("unexpected warning: %s", c->warnings[0]);
+                return;
+        }
+        expected = format("%s:%s", path, expected_tail);
+        assert_errors(c->warnings, expected, NULL);
+}
+
+/* A date schedule_parameter with a schedule firing more than once a day: all fires after the first of a day
+ * are non-runs. Valid and documented, but a trap: a warning with file:line, the job still loads. */
+static void test_sub_daily_date_warning(void **state) {
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"hourly\";\n    schedule_parameter = \"day\";\n" JOB_TAIL,
+                       "7: job 'x': 'schedule_parameter': 'day' is a date, but schedule 'hourly' fires more than "
+                       "once a day: every fire after the first of a day finds that day's instance complete and "
+                       "does not run; bind the fire time as 'day(datetime)' to run every fire");
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"*-*-* 08,20:00\";\n    schedule_parameter = \"d(date)\";\n"
+                       JOB_TAIL,
+                       "7: job 'x': 'schedule_parameter': 'd' is a date, but schedule '*-*-* 08,20:00' fires more "
+                       "than once a day: every fire after the first of a day finds that day's instance complete "
+                       "and does not run; bind the fire time as 'd(datetime)' to run every fire");
+        /* once a day, a datetime, or no schedule_parameter: nothing to say */
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"*-*-* 02:00:00\";\n    schedule_parameter = \"day\";\n"
+                       JOB_TAIL, NULL);
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"Mon..Fri 10:30\";\n    schedule_parameter = \"day\";\n"
+                       JOB_TAIL, NULL);
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"hourly\";\n    schedule_parameter = \"at(datetime)\";\n"
+                       JOB_TAIL, NULL);
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"hourly\";\n" JOB_TAIL, NULL);
+}
+
 static void test_duplicates(void **state) {
         /* Steps within a job. */
         CHECK_BAD(JOB_HEAD "    steps = (\n      { name = \"s\"; exec = [ \"/bin/true\" ]; },\n"
@@ -949,6 +993,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_parameters),
                 cmocka_unit_test(test_bad_calendar),
                 cmocka_unit_test(test_schedule_rules),
+                cmocka_unit_test(test_sub_daily_date_warning),
                 cmocka_unit_test(test_duplicates),
                 cmocka_unit_test(test_duplicate_across_files),
                 cmocka_unit_test(test_users),

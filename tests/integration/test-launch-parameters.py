@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batchctl_util import ctl  # noqa: E402
-from harness import (World, assert_eq, assert_error, assert_in, jobs_file, main, param, step, time_scale,  # noqa: E402
-                     wait_for)
+from harness import (World, assert_eq, assert_error, assert_in, jobs_file, line_of, main, param, step,  # noqa: E402
+                     time_scale, wait_for)
 
 
 def settlement_every_second(w):
@@ -34,8 +34,13 @@ def settlement_every_second(w):
 
 def test_untyped_day_is_the_scheduled_date_instance():
     with World("launch-day") as w:
-        settlement_every_second(w)
+        conf = settlement_every_second(w)
         w.start_batchd()
+        # The trap this configuration is (every fire after the first of a day is a non-run) is pointed out.
+        with open(conf, encoding="utf-8") as f:
+            where = "%s:%d: job 'settlement': " % (conf, line_of(f.read(), "schedule_parameter ="))
+        line = w.wait_log("'schedule_parameter': 'day' is a date, but schedule '*:*:0/1' fires more than once a day")
+        assert_in(where, line, "the warning's file:line")
         wait_for(lambda: w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'")["N"] >= 1,
                  15 * time_scale(), what="the scheduled settlement of today")
         row = w.q1("SELECT I.JOB_KEY AS K, P.PARAMETER_VALUE AS DAY, P.PARAMETER_TYPE AS T FROM BATCH_JOB_INSTANCE I "
