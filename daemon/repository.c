@@ -172,12 +172,22 @@ static const char *const sql_text[_SQL_MAX] = {
                 "ORDER BY JOB_INSTANCE_ID DESC LIMIT ?3 OFFSET ?2",
         [SQL_INSTANCE_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1",
-        /* The highest run.id any execution of the job was launched with; Spring stores canonical longs. */
+        /* The highest run.id any execution of the job was launched with (Spring stores canonical longs). First
+         * among the 1000 highest run.ids of all jobs, from BATCHD_RUN_ID_IDX (schema/005): that is exact
+         * whenever the job has one there, and about a millisecond at 200,000 executions. Only a job with none
+         * there walks its own executions' parameters. */
         [SQL_MAX_RUN_ID] =
-                "SELECT MAX(CAST(P.PARAMETER_VALUE AS INTEGER)) FROM BATCH_JOB_INSTANCE I"
+                "SELECT COALESCE("
+                "(SELECT MAX(T.V) FROM (SELECT CAST(P.PARAMETER_VALUE AS INTEGER) AS V, P.JOB_EXECUTION_ID AS X"
+                " FROM BATCH_JOB_EXECUTION_PARAMS P INDEXED BY BATCHD_RUN_ID_IDX"
+                " WHERE P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'"
+                " ORDER BY CAST(P.PARAMETER_VALUE AS INTEGER) DESC LIMIT 1000) T"
+                " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = T.X"
+                " CROSS JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = ?1),"
+                "(SELECT MAX(CAST(P.PARAMETER_VALUE AS INTEGER)) FROM BATCH_JOB_INSTANCE I"
                 " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_INSTANCE_ID = I.JOB_INSTANCE_ID"
                 " CROSS JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
-                " WHERE I.JOB_NAME = ?1 AND P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'",
+                " WHERE I.JOB_NAME = ?1 AND P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'))",
         [SQL_LIST_EXECUTIONS] =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
                 " WHERE (?1 IS NULL OR I.JOB_NAME = ?1) AND (?2 = 0 OR E.JOB_INSTANCE_ID = ?2)"
