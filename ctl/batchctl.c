@@ -29,7 +29,8 @@ int parse_base_time(const char *s, usec_t *ret);
 static int verb_help(int argc, char *argv[], void *userdata);
 
 #define PARAMETER_SYNTAX                                                                                \
-        "Parameters: NAME=VALUE (a string), NAME(TYPE)=VALUE with TYPE one of string, long, double,\n"  \
+        "Parameters: NAME=VALUE (the type the job declares for NAME, else a string),\n"                 \
+        "NAME(TYPE)=VALUE with TYPE one of string, long, double,\n"                                     \
         "date (2026-11-21) or datetime (2026-11-21T02:00:00); a leading '-' (-NAME=VALUE) makes\n"       \
         "the parameter non-identifying. Spring Batch 5's NAME=VALUE,java.lang.Long[,true|false] is\n"   \
         "accepted too. Parameters are merged over the job's configured defaults.\n"

@@ -317,9 +317,10 @@ static int append_parameters(sd_bus_message *m, const JobParameters *p) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < p->n; i++) {
+                /* An empty type leaves it to the job's declaration (docs/dbus-api.md). */
                 r = sd_bus_message_append(m, "(sssb)", p->items[i].name,
-                                          job_parameter_type_to_string(p->items[i].type), p->items[i].value,
-                                          (int) p->items[i].identifying);
+                                          p->items[i].untyped ? "" : job_parameter_type_to_string(p->items[i].type),
+                                          p->items[i].value, (int) p->items[i].identifying);
                 if (r < 0)
                         return r;
         }

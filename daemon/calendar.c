@@ -90,6 +90,31 @@ typedef struct Parser {
         bool oom;
 } Parser;
 
+/* More than one value of the field: "*", a list of different values, a range or a repetition that steps. */
+static bool chain_matches_several(const CalendarChain *ch, CalendarField f) {
+        if (ch->n == 0)
+                return true;
+        for (size_t i = 0; i < ch->n; i++) {
+                const CalendarComponent *c = ch->items + i;
+                int last = c->stop >= 0 ? c->stop : field_info[f].max;
+
+                if (c->start != ch->items[0].start)
+                        return true;
+                if (c->repeat > 0 ? c->start + c->repeat <= last : c->stop > c->start)
+                        return true;
+        }
+        return false;
+}
+
+bool calendar_spec_is_sub_daily(const CalendarSpec *c) {
+        if (!c)
+                return false;
+        for (CalendarField f = CAL_HOUR; f < _CAL_FIELD_MAX; f++)
+                if (chain_matches_several(c->fields + f, f))
+                        return true;
+        return false;
+}
+
 CalendarSpec *calendar_spec_free(CalendarSpec *c) {
         if (!c)
                 return NULL;

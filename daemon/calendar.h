@@ -22,6 +22,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CalendarSpec *, calendar_spec_free);
 /* The normalized form systemd-analyze prints as "Normalized form:". */
 int calendar_spec_to_string(const CalendarSpec *c, char **ret);
 
+/* Whether the expression can elapse more than once on one day: its hour, minute or second matches more than
+ * one value ("hourly", "*:0/15", "*-*-* 08,20:00"). Decided from the expression alone, without evaluating
+ * elapses. */
+bool calendar_spec_is_sub_daily(const CalendarSpec *c) _pure_;
+
 /* The first elapse strictly after the given time (CLOCK_REALTIME µs). -ENOENT when it never elapses again.
  *
  * An expression with an explicit time zone ("... Europe/Berlin") is evaluated, like systemd does, in a

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -17,6 +18,8 @@ typedef struct LoadContext {
         const ConfigLoadOptions *options;
         char **errors;
         size_t n_errors;
+        char **warnings;        /* valid, but probably not what was meant; end up in Config.warnings */
+        size_t n_warnings;
         bool oom;
 } LoadContext;
 
@@ -131,11 +134,11 @@ static void dir_closep(DIR **d) {
 
 /* ---- messages ---- */
 
-static void context_add_errorv(LoadContext *ctx, const char *file, unsigned line, const char *what,
-                               const char *format, va_list ap) _printf_(5, 0);
+static void context_add_messagev(LoadContext *ctx, bool warning, const char *file, unsigned line,
+                                 const char *what, const char *format, va_list ap) _printf_(6, 0);
 
-static void context_add_errorv(LoadContext *ctx, const char *file, unsigned line, const char *what,
-                               const char *format, va_list ap) {
+static void context_add_messagev(LoadContext *ctx, bool warning, const char *file, unsigned line,
+                                 const char *what, const char *format, va_list ap) {
         _cleanup_free_ char *msg = NULL, *location = NULL;
         char *full;
         bool utf8;
@@ -166,7 +169,8 @@ static void context_add_errorv(LoadContext *ctx, const char *file, unsigned line
         for (char *p = full; *p; p++)
                 if ((unsigned char) *p < 0x20 || *p == 0x7f || (!utf8 && (unsigned char) *p >= 0x80))
                         *p = '?';
-        if (list_append_take(&ctx->errors, &ctx->n_errors, full) < 0)
+        if (warning ? list_append_take(&ctx->warnings, &ctx->n_warnings, full) < 0 :
+                      list_append_take(&ctx->errors, &ctx->n_errors, full) < 0)
                 ctx->oom = true;
 }
 
@@ -179,7 +183,7 @@ static int context_add_error(LoadContext *ctx, const char *file, unsigned line, 
         va_list ap;
 
         va_start(ap, format);
-        context_add_errorv(ctx, file, line, what, format, ap);
+        context_add_messagev(ctx, false, file, line, what, format, ap);
         va_end(ap);
         return ctx->oom ? -ENOMEM : -EINVAL;
 }
@@ -198,9 +202,21 @@ static int parse_error(ParseState *st, const config_setting_t *s, const char *fo
         va_list ap;
 
         va_start(ap, format);
-        context_add_errorv(st->ctx, st->file, setting_line(s), st->what, format, ap);
+        context_add_messagev(st->ctx, false, st->file, setting_line(s), st->what, format, ap);
         va_end(ap);
         return st->ctx->oom ? -ENOMEM : -EINVAL;
+}
+
+static int parse_warning(ParseState *st, const config_setting_t *s, const char *format, ...) _printf_(3, 4);
+
+/* Returns 0, or -ENOMEM when the message could not be stored. */
+static int parse_warning(ParseState *st, const config_setting_t *s, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        context_add_messagev(st->ctx, true, st->file, setting_line(s), st->what, format, ap);
+        va_end(ap);
+        return st->ctx->oom ? -ENOMEM : 0;
 }
 
 static const char *setting_type_name(const config_setting_t *s) {
@@ -536,6 +552,25 @@ static int parse_overlap(ParseState *st, const config_setting_t *s, void *data) 
                 return parse_error(st, s, "'%s': unknown value '%s' (expected \"skip\", \"queue\" or \"allow\")",
                                    config_setting_name(s), t);
         *o = v;
+        return 0;
+}
+
+/* "local" (Spring's LocalDateTime) or "utc". */
+static int parse_timestamps(ParseState *st, const config_setting_t *s, void *data) {
+        bool *utc = data;
+        const char *t = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &t);
+        if (r < 0)
+                return r;
+        if (streq(t, "local"))
+                *utc = false;
+        else if (streq(t, "utc"))
+                *utc = true;
+        else
+                return parse_error(st, s, "'%s': unknown value '%s' (expected \"local\" or \"utc\")",
+                                   config_setting_name(s), t);
         return 0;
 }
 
@@ -1088,6 +1123,14 @@ static int job_verify(ParseState *st, const config_setting_t *group, JobConfig *
                                         job_parameter_type_to_string(p->type));
                 else if (j->incrementer == JOB_INCREMENTER_RUN_ID && streq(j->schedule_parameter, "run.id"))
                         r = parse_error(st, s, "'schedule_parameter': 'run.id' is set by the run.id incrementer");
+                /* Documented behaviour, but a trap: every fire after the first of a day finds the day's
+                 * instance complete and does not run. */
+                else if (j->schedule_parameter_type == JOB_PARAMETER_DATE && calendar_spec_is_sub_daily(j->calendar))
+                        r = parse_warning(st, s, "'schedule_parameter': '%s' is a date, but schedule '%s' fires more "
+                                          "than once a day: every fire after the first of a day finds that day's "
+                                          "instance complete and does not run; bind the fire time as "
+                                          "'%s(datetime)' to run every fire", j->schedule_parameter,
+                                          j->schedule, j->schedule_parameter);
                 else
                         r = 0;
                 if (r == -ENOMEM)
@@ -1598,6 +1641,7 @@ static const ConfigKey main_keys[] = {
         { "kill_grace",                parse_duration,        offsetof(Config, kill_grace_usec)           },
         { "job_file_size_max",         parse_size,            offsetof(Config, job_file_size_max)         },
         { "context_size_max",          parse_size,            offsetof(Config, context_size_max)          },
+        { "timestamps",                parse_timestamps,      offsetof(Config, timestamps_utc)            },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1687,6 +1731,7 @@ Config *config_free(Config *c) {
         free(c->database);
         free(c->jobs_dir);
         free(c->admin_group);
+        strv_free(c->warnings);
         job_list_free(c->jobs, c->n_jobs);
         return mfree(c);
 }
@@ -1717,8 +1762,11 @@ int config_load(const char *main_path, const ConfigLoadOptions *options, Config 
         else
                 strv_free(ctx.errors);
 
-        if (r < 0)
+        if (r < 0) {
+                strv_free(ctx.warnings);
                 return r;
+        }
+        c->warnings = TAKE_PTR(ctx.warnings);
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -1727,6 +1775,23 @@ const JobConfig *config_find_job(const Config *c, const char *name) {
         if (!c || !name)
                 return NULL;
         return job_list_find(c->jobs, c->n_jobs, name);
+}
+
+JobParameterType job_config_declared_type(const JobConfig *j, const char *name) {
+        const JobParameter *p;
+
+        assert(j);
+        assert(name);
+
+        /* Loading refuses a job whose declarations disagree, so the order does not matter. */
+        if (j->schedule_parameter && streq(j->schedule_parameter, name))
+                return j->schedule_parameter_type;
+        if (j->incrementer == JOB_INCREMENTER_RUN_ID && streq(name, "run.id"))
+                return JOB_PARAMETER_LONG;
+        p = job_parameters_get(&j->parameters, name);
+        if (p)
+                return p->type;
+        return _JOB_PARAMETER_TYPE_INVALID;
 }
 
 const StepConfig *job_config_find_step(const JobConfig *j, const char *name) {

@@ -113,9 +113,14 @@ typedef struct Config {
         usec_t kill_grace_usec;          /* USEC_INFINITY: never SIGKILL */
         uint64_t job_file_size_max;      /* bytes */
         uint64_t context_size_max;       /* bytes */
+        bool timestamps_utc;             /* "timestamps": times in the database are UTC, not local time */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;
+
+        /* Valid settings that are probably a mistake, "<file>:<line>: <what>" as errors are; NULL when none.
+         * The loader prints nothing: batchd logs them at warning level. */
+        char **warnings;
 } Config;
 
 typedef struct ConfigLoadOptions {
@@ -154,6 +159,9 @@ int config_load(const char *main_path, const ConfigLoadOptions *options, Config 
 
 const JobConfig *config_find_job(const Config *c, const char *name);
 const StepConfig *job_config_find_step(const JobConfig *j, const char *name);
+/* The type j declares for the parameter called name: its schedule_parameter, run.id with the run.id
+ * incrementer, or an entry of its "parameters". _JOB_PARAMETER_TYPE_INVALID when j declares none. */
+JobParameterType job_config_declared_type(const JobConfig *j, const char *name);
 
 /* [A-Za-z0-9_.-]+, at most JOB_NAME_MAX bytes, not "." or "..". Step names follow the same rule. */
 bool config_job_name_is_valid(const char *name) _pure_;

@@ -780,6 +780,7 @@ int job_parameters_add(JobParameters *p, const char *name, JobParameterType t, c
         if (existing) {
                 free(existing->value);
                 existing->value = TAKE_PTR(v);
+                existing->untyped = false;
                 existing->type = t;
                 existing->identifying = identifying;
                 existing->long_value = l;
@@ -849,9 +850,10 @@ int job_parameters_parse_argument(JobParameters *p, const char *arg, char **ret_
         _cleanup_free_ char *name = NULL, *value = NULL;
         JobParameterType t = JOB_PARAMETER_STRING;
         const char *eq, *key, *paren;
-        bool identifying = true;
+        bool identifying = true, untyped = false;
         size_t key_len;
         char b[SHOWN_BUF];
+        int r;
 
         if (!p || !arg)
                 return -EINVAL;
@@ -905,13 +907,55 @@ int job_parameters_parse_argument(JobParameters *p, const char *arg, char **ret_
                         if (sb5_identifying == false)
                                 identifying = false;
                         value = strndup(eq + 1, (size_t) l);
-                } else
+                } else {
                         value = strdup(eq + 1);
+                        untyped = true;
+                }
         }
         if (!name || !value)
                 return -ENOMEM;
 
-        return job_parameters_add(p, name, t, value, identifying, ret_error);
+        r = job_parameters_add(p, name, t, value, identifying, ret_error);
+        if (r < 0)
+                return r;
+        find(p, name)->untyped = untyped;
+        return 0;
+}
+
+int job_parameter_apply_declared_type(JobParameter *p, JobParameterType declared, char **ret_error) {
+        _cleanup_free_ char *v = NULL;
+        char b[SHOWN_BUF];
+        int64_t l;
+        double d;
+        int r;
+
+        if (!p || declared < 0 || declared >= _JOB_PARAMETER_TYPE_MAX)
+                return -EINVAL;
+
+        if (!p->untyped) {
+                if (p->type != declared)
+                        return set_error(ret_error,
+                                         "Parameter '%s' is declared by the job as a %s, but was given as a %s.",
+                                         shown(p->name, b), job_parameter_type_to_string(declared),
+                                         job_parameter_type_to_string(p->type));
+                return 0;
+        }
+
+        /* Untyped values are kept as given (type string), so they can be parsed as the declared type now. */
+        r = canonicalize_full(declared, p->name, p->value, &v, &l, &d, ret_error);
+        if (r < 0)
+                return r;
+        if (strlen(v) > JOB_PARAMETER_VALUE_MAX)
+                return set_error(ret_error, "Parameter '%s' value is longer than %d bytes.",
+                                 shown(p->name, b), JOB_PARAMETER_VALUE_MAX);
+
+        free(p->value);
+        p->value = TAKE_PTR(v);
+        p->type = declared;
+        p->long_value = l;
+        p->double_value = d;
+        p->untyped = false;
+        return 0;
 }
 
 int job_parameter_to_argument(const JobParameter *p, char **ret) {

@@ -25,6 +25,10 @@ typedef struct JobParameter {
         char *name;
         JobParameterType type;
         bool identifying;
+        /* Given by name without a type ("day=2026-12-01" to batchctl, type "" over D-Bus): type is STRING and
+         * value the text as given until job_parameter_apply_declared_type() gives it the type the job
+         * declares for it. */
+        bool untyped;
         /* Canonical text: exactly what Java's toString() prints for the typed value. It is what
          * PARAMETER_VALUE stores and what the job key hashes. */
         char *value;
@@ -73,6 +77,12 @@ int job_parameters_add(JobParameters *p, const char *name, JobParameterType t, c
  *                         defaults to true).
  * The style is told apart by the value ending in ",java.<known class>" or ",java.<class>,true|false". */
 int job_parameters_parse_argument(JobParameters *p, const char *arg, char **ret_error);
+
+/* A job's declaration of p's name (its "parameters", "schedule_parameter", the run.id incrementer) gives
+ * the type: an untyped p is converted to it (and stops being untyped); a value that does not parse as that
+ * type, or an explicit type other than the declared one, is -EINVAL with a message naming the parameter and
+ * both types in ret_error. p is unchanged on error. */
+int job_parameter_apply_declared_type(JobParameter *p, JobParameterType declared, char **ret_error);
 
 /* Formats p back into arguments job_parameters_parse_argument() accepts, Spring Batch 4 style. */
 int job_parameter_to_argument(const JobParameter *p, char **ret);

@@ -213,6 +213,8 @@ static void on_step_finished(StepRunner *runner, const StepResult *result, void 
 
         s->status = status;
         s->end_time = now_usec(CLOCK_REALTIME);
+        if (result->rolled_back)
+                s->rollback_count++;
         if (set_string(&s->exit_code, run->custom_exit_code ?: exit_code_from_batch_status(status)) < 0 ||
             set_string(&s->exit_message, run->custom_exit_description ?: strempty(message)) < 0)
                 (void) log_oom();

@@ -59,6 +59,7 @@ static int read_parameters(sd_bus_message *msg, JobParameters *ret, sd_bus_error
         while ((k = sd_bus_message_read(msg, "(sssb)", &name, &type, &value, &identifying)) > 0) {
                 _cleanup_free_ char *why = NULL;
                 JobParameterType t;
+                bool untyped;
 
                 /* Spring Batch has no such limit, but nobody needs more, and unbounded input is a denial of
                  * service on a single-threaded daemon. */
@@ -67,7 +68,9 @@ static int read_parameters(sd_bus_message *msg, JobParameters *ret, sd_bus_error
                                                  "Too many parameters: at most %d are accepted.", JOB_PARAMETERS_MAX),
                                -E2BIG;
 
-                t = job_parameter_type_from_string(type);
+                /* "": given by name only; the job's declaration gives the type (manager_launch()). */
+                untyped = isempty(type);
+                t = untyped ? JOB_PARAMETER_STRING : job_parameter_type_from_string(type);
                 if (t < 0)
                         t = job_parameter_type_from_java(type);
                 if (t < 0)
@@ -80,6 +83,7 @@ static int read_parameters(sd_bus_message *msg, JobParameters *ret, sd_bus_error
                 if (k < 0)
                         return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
                                                 why ?: "Invalid parameter."), k;
+                p.items[p.n - 1].untyped = untyped;
         }
         if (k < 0)
                 return k;

@@ -120,9 +120,14 @@ static void log_config_errors(char **errors) {
 
 static int manager_load_config(Manager *m, bool strict, Config **ret, char ***ret_errors) {
         ConfigLoadOptions o = m->load_options;
+        int k;
 
         o.strict = strict;
-        return config_load(m->config_path, &o, ret, ret_errors);
+        k = config_load(m->config_path, &o, ret, ret_errors);
+        if (k >= 0)
+                for (char **w = (*ret)->warnings; w && *w; w++)
+                        log_warning("%s", *w);
+        return k;
 }
 
 static int on_retention(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -193,7 +198,7 @@ int manager_startup(Manager *m) {
                                                c->database, lock);
         }
 
-        k = repository_open(c->database, 0, &m->repository, &error);
+        k = repository_open(c->database, c->timestamps_utc ? REPOSITORY_TIMESTAMPS_UTC : 0, &m->repository, &error);
         if (k < 0)
                 return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
         repository_set_context_size_max(m->repository, c->context_size_max);
@@ -290,6 +295,9 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         if (!streq(c->database, manager_config(m)->database))
                 log_warning("database changed from %s to %s; the change takes effect when batchd restarts.",
                             manager_config(m)->database, c->database);
+        if (c->timestamps_utc != manager_config(m)->timestamps_utc)
+                log_warning("timestamps changed to \"%s\"; the change takes effect when batchd restarts.",
+                            c->timestamps_utc ? "utc" : "local");
 
         ref = config_ref_new(c);
         if (!ref) {
@@ -426,9 +434,43 @@ static int manager_get_job(Manager *m, const char *job_name, const JobConfig **r
         return 0;
 }
 
+/* The types the job declares for parameters given by name only (batchctl start JOB day=2026-12-01): without
+ * this the day would be a string, a different JobInstance from the scheduled date one, and run twice. */
+static int manager_apply_declared_types(const JobConfig *job, const JobParameters *params, JobParameters *ret,
+                                        sd_bus_error *error) {
+        _cleanup_(job_parameters_done) JobParameters typed = JOB_PARAMETERS_NULL;
+        int k;
+
+        if (!params)
+                return 0;
+        k = job_parameters_copy(params, &typed);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < typed.n; i++) {
+                JobParameter *p = typed.items + i;
+                JobParameterType declared = job_config_declared_type(job, p->name);
+                _cleanup_free_ char *msg = NULL;
+
+                if (declared < 0) {
+                        p->untyped = false;  /* undeclared: a string, as always */
+                        continue;
+                }
+                k = job_parameter_apply_declared_type(p, declared, &msg);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        return sd_bus_error_setf(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, "Job [%s]: %s",
+                                                 job->name, msg ?: "invalid parameter"), k;
+        }
+
+        *ret = typed;
+        typed = JOB_PARAMETERS_NULL;
+        return 0;
+}
+
 int manager_launch(Manager *m, const char *job_name, const JobParameters *params, LaunchMode mode,
                    int64_t *ret_execution_id, sd_bus_error *error) {
-        _cleanup_(job_parameters_done) JobParameters merged = JOB_PARAMETERS_NULL;
+        _cleanup_(job_parameters_done) JobParameters merged = JOB_PARAMETERS_NULL, typed = JOB_PARAMETERS_NULL;
         const JobConfig *job;
         int k;
 
@@ -438,6 +480,12 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
         k = manager_get_job(m, job_name, &job, error);
         if (k < 0)
                 return k;
+
+        k = manager_apply_declared_types(job, params, &typed, error);
+        if (k < 0)
+                return k;
+        if (params)
+                params = &typed;
 
         /* The job's defaults, then what the caller passed. */
         k = job_parameters_copy(&job->parameters, &merged);
@@ -458,7 +506,22 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         if (k < 0)
                                 return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
                 }
-        } else
+        } else {
+                /* A job with the run.id incrementer gets the next run.id on every launch, a plain Start
+                 * included, unless the caller names one: otherwise this instance would have none, and
+                 * the incrementer could never tell which run.id comes next. */
+                if (job->incrementer == JOB_INCREMENTER_RUN_ID && !(params && job_parameters_get(params, "run.id"))) {
+                        int64_t run_id;
+                        char buf[32];
+
+                        k = repository_next_run_id(m->repository, job->name, &run_id, error);
+                        if (k < 0)
+                                return k;
+                        (void) snprintf(buf, sizeof(buf), "%" PRIi64, run_id);
+                        k = job_parameters_add(&merged, "run.id", JOB_PARAMETER_LONG, buf, true, NULL);
+                        if (k < 0)
+                                return k;
+                }
                 for (size_t i = 0; params && i < params->n; i++) {
                         const JobParameter *p = params->items + i;
                         _cleanup_free_ char *msg = NULL;
@@ -467,6 +530,7 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         if (k < 0)
                                 return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
                 }
+        }
 
         return manager_execute(m, job, &merged, ret_execution_id, error);
 }

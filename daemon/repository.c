@@ -50,6 +50,7 @@ typedef enum Sql {
         SQL_JOB_NAMES,
         SQL_INSTANCES_OF_JOB,
         SQL_INSTANCE_COUNT,
+        SQL_MAX_RUN_ID,
         SQL_LIST_EXECUTIONS,
         SQL_LIST_EXECUTIONS_OF_JOB,
         SQL_LIST_EXECUTIONS_OF_INSTANCE,
@@ -152,7 +153,9 @@ static const char *const sql_text[_SQL_MAX] = {
                 "SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1",
         [SQL_GET_STEPS] =
                 "SELECT " STEP_COLUMNS STEP_FROM " WHERE S.JOB_EXECUTION_ID = ?1 ORDER BY S.STEP_EXECUTION_ID",
-        /* Spring's getLastStepExecution(): across all executions of the instance, newest first. */
+        /* Spring's getLastStepExecution(): across all executions of the instance, newest first. Newest by id:
+         * the stored times are wall-clock text that repeats in the autumn DST hour (and can be UTC or local,
+         * see "timestamps"), while ids only ever grow. */
         /* CROSS JOIN pins the executions of the instance as the outer loop; left to itself the planner may
          * walk every step of that name in the whole history. */
         [SQL_LAST_STEP] =
@@ -160,7 +163,7 @@ static const char *const sql_text[_SQL_MAX] = {
                 " CROSS JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
                 " LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID"
                 " WHERE E.JOB_INSTANCE_ID = ?1 AND S.STEP_NAME = ?2"
-                " ORDER BY S.CREATE_TIME DESC, S.STEP_EXECUTION_ID DESC LIMIT 1",
+                " ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1",
         [SQL_STEP_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION E"
                 " CROSS JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
@@ -172,6 +175,22 @@ static const char *const sql_text[_SQL_MAX] = {
                 "ORDER BY JOB_INSTANCE_ID DESC LIMIT ?3 OFFSET ?2",
         [SQL_INSTANCE_COUNT] =
                 "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1",
+        /* The highest run.id any execution of the job was launched with (Spring stores canonical longs). First
+         * among the 1000 highest run.ids of all jobs, from BATCHD_RUN_ID_IDX (schema/005): that is exact
+         * whenever the job has one there, and about a millisecond at 200,000 executions. Only a job with none
+         * there walks its own executions' parameters. */
+        [SQL_MAX_RUN_ID] =
+                "SELECT COALESCE("
+                "(SELECT MAX(T.V) FROM (SELECT CAST(P.PARAMETER_VALUE AS INTEGER) AS V, P.JOB_EXECUTION_ID AS X"
+                " FROM BATCH_JOB_EXECUTION_PARAMS P INDEXED BY BATCHD_RUN_ID_IDX"
+                " WHERE P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'"
+                " ORDER BY CAST(P.PARAMETER_VALUE AS INTEGER) DESC LIMIT 1000) T"
+                " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = T.X"
+                " CROSS JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = ?1),"
+                "(SELECT MAX(CAST(P.PARAMETER_VALUE AS INTEGER)) FROM BATCH_JOB_INSTANCE I"
+                " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_INSTANCE_ID = I.JOB_INSTANCE_ID"
+                " CROSS JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
+                " WHERE I.JOB_NAME = ?1 AND P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'))",
         /* One statement per filter: a `(?1 IS NULL OR ...)` filter cannot use an index, so the planner walks the
          * whole history. test-repository's test_query_plans checks each plan. Unfiltered, the walk backwards
          * along the primary key stops after offset + limit rows. */
@@ -210,6 +229,7 @@ struct Repository {
         sqlite3 *db;
         char *path;
         bool read_only;
+        bool timestamps_utc;
         unsigned tx_depth;
         uint64_t context_size_max;
         sqlite3_stmt *stmts[_SQL_MAX];
@@ -383,19 +403,19 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v) {
         return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static int bind_time(sqlite3_stmt *s, int i, usec_t t) {
+static int bind_time(Repository *r, sqlite3_stmt *s, int i, usec_t t) {
         char buf[TIMESTAMP_MAX];
 
-        if (t == 0 || !timestamp_format(t, buf))
+        if (t == 0 || !repository_timestamp_format(r, t, buf))
                 return sqlite3_bind_null(s, i);
         return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
 }
 
-static usec_t column_time(sqlite3_stmt *s, int i) {
+static usec_t column_time(Repository *r, sqlite3_stmt *s, int i) {
         const char *t = (const char *) sqlite3_column_text(s, i);
         usec_t u;
 
-        if (!t || timestamp_parse(t, &u) < 0)
+        if (!t || repository_timestamp_parse(r, t, &u) < 0)
                 return 0;
         return u;
 }
@@ -562,6 +582,7 @@ int repository_open(const char *path, RepositoryOpenFlags flags, Repository **re
         if (!r->path)
                 return -ENOMEM;
         r->read_only = (flags & REPOSITORY_READ_ONLY) && !memory;
+        r->timestamps_utc = flags & REPOSITORY_TIMESTAMPS_UTC;
 
         rc = sqlite3_open_v2(path, &r->db,
                              (r->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
@@ -616,6 +637,16 @@ Repository *repository_free(Repository *r) {
         sqlite3_close_v2(r->db);
         free(r->path);
         return mfree(r);
+}
+
+char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]) {
+        assert(r);
+        return timestamp_format_zone(t, r->timestamps_utc, buf);
+}
+
+int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret) {
+        assert(r);
+        return timestamp_parse_zone(s, r->timestamps_utc, ret);
 }
 
 struct sqlite3 *repository_get_database(Repository *r) {
@@ -771,7 +802,7 @@ static int context_load(Repository *r, Sql id, int64_t owner, ExecutionContext *
 
 /* ---- reading rows ---- */
 
-static int execution_from_row(sqlite3_stmt *s, JobExecution **ret) {
+static int execution_from_row(Repository *r, sqlite3_stmt *s, JobExecution **ret) {
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
         const char *status;
         int k;
@@ -785,10 +816,10 @@ static int execution_from_row(sqlite3_stmt *s, JobExecution **ret) {
         k = column_strdup(s, 3, &e->job_name);
         if (k < 0)
                 return k;
-        e->create_time = column_time(s, 4);
-        e->start_time = column_time(s, 5);
-        e->end_time = column_time(s, 6);
-        e->last_updated = column_time(s, 7);
+        e->create_time = column_time(r, s, 4);
+        e->start_time = column_time(r, s, 5);
+        e->end_time = column_time(r, s, 6);
+        e->last_updated = column_time(r, s, 7);
         status = (const char *) sqlite3_column_text(s, 8);
         e->status = batch_status_from_string(status);
         if (e->status < 0)
@@ -804,7 +835,7 @@ static int execution_from_row(sqlite3_stmt *s, JobExecution **ret) {
         return 0;
 }
 
-static int step_from_row(sqlite3_stmt *s, StepExecution **ret) {
+static int step_from_row(Repository *r, sqlite3_stmt *s, StepExecution **ret) {
         _cleanup_(step_execution_freep) StepExecution *x = NULL;
         int k;
 
@@ -817,10 +848,10 @@ static int step_from_row(sqlite3_stmt *s, StepExecution **ret) {
         k = column_strdup(s, 3, &x->step_name);
         if (k < 0)
                 return k;
-        x->create_time = column_time(s, 4);
-        x->start_time = column_time(s, 5);
-        x->end_time = column_time(s, 6);
-        x->last_updated = column_time(s, 7);
+        x->create_time = column_time(r, s, 4);
+        x->start_time = column_time(r, s, 5);
+        x->end_time = column_time(r, s, 6);
+        x->last_updated = column_time(r, s, 7);
         x->status = batch_status_from_string((const char *) sqlite3_column_text(s, 8));
         if (x->status < 0)
                 x->status = BATCH_STATUS_UNKNOWN;
@@ -1085,7 +1116,7 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
         PREPARE(r, SQL_INSERT_EXECUTION, exec, error);
         sqlite3_bind_int64(exec, 1, e->id);
         sqlite3_bind_int64(exec, 2, instance_id);
-        bind_time(exec, 3, now);
+        bind_time(r, exec, 3, now);
         bind_text(exec, 4, batch_status_to_string(e->status));
         bind_text(exec, 5, e->exit_code);
         k = step_done(r, exec, error, "create the job execution");
@@ -1171,12 +1202,12 @@ static int execution_write(Repository *r, JobExecution *e, usec_t now, sd_bus_er
         PREPARE(r, SQL_UPDATE_EXECUTION, s, error);
         sqlite3_bind_int64(s, 1, e->id);
         sqlite3_bind_int64(s, 2, e->version);
-        bind_time(s, 3, e->start_time);
-        bind_time(s, 4, e->end_time);
+        bind_time(r, s, 3, e->start_time);
+        bind_time(r, s, 4, e->end_time);
         bind_text(s, 5, batch_status_to_string(e->status));
         bind_text(s, 6, utf8_truncate(strempty(e->exit_code), EXIT_CODE_MAX, codebuf));
         bind_text(s, 7, utf8_truncate(strempty(e->exit_message), EXIT_MESSAGE_MAX, msgbuf));
-        bind_time(s, 8, now);
+        bind_time(r, s, 8, now);
         k = step_done(r, s, error, "update the job execution");
         if (k < 0)
                 return k;
@@ -1232,7 +1263,7 @@ int repository_get_last_step_execution(Repository *r, int64_t instance_id, const
         }
         if (rc != SQLITE_ROW)
                 return errno_from_sqlite(rc);
-        return step_from_row(s, ret);
+        return step_from_row(r, s, ret);
 }
 
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret) {
@@ -1291,9 +1322,10 @@ int repository_should_start_step(Repository *r, const JobExecution *e, const cha
                 k = repository_get_step_execution_count(r, e->job_instance_id, step_name, &count);
                 if (k < 0)
                         return repository_error(r, sqlite3_errcode(r->db), error, "count step executions");
+                /* SimpleStepHandler's message byte for byte, missing space included. */
                 if (count >= start_limit)
                         return sd_bus_error_setf(error, BATCH_ERROR_START_LIMIT_EXCEEDED,
-                                                 "Maximum start limit exceeded for step: %s StartMax: %" PRIu64,
+                                                 "Maximum start limit exceeded for step: %sStartMax: %" PRIu64,
                                                  step_name, start_limit), -EDQUOT;
         }
 
@@ -1352,7 +1384,7 @@ int repository_add_step_execution(Repository *r, const JobExecution *e, const ch
         sqlite3_bind_int64(s, 1, x->id);
         bind_text(s, 2, step_name);
         sqlite3_bind_int64(s, 3, e->id);
-        bind_time(s, 4, x->create_time);
+        bind_time(r, s, 4, x->create_time);
         k = step_done(r, s, error, "create the step execution");
         if (k < 0)
                 return k;
@@ -1383,8 +1415,8 @@ static int step_write(Repository *r, const StepExecution *x, usec_t now, sd_bus_
         PREPARE(r, SQL_UPDATE_STEP, s, error);
         sqlite3_bind_int64(s, 1, x->id);
         sqlite3_bind_int64(s, 2, x->version);
-        bind_time(s, 3, x->start_time);
-        bind_time(s, 4, x->end_time);
+        bind_time(r, s, 3, x->start_time);
+        bind_time(r, s, 4, x->end_time);
         bind_text(s, 5, batch_status_to_string(x->status));
         sqlite3_bind_int64(s, 6, x->commit_count);
         sqlite3_bind_int64(s, 7, x->read_count);
@@ -1396,7 +1428,7 @@ static int step_write(Repository *r, const StepExecution *x, usec_t now, sd_bus_
         sqlite3_bind_int64(s, 13, x->rollback_count);
         bind_text(s, 14, utf8_truncate(strempty(x->exit_code), EXIT_CODE_MAX, codebuf));
         bind_text(s, 15, utf8_truncate(strempty(x->exit_message), EXIT_MESSAGE_MAX, msgbuf));
-        bind_time(s, 16, now);
+        bind_time(r, s, 16, now);
         k = step_done(r, s, error, "update the step execution");
         if (k < 0)
                 return k;
@@ -1620,7 +1652,7 @@ int repository_get_execution_summary(Repository *r, int64_t id, JobExecution **r
                                          "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
         if (rc != SQLITE_ROW)
                 return repository_error(r, rc, error, "read the job execution");
-        return execution_from_row(s, ret);
+        return execution_from_row(r, s, ret);
 }
 
 int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_bus_error *error) {
@@ -1652,7 +1684,7 @@ static int executions_collect(Repository *r, sqlite3_stmt *s, bool details, JobE
                         return -ENOMEM;
                 }
                 a = na;
-                k = execution_from_row(s, a + n);
+                k = execution_from_row(r, s, a + n);
                 if (k < 0) {
                         job_execution_array_free(a, n);
                         return k;
@@ -1713,7 +1745,7 @@ int repository_get_last_execution_of_job(Repository *r, const char *job_name, Jo
         }
         if (rc != SQLITE_ROW)
                 return errno_from_sqlite(rc);
-        return execution_from_row(s, ret);
+        return execution_from_row(r, s, ret);
 }
 
 int repository_get_last_execution(Repository *r, const char *job_name, const JobParameters *params,
@@ -1791,7 +1823,7 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
                         return -ENOMEM;
                 }
                 a = na;
-                k = step_from_row(s, a + n);
+                k = step_from_row(r, s, a + n);
                 if (k < 0) {
                         step_execution_array_free(a, n);
                         return k;
@@ -1835,12 +1867,38 @@ int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char 
 
 /* ---- operations ---- */
 
+int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd_bus_error *error) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int64_t max = 0;
+        int k, rc;
+
+        assert(r);
+        assert(job_name);
+        assert(ret);
+
+        k = repository_stmt(r, SQL_MAX_RUN_ID, &s);
+        if (k < 0)
+                return repository_error(r, sqlite3_errcode(r->db), error, "read the last run.id");
+        bind_text(s, 1, job_name);
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+                return repository_error(r, rc, error, "read the last run.id");
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+                max = sqlite3_column_int64(s, 0);
+        if (max == INT64_MAX)
+                return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
+                                        "Invalid value for parameter run.id"), -EOVERFLOW;
+
+        *ret = MAX(max, (int64_t) 0) + 1;
+        return 0;
+}
+
 int repository_next_parameters(Repository *r, const char *job_name, const JobParameters *overrides,
                                JobParameters *ret, sd_bus_error *error) {
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         JobInstance *instances = NULL;
         size_t n = 0;
-        int64_t run_id = 1;
+        int64_t run_id;
         char buf[32];
         int k;
 
@@ -1870,22 +1928,12 @@ int repository_next_parameters(Repository *r, const char *job_name, const JobPar
                         free(executions);
         }
 
-        /* RunIdIncrementer: run.id + 1 of the last instance's parameters, as an identifying long. */
-        {
-                const JobParameter *x = job_parameters_get(&p, "run.id");
-
-                if (x) {
-                        char *end;
-                        long long v;
-
-                        errno = 0;
-                        v = strtoll(x->value, &end, 10);
-                        if (errno != 0 || *end != '\0' || v == LLONG_MAX)
-                                return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID,
-                                                        "Invalid value for parameter run.id"), -EINVAL;
-                        run_id = v + 1;
-                }
-        }
+        /* RunIdIncrementer, made robust: Spring adds 1 to the last instance's run.id, which goes back to 1
+         * after any launch without one (a plain Start) and then restarts an old instance. The highest
+         * run.id of all the job's instances + 1 is always a new instance. */
+        k = repository_next_run_id(r, job_name, &run_id, error);
+        if (k < 0)
+                return k;
         (void) snprintf(buf, sizeof(buf), "%" PRIi64, run_id);
         k = job_parameters_add(&p, "run.id", JOB_PARAMETER_LONG, buf, true, NULL);
         if (k < 0)
@@ -1953,7 +2001,7 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
                 if (k >= 0) {
                         sqlite3_bind_int64(s, 1, e->id);
                         bind_text(s, 2, message);
-                        bind_time(s, 3, now);
+                        bind_time(r, s, 3, now);
                         k = step_done(r, s, NULL, "fail running steps");
                 }
                 if (k >= 0) {
@@ -2003,7 +2051,7 @@ int repository_delete_old(Repository *r, unsigned keep_days, unsigned keep_execu
                 return 0;
         }
         if (keep_days > 0 && now > (usec_t) keep_days * 86400 * USEC_PER_SEC)
-                (void) timestamp_format(now - (usec_t) keep_days * 86400 * USEC_PER_SEC, cutoff);
+                (void) repository_timestamp_format(r, now - (usec_t) keep_days * 86400 * USEC_PER_SEC, cutoff);
 
         k = repository_begin(r, NULL);
         if (k < 0)

@@ -62,6 +62,7 @@ typedef struct StepContribution {
 
 typedef enum RepositoryOpenFlags {
         REPOSITORY_READ_ONLY = 1 << 0,   /* never migrates or writes; for batchctl and tools */
+        REPOSITORY_TIMESTAMPS_UTC = 1 << 1, /* times are stored and read as UTC, not local time ("timestamps") */
 } RepositoryOpenFlags;
 
 typedef enum LaunchFlags {
@@ -76,6 +77,10 @@ int repository_schema_version(Repository *r);
 
 /* The connection, for batchd's own tables next to Spring's (schedule-store.c). */
 struct sqlite3 *repository_get_database(Repository *r);
+/* The text of a stored time and back, in the time zone the repository was opened with (local by default, as
+ * Spring stores LocalDateTime; UTC with REPOSITORY_TIMESTAMPS_UTC). Every table uses the same one. */
+char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]);
+int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret);
 
 /* Groups several updates into one transaction, i.e. one write to disk. Transactions nest: every repository
  * call stays atomic by itself and joins an open transaction. In-memory objects updated inside a transaction
@@ -154,10 +159,13 @@ int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char 
                            void *userdata);
 
 /* ---- operations (JobOperator) ---- */
-/* RunIdIncrementer: the last instance's last execution's parameters with run.id + 1 (1 when absent), then
- * the given overrides. */
+/* RunIdIncrementer: the last instance's last execution's parameters, with run.id set to the next one
+ * (repository_next_run_id()), then the given overrides. */
 int repository_next_parameters(Repository *r, const char *job_name, const JobParameters *overrides,
                                JobParameters *ret, sd_bus_error *error);
+/* The highest run.id (an identifying or not long) over every execution of the job, + 1; 1 when none has one.
+ * Not "the last instance's + 1": a launch without run.id must not make the next one start over at 1. */
+int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd_bus_error *error);
 /* Marks a finished execution ABANDONED so its instance is never restarted; running ones are refused. */
 int repository_abandon_execution(Repository *r, int64_t id, sd_bus_error *error);
 /* Crash reconciliation: every STARTING/STARTED/STOPPING execution and step execution becomes FAILED with

@@ -47,7 +47,7 @@ int schedule_store_set_last_fire(Repository *r, const char *job, usec_t fire, in
         if (rc != SQLITE_OK)
                 return errno_from_rc(rc);
         sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, strempty(timestamp_format(fire, buf)), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, strempty(repository_timestamp_format(r, fire, buf)), -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 3, (int64_t) fire);
         if (execution_id > 0)
                 sqlite3_bind_int64(s, 4, execution_id);
@@ -68,9 +68,9 @@ int schedule_store_add_nonrun(Repository *r, const char *job, usec_t scheduled, 
         if (rc != SQLITE_OK)
                 return errno_from_rc(rc);
         sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, strempty(timestamp_format(scheduled, buf)), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, strempty(repository_timestamp_format(r, scheduled, buf)), -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, (int64_t) scheduled);
-        sqlite3_bind_text(s, 4, strempty(timestamp_format(now_usec(CLOCK_REALTIME), now)), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, strempty(repository_timestamp_format(r, now_usec(CLOCK_REALTIME), now)), -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
         if (detail)
                 sqlite3_bind_text(s, 6, detail, -1, SQLITE_STATIC);
@@ -110,7 +110,7 @@ int schedule_store_list_nonruns(Repository *r, const char *job, size_t limit, No
                 n++;
                 t = (const char *) sqlite3_column_text(s, 3);
                 if (t)
-                        (void) timestamp_parse(t, &recorded);
+                        (void) repository_timestamp_parse(r, t, &recorded);
                 a[n - 1].recorded = recorded;
                 a[n - 1].job_name = strdup((const char *) sqlite3_column_text(s, 1) ?: "");
                 a[n - 1].reason = strdup((const char *) sqlite3_column_text(s, 4) ?: "");

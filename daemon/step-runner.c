@@ -791,6 +791,10 @@ static void runner_finish(StepRunner *runner, const siginfo_t *si) {
                 }
         }
 
+        /* Spring's TaskletStep counts a rollback whenever a chunk transaction is rolled back, the failing chunk
+         * included; here that chunk is whatever the step reported since its last commit. */
+        result.rolled_back = result.outcome != STEP_OUTCOME_SUCCESS && runner_has_uncommitted(runner);
+
         result.message = message ?: (result.outcome == STEP_OUTCOME_SUCCESS ? "" : "failed");
         runner->running = false;
 

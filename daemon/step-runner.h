@@ -39,6 +39,9 @@ typedef struct StepResult {
         int signal;             /* the signal that killed it, 0 when it exited */
         int error;              /* negative errno when the child could not be set up or exec'd, else 0 */
         bool timed_out;
+        /* The step did not succeed and had reported work since its last commit (PUTs, or counts from ADD or
+         * a failed final commit), which was discarded: a chunk was rolled back (docs/step-protocol.md). */
+        bool rolled_back;
         /* "" on success; otherwise one of
          *   "exited with status 3"
          *   "killed by signal 9 (KILL)"           (", core dumped" appended when it did)

@@ -14,10 +14,14 @@ usec_t now_usec(clockid_t clock) {
 }
 
 char *timestamp_format(usec_t t, char buf[static TIMESTAMP_MAX]) {
+        return timestamp_format_zone(t, false, buf);
+}
+
+char *timestamp_format_zone(usec_t t, bool utc, char buf[static TIMESTAMP_MAX]) {
         time_t sec = (time_t) (t / USEC_PER_SEC);
         struct tm tm;
 
-        if (!localtime_r(&sec, &tm))
+        if (!(utc ? gmtime_r(&sec, &tm) : localtime_r(&sec, &tm)))
                 return NULL;
         (void) snprintf(buf, TIMESTAMP_MAX, "%04d-%02d-%02d %02d:%02d:%02d.%06u",
                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
@@ -26,6 +30,10 @@ char *timestamp_format(usec_t t, char buf[static TIMESTAMP_MAX]) {
 }
 
 int timestamp_parse(const char *s, usec_t *ret) {
+        return timestamp_parse_zone(s, false, ret);
+}
+
+int timestamp_parse_zone(const char *s, bool utc, usec_t *ret) {
         struct tm tm = { .tm_isdst = -1 };
         unsigned frac = 0;
         int n = 0, digits = 0;
@@ -52,7 +60,7 @@ int timestamp_parse(const char *s, usec_t *ret) {
 
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
-        sec = mktime(&tm);
+        sec = utc ? timegm(&tm) : mktime(&tm);
         if (sec == (time_t) -1 || sec < 0)
                 return -EINVAL;
         *ret = (usec_t) sec * USEC_PER_SEC + frac;

@@ -16,6 +16,10 @@ usec_t now_usec(clockid_t clock);
 /* Spring Batch stores java.time.LocalDateTime, i.e. local wall-clock time, as 'YYYY-MM-DD HH:MM:SS.ffffff'. */
 char *timestamp_format(usec_t t, char buf[static TIMESTAMP_MAX]);
 int timestamp_parse(const char *s, usec_t *ret);
+/* The same in local time (utc = false, what the two above do) or in UTC: batchd.conf's "timestamps". Local
+ * wall-clock text repeats in the autumn DST hour, so a parse of such a time picks one of the two instants. */
+char *timestamp_format_zone(usec_t t, bool utc, char buf[static TIMESTAMP_MAX]);
+int timestamp_parse_zone(const char *s, bool utc, usec_t *ret);
 
 #define TIMESTAMP_RELATIVE_MAX 64
 /* "3h 5min left", "2 days ago", as systemd prints them next to timestamps. */

@@ -553,8 +553,40 @@ static void test_print_elapses(void **state) {
         assert_string_equal(err, "Failed to determine next elapse for 'quarterly': Invalid argument");
 }
 
+static void test_sub_daily(void **state) {
+        static const struct {
+                const char *expr;
+                bool sub_daily;
+        } sub_daily_cases[] = {
+                { "daily",                   false },
+                { "*-*-* 02:00:00",          false },
+                { "Mon..Fri 10:30",          false },
+                { "weekly",                  false },
+                { "*-*-1 00:00:00 UTC",      false },
+                { "02:00:00.5",              false },
+                { "hourly",                  true  },
+                { "minutely",                true  },
+                { "*:*:0/1",                 true  },
+                { "*:0/15",                  true  },
+                { "*-*-* 08,20:00",          true  },
+                { "*-*-* 08..09:00",         true  },
+                { "*-*-* 02:00:00,30",       true  },
+                { "*-*-* 10:00/30",          true  },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(sub_daily_cases); i++) {
+                _cleanup_(calendar_spec_freep) CalendarSpec *c = NULL;
+
+                if (calendar_spec_from_string(sub_daily_cases[i].expr, &c, NULL) < 0)
+                        fail_msg("cannot parse '%s'", sub_daily_cases[i].expr);
+                if (calendar_spec_is_sub_daily(c) != sub_daily_cases[i].sub_daily)
+                        fail_msg("'%s': sub-daily should be %s", sub_daily_cases[i].expr, sub_daily_cases[i].sub_daily ? "true" : "false");
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_sub_daily),
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_normalized_round_trip),
                 cmocka_unit_test(test_invalid),

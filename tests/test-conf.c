@@ -173,6 +173,7 @@ static void test_missing_main_file(void **state) {
         assert_int_equal(c->keep_executions, 0);
         assert_true(c->stop_timeout_usec == 90 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
+        assert_false(c->timestamps_utc);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
         if (access("/etc/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
@@ -196,7 +197,8 @@ static void test_valid(void **state) {
                             "keep_days = 30;\n"
                             "keep_executions = 100;\n"
                             "stop_timeout = \"2min\";\n"
-                            "kill_grace = \"1h 30min\";\n");
+                            "kill_grace = \"1h 30min\";\n"
+                            "timestamps = \"utc\";\n");
         fixture_write_main(&f, main_extra);
 
         a = fixture_job_file(&f, "a.conf",
@@ -271,6 +273,7 @@ static void test_valid(void **state) {
         assert_int_equal(c->keep_executions, 100);
         assert_true(c->stop_timeout_usec == 120 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 5400 * USEC_PER_SEC);
+        assert_true(c->timestamps_utc);
 
         /* File order, then order within the file. */
         assert_int_equal(c->n_jobs, 3);
@@ -627,6 +630,50 @@ static void test_schedule_rules(void **state) {
                   "6: job 'x': 'incrementer': run.id is a long, but 'parameters' declares it as a string");
 }
 
+/* Loads one valid job file and checks the warnings: exactly the expected ones, "<path>:<tail>". */
+static void check_warnings(const char *contents, const char *expected_tail) {
+        _cleanup_(fixture_done) Fixture f = {};
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *path = NULL, *expected = NULL;
+        ConfigLoadOptions o = options_for_test(true);
+
+        fixture_init(&f);
+        path = fixture_job_file(&f, "w.conf", contents);
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+        assert_null(errors);
+        assert_int_equal(c->n_jobs, 1);
+        if (!expected_tail) {
+                if (c->warnings)
+                        fail_msg("unexpected warning: %s", c->warnings[0]);
+                return;
+        }
+        expected = format("%s:%s", path, expected_tail);
+        assert_errors(c->warnings, expected, NULL);
+}
+
+/* A date schedule_parameter with a schedule firing more than once a day: all fires after the first of a day
+ * are non-runs. Valid and documented, but a trap: a warning with file:line, the job still loads. */
+static void test_sub_daily_date_warning(void **state) {
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"hourly\";\n    schedule_parameter = \"day\";\n" JOB_TAIL,
+                       "7: job 'x': 'schedule_parameter': 'day' is a date, but schedule 'hourly' fires more than "
+                       "once a day: every fire after the first of a day finds that day's instance complete and "
+                       "does not run; bind the fire time as 'day(datetime)' to run every fire");
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"*-*-* 08,20:00\";\n    schedule_parameter = \"d(date)\";\n"
+                       JOB_TAIL,
+                       "7: job 'x': 'schedule_parameter': 'd' is a date, but schedule '*-*-* 08,20:00' fires more "
+                       "than once a day: every fire after the first of a day finds that day's instance complete "
+                       "and does not run; bind the fire time as 'd(datetime)' to run every fire");
+        /* once a day, a datetime, or no schedule_parameter: nothing to say */
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"*-*-* 02:00:00\";\n    schedule_parameter = \"day\";\n"
+                       JOB_TAIL, NULL);
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"Mon..Fri 10:30\";\n    schedule_parameter = \"day\";\n"
+                       JOB_TAIL, NULL);
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"hourly\";\n    schedule_parameter = \"at(datetime)\";\n"
+                       JOB_TAIL, NULL);
+        check_warnings(JOB_HEAD JOB_STEPS "    schedule = \"hourly\";\n" JOB_TAIL, NULL);
+}
+
 static void test_duplicates(void **state) {
         /* Steps within a job. */
         CHECK_BAD(JOB_HEAD "    steps = (\n      { name = \"s\"; exec = [ \"/bin/true\" ]; },\n"
@@ -705,7 +752,7 @@ static void test_main_file_errors(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
-        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *missing = NULL, *text = NULL;
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL, *missing = NULL, *text = NULL;
         ConfigLoadOptions o = options_for_test(false);
 
         fixture_init(&f);
@@ -713,7 +760,8 @@ static void test_main_file_errors(void **state) {
                                "max_concurrent_executions = -1;\n"
                                "admin_group = \"batchd-no-such-group\";\n"
                                "keep_day = 3;\n"
-                               "stop_timeout = 90;\n");
+                               "stop_timeout = 90;\n"
+                               "timestamps = \"UTC+1\";\n");
         /* Even when not strict: a wrong database or jobs_dir must not be replaced by a default. */
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
         assert_null(c);
@@ -721,10 +769,11 @@ static void test_main_file_errors(void **state) {
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
                     "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
-                  "job_file_size_max, context_size_max",
+                    "job_file_size_max, context_size_max, timestamps",
                     f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
-        assert_errors(errors, e1, e2, e3, e4, NULL);
+        e5 = format("%s:7: 'timestamps': unknown value 'UTC+1' (expected \"local\" or \"utc\")", f.main_path);
+        assert_errors(errors, e1, e2, e3, e4, e5, NULL);
         errors = strv_free(errors);
 
         /* Looked up only once everything else is right. */
@@ -1004,7 +1053,7 @@ static void test_packaged_main_file(void **state) {
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 10);
+        assert_int_equal(n_keys, 11);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -1018,6 +1067,7 @@ static void test_packaged_main_file(void **state) {
         assert_true(c->kill_grace_usec == defaults->kill_grace_usec);
         assert_true(c->job_file_size_max == defaults->job_file_size_max);
         assert_true(c->context_size_max == defaults->context_size_max);
+        assert_true(c->timestamps_utc == defaults->timestamps_utc);
         assert_string_equal(defaults->jobs_dir, "/etc/batchd/jobs.d");
         assert_string_equal(defaults->path, "/etc/batchd/batchd.conf");
 }
@@ -1064,6 +1114,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_parameters),
                 cmocka_unit_test(test_bad_calendar),
                 cmocka_unit_test(test_schedule_rules),
+                cmocka_unit_test(test_sub_daily_date_warning),
                 cmocka_unit_test(test_duplicates),
                 cmocka_unit_test(test_duplicate_across_files),
                 cmocka_unit_test(test_users),

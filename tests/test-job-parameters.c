@@ -520,6 +520,68 @@ static void assert_argument_round_trip(const char *arg, const char *expected) {
         assert_int_equal(q.items[0].identifying, p.items[0].identifying);
 }
 
+/* A value given by name only takes the type the job declares; the job key then equals the typed launch's. */
+static void test_declared_type(void **state) {
+        _cleanup_job_parameters_ JobParameters untyped = JOB_PARAMETERS_NULL, typed = JOB_PARAMETERS_NULL,
+                                               explicit = JOB_PARAMETERS_NULL;
+        char k1[33], k2[33];
+        char *msg = NULL;
+        JobParameter *p;
+
+        assert_int_equal(job_parameters_parse_argument(&untyped, "day=2026-12-01", NULL), 0);
+        assert_int_equal(job_parameters_parse_argument(&untyped, "n=+05", NULL), 0);
+        assert_int_equal(job_parameters_parse_argument(&typed, "day(date)=2026-12-01", NULL), 0);
+        assert_int_equal(job_parameters_parse_argument(&typed, "n(long)=5", NULL), 0);
+        assert_int_equal(job_parameters_parse_argument(&explicit, "a(string)=x", NULL), 0);
+        assert_int_equal(job_parameters_parse_argument(&explicit, "b=x,java.lang.String", NULL), 0);
+        assert_int_equal(job_parameters_parse_argument(&explicit, "c(date)=2026-12-01", NULL), 0);
+
+        assert_true(untyped.items[0].untyped && untyped.items[1].untyped);
+        assert_int_equal(untyped.items[0].type, JOB_PARAMETER_STRING);
+        assert_string_equal(untyped.items[1].value, "+05");
+        for (size_t i = 0; i < explicit.n; i++)
+                assert_false(explicit.items[i].untyped);
+
+        assert_int_equal(job_parameter_apply_declared_type(untyped.items + 0, JOB_PARAMETER_DATE, NULL), 0);
+        assert_int_equal(job_parameter_apply_declared_type(untyped.items + 1, JOB_PARAMETER_LONG, NULL), 0);
+        assert_int_equal(untyped.items[0].type, JOB_PARAMETER_DATE);
+        assert_false(untyped.items[0].untyped);
+        assert_string_equal(untyped.items[1].value, "5");
+        assert_true(untyped.items[1].long_value == 5);
+        assert_int_equal(job_parameters_job_key(&untyped, k1), 0);
+        assert_int_equal(job_parameters_job_key(&typed, k2), 0);
+        assert_string_equal(k1, k2);
+
+        /* a value that is not of the declared type: refused, naming the parameter and the type */
+        {
+                _cleanup_job_parameters_ JobParameters bad = JOB_PARAMETERS_NULL;
+
+                assert_int_equal(job_parameters_parse_argument(&bad, "day=2026-13-01", NULL), 0);
+                assert_int_equal(job_parameter_apply_declared_type(bad.items, JOB_PARAMETER_DATE, &msg), -EINVAL);
+                assert_string_equal(msg, "Invalid value '2026-13-01' for parameter 'day' of type date: no such date.");
+                msg = mfree(msg);
+                /* unchanged */
+                assert_true(bad.items[0].untyped);
+                assert_string_equal(bad.items[0].value, "2026-13-01");
+        }
+
+        /* explicit types must agree with the declaration */
+        assert_int_equal(job_parameter_apply_declared_type(explicit.items + 0, JOB_PARAMETER_STRING, NULL), 0);
+        assert_int_equal(job_parameter_apply_declared_type(explicit.items + 1, JOB_PARAMETER_DATE, &msg), -EINVAL);
+        assert_string_equal(msg, "Parameter 'b' is declared by the job as a date, but was given as a string.");
+        msg = mfree(msg);
+        assert_int_equal(job_parameter_apply_declared_type(explicit.items + 2, JOB_PARAMETER_DATETIME, &msg), -EINVAL);
+        assert_string_equal(msg, "Parameter 'c' is declared by the job as a datetime, but was given as a date.");
+        msg = mfree(msg);
+
+        /* replacing by a typed add clears the mark */
+        assert_int_equal(job_parameters_parse_argument(&explicit, "d=1", NULL), 0);
+        p = explicit.items + explicit.n - 1;
+        assert_true(p->untyped);
+        assert_int_equal(job_parameters_add(&explicit, "d", JOB_PARAMETER_LONG, "1", true, NULL), 0);
+        assert_false(p->untyped);
+}
+
 static void test_to_argument(void **state) {
         assert_argument_round_trip("name=testuser", "name=testuser");
         assert_argument_round_trip("run.id(long)=1", "run.id(long)=1");
@@ -620,6 +682,7 @@ int main(void) {
                 cmocka_unit_test(test_add_rejects),
                 cmocka_unit_test(test_parse_argument),
                 cmocka_unit_test(test_parse_argument_rejects),
+                cmocka_unit_test(test_declared_type),
                 cmocka_unit_test(test_to_argument),
                 cmocka_unit_test(test_identifying_to_string),
                 cmocka_unit_test(test_expand),

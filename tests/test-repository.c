@@ -12,6 +12,7 @@
 
 #include "batch-error.h"
 #include "repository.h"
+#include "schedule-store.h"
 #include "schema.h"
 #include "tests.h"
 
@@ -274,6 +275,55 @@ static void test_next_parameters_keeps_last_and_overrides(void **state) {
         assert_string_equal(job_parameters_get(&next, "region")->value, "us");
 }
 
+/* A launch without run.id (a plain Start, or a Spring application sharing the tables) must not send the
+ * incrementer back to run.id=1, which would restart that old failed instance. */
+static void test_next_run_id_is_max_over_instances(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        _cleanup_(job_parameters_done) JobParameters one = JOB_PARAMETERS_NULL, two = JOB_PARAMETERS_NULL,
+                                                     none = JOB_PARAMETERS_NULL, next = JOB_PARAMETERS_NULL;
+        TestStep failing[] = { { "s", .fail = true } }, ok[] = { { "s" } };
+        int64_t run_id = 0;
+
+        assert_int_equal(repository_next_run_id(r, "j", &run_id, NULL), 0);
+        assert_int_equal(run_id, 1);
+
+        params_add(&one, "run.id(long)=1");
+        params_add(&two, "run.id(long)=2");
+        params_add(&none, "region=eu");
+        assert_int_equal(run_job(r, "j", &one, failing, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &two, ok, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &none, ok, 1, NULL, NULL), 0);
+        /* another job's run.ids do not count */
+        params_add(&one, "run.id(long)=7");
+        assert_int_equal(run_job(r, "other", &one, ok, 1, NULL, NULL), 0);
+
+        assert_int_equal(repository_next_run_id(r, "j", &run_id, NULL), 0);
+        assert_int_equal(run_id, 3);
+        assert_int_equal(repository_next_parameters(r, "j", NULL, &next, NULL), 0);
+        assert_string_equal(job_parameters_get(&next, "run.id")->value, "3");
+        /* the base is still the last instance's parameters, as Spring's */
+        assert_string_equal(job_parameters_get(&next, "region")->value, "eu");
+
+        /* More than 1000 higher run.ids of another job: the query's fallback path, still exact. */
+        assert_int_equal(repository_transaction_begin(r, NULL), 0);
+        for (int i = 0; i < 1001; i++) {
+                _cleanup_(job_parameters_done) JobParameters q = JOB_PARAMETERS_NULL;
+                _cleanup_(job_execution_freep) JobExecution *e = NULL;
+                char arg[64];
+
+                (void) snprintf(arg, sizeof(arg), "run.id(long)=%d", 100000 + i);
+                params_add(&q, arg);
+                assert_int_equal(repository_create_execution(r, "busy", &q, 0, &e, NULL), 0);
+        }
+        assert_int_equal(repository_transaction_commit(r, NULL), 0);
+        assert_int_equal(repository_next_run_id(r, "j", &run_id, NULL), 0);
+        assert_int_equal(run_id, 3);
+        assert_int_equal(repository_next_run_id(r, "busy", &run_id, NULL), 0);
+        assert_int_equal(run_id, 101001);
+        assert_int_equal(repository_next_run_id(r, "never-ran", &run_id, NULL), 0);
+        assert_int_equal(run_id, 1);
+}
+
 static void test_already_running(void **state) {
         _cleanup_(repository_freep) Repository *r = open_memory();
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
@@ -407,6 +457,119 @@ static void test_step_restart_with_context(void **state) {
         assert_null(prep_last);
 }
 
+/* Another process (an operator's sqlite3 shell, a Spring Batch application) writes through its own handle. */
+static void exec_sql(const char *path, const char *sql) {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* In the autumn DST hour local wall-clock times repeat: a later step execution can be stored with an equal or
+ * an earlier CREATE_TIME than the one before it. "Last" must mean the highest id, never the latest text. */
+static void test_last_step_is_newest_by_id(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        TestStep failing[] = { { "s", .fail = true } };
+        int64_t newest;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        params_add(&p, "day(date)=2026-10-25");
+        assert_int_equal(run_job(r, "j", &p, failing, 1, NULL, NULL), 0);
+        assert_int_equal(run_job(r, "j", &p, failing, 1, NULL, NULL), 0);
+        newest = query_int(path, "SELECT MAX(STEP_EXECUTION_ID) FROM BATCH_STEP_EXECUTION");
+        assert_true(newest > 0);
+
+        for (unsigned i = 0; i < 2; i++) {
+                _cleanup_(step_execution_freep) StepExecution *last = NULL;
+
+                /* equal, then inverted (the second attempt at 02:10 of the repeated hour, the first at 02:50) */
+                exec_sql(path, i == 0 ?
+                         "UPDATE BATCH_STEP_EXECUTION SET CREATE_TIME = '2026-10-25 02:30:00.000000'" :
+                         "UPDATE BATCH_STEP_EXECUTION SET CREATE_TIME = CASE WHEN STEP_EXECUTION_ID = "
+                         "(SELECT MAX(STEP_EXECUTION_ID) FROM BATCH_STEP_EXECUTION) "
+                         "THEN '2026-10-25 02:10:00.000000' ELSE '2026-10-25 02:50:00.000000' END");
+                assert_int_equal(repository_get_last_step_execution(r, 1, "s", &last), 0);
+                assert_non_null(last);
+                assert_int_equal(last->id, newest);
+        }
+
+        /* and the restart (a third execution of the instance) resumes from that newest one */
+        {
+                _cleanup_(step_execution_freep) StepExecution *last = NULL;
+
+                assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+                assert_int_equal(repository_should_start_step(r, e, "s", false, 0, &last, NULL), 1);
+                assert_non_null(last);
+                assert_int_equal(last->id, newest);
+        }
+}
+
+/* batchd.conf's timestamps: every table of one database is written and read in the zone it says. */
+static void test_timestamps_zone(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db"), *created = NULL, *fired = NULL;
+        _cleanup_free_ char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *back = NULL;
+        char utc[TIMESTAMP_MAX], local[TIMESTAMP_MAX];
+        /* 2026-10-25 00:30:00 UTC: 02:30 in Berlin, inside the hour the autumn change repeats */
+        const usec_t t = 1792888200 * USEC_PER_SEC + 250000;
+        usec_t fire = 0;
+
+        /* A zone far from UTC, so that local and UTC text differ. */
+        assert_int_equal(setenv("TZ", "Europe/Berlin", 1), 0);
+        tzset();
+        assert_non_null(timestamp_format_zone(t, true, utc));
+        assert_non_null(timestamp_format_zone(t, false, local));
+        assert_string_equal(utc, "2026-10-25 00:30:00.250000");
+        assert_string_not_equal(utc, local);
+
+        for (unsigned i = 0; i < 2; i++) {
+                _cleanup_(repository_freep) Repository *r = NULL;
+                bool as_utc = i == 1;
+
+                assert_int_equal(unlink(path) < 0 && errno != ENOENT, false);
+                assert_int_equal(repository_open(path, as_utc ? REPOSITORY_TIMESTAMPS_UTC : 0, &r, NULL), 0);
+                job_parameters_done(&p);
+                params_add(&p, "x=1");
+                e = job_execution_free(e);
+                back = job_execution_free(back);
+                assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+                e->status = BATCH_STATUS_STARTED;
+                e->start_time = t;
+                assert_int_equal(repository_update_execution(r, e, NULL), 0);
+                assert_int_equal(schedule_store_set_last_fire(r, "j", t, e->id), 0);
+
+                created = mfree(created);
+                fired = mfree(fired);
+                created = query_text(path, "SELECT START_TIME FROM BATCH_JOB_EXECUTION");
+                fired = query_text(path, "SELECT LAST_FIRE_TIME FROM BATCHD_JOB_SCHEDULE");
+                assert_string_equal(created, as_utc ? utc : local);
+                assert_string_equal(fired, as_utc ? utc : local);
+
+                /* UTC reads back as the same instant even in the repeated hour; local text of that hour
+                 * names two instants, which is why "last" is always decided by ids. */
+                assert_int_equal(repository_get_execution(r, e->id, &back, NULL), 0);
+                if (as_utc)
+                        assert_true(back->start_time == t);
+                else
+                        assert_true(back->start_time == t || back->start_time == t + 3600 * USEC_PER_SEC);
+                assert_int_equal(schedule_store_get_last_fire(r, "j", &fire), 0);
+                assert_true(fire == t);
+        }
+
+        if (old_tz)
+                assert_int_equal(setenv("TZ", old_tz, 1), 0);
+        else
+                assert_int_equal(unsetenv("TZ"), 0);
+        tzset();
+}
+
 static void test_start_limit_and_allow_start_if_complete(void **state) {
         _cleanup_(repository_freep) Repository *r = open_memory();
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
@@ -423,7 +586,7 @@ static void test_start_limit_and_allow_start_if_complete(void **state) {
         assert_int_equal(run_job(r, "j", &p, limited_fail, 1, &e, &error), 0);
         assert_int_equal(e->status, BATCH_STATUS_FAILED);
         assert_string_equal(error.name, BATCH_ERROR_START_LIMIT_EXCEEDED);
-        assert_string_equal(error.message, "Maximum start limit exceeded for step: s StartMax: 2");
+        assert_string_equal(error.message, "Maximum start limit exceeded for step: sStartMax: 2");
 
         /* allow_start_if_complete re-runs a completed step on every restart */
         {
@@ -1036,10 +1199,13 @@ int main(void) {
                 cmocka_unit_test(test_seed_003),
                 cmocka_unit_test(test_seed_000),
                 cmocka_unit_test(test_next_parameters_keeps_last_and_overrides),
+                cmocka_unit_test(test_next_run_id_is_max_over_instances),
                 cmocka_unit_test(test_already_running),
                 cmocka_unit_test(test_unknown_and_not_restartable),
                 cmocka_unit_test(test_abandon),
                 cmocka_unit_test(test_step_restart_with_context),
+                cmocka_unit_test(test_last_step_is_newest_by_id),
+                cmocka_unit_test(test_timestamps_zone),
                 cmocka_unit_test(test_start_limit_and_allow_start_if_complete),
                 cmocka_unit_test(test_optimistic_locking),
                 cmocka_unit_test(test_short_context),

@@ -37,6 +37,7 @@ typedef struct Fixture {
         StepOutcome outcome;
         int exit_status, signal, error;
         bool timed_out;
+        bool rolled_back;
         char *message;
         usec_t started, ended;
 
@@ -115,6 +116,7 @@ static void on_finished(StepRunner *r, const StepResult *result, void *userdata)
         f->signal = result->signal;
         f->error = result->error;
         f->timed_out = result->timed_out;
+        f->rolled_back = result->rolled_back;
         f->message = strdup(result->message);
         assert_non_null(f->message);
 }
@@ -753,21 +755,32 @@ static void test_batchctl_commit_semantics(void **state) {
         assert_int_equal(f->commits[0].contribution.read_count, 2);
         assert_string_equal(f->commits[0].step_json, "{\"a\":\"1\"}");
         assert_string_equal(f->commits[1].step_json, "{\"a\":\"1\",\"b\":\"2\"}");
+        assert_false(f->rolled_back);
         fixture_reset(f);
 
-        /* A failing step's uncommitted work is rolled back. */
+        /* A failing step's uncommitted work is rolled back, and that is a rollback (Spring's TaskletStep
+         * counts the failing chunk's). */
         run_batchctl_script(f, "$B step put a 1\nexit 4\n", NULL, NULL, -1);
         assert_int_equal(f->outcome, STEP_OUTCOME_FAILED);
         assert_int_equal(f->commit_calls, 0);
+        assert_true(f->rolled_back);
         _cleanup_free_ char *json = context_json(step_runner_get_step_context(f->runner));
         assert_string_equal(json, "{}");
         fixture_reset(f);
 
-        /* A final commit that fails fails the step. */
+        /* Failing right after a commit discards nothing: no rollback. */
+        run_batchctl_script(f, "$B step put a 1\n$B step commit --read 2\nexit 4\n", NULL, NULL, -1);
+        assert_int_equal(f->outcome, STEP_OUTCOME_FAILED);
+        assert_int_equal(f->n_commits, 1);
+        assert_false(f->rolled_back);
+        fixture_reset(f);
+
+        /* A final commit that fails fails the step, and its chunk is rolled back. */
         f->fail_commits = 1;
         run_batchctl_script(f, "$B step put a 1\n", NULL, NULL, -1);
         assert_int_equal(f->outcome, STEP_OUTCOME_FAILED);
         assert_string_equal(f->message, "Failed to commit: Input/output error");
+        assert_true(f->rolled_back);
 }
 
 static void test_batchctl_outside_step(void **state) {

@@ -110,7 +110,8 @@ def test_empty_and_huge_strings():
             ("1 MB parameter name", "Start", "sa(sssb)", ["job", [param(MB, "v")]], (INVALID,)),
             ("1 MB parameter value", "Start", "sa(sssb)", ["job", [param("p", MB)]], (INVALID,)),
             ("1 MB parameter type", "Start", "sa(sssb)", ["job", [param("p", "v", MB)]], (INVALID,)),
-            ("empty parameter type", "Start", "sa(sssb)", ["job", [param("p", "v", "")]], (INVALID,)),
+            # An empty type means "untyped" (docs/dbus-api.md; test-launch-parameters); a blank one is not a type.
+            ("blank parameter type", "Start", "sa(sssb)", ["job", [param("p", "v", " ")]], (INVALID,)),
             ("empty long value", "Start", "sa(sssb)", ["job", [param("p", "", "long")]], (INVALID,)),
             ("Properties.Get of a 1 MB property", "Get", "ss", [MANAGER_IFACE, MB],
              (INVALID_ARGS, "org.freedesktop.DBus.Error.UnknownProperty"), MANAGER_PATH,

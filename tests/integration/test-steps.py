@@ -228,5 +228,28 @@ echo refused > %s
         assert_eq(sorted(w.step_context(s["id"])), ["a", "b", "c"], "the last committed context stays")
 
 
+def test_rollback_count():
+    """ROLLBACK_COUNT as docs/step-protocol.md defines it: one when a failed step's reported work since its last
+    commit is discarded (Spring's TaskletStep rolls back, and counts, the failing chunk); none when nothing was
+    pending, and none for a step that succeeded."""
+    with World("rollback") as w:
+        scripts = {
+            # committed a chunk, then read two more items and failed: that chunk is rolled back
+            "discarded": 'batchctl step put pos 2 && batchctl step commit --read 2 && batchctl step put pos 4; exit 3',
+            # failed right after a commit: nothing to roll back
+            "clean": 'batchctl step put pos 2 && batchctl step commit --read 2; exit 3',
+            "ok": 'batchctl step put pos 2 && batchctl step commit --read 2 && batchctl step put pos 4',
+        }
+        w.write_job("rb.conf", jobs_file(*[w.job(name, [step("s", ["/bin/sh", "-c", text])])
+                                           for name, text in scripts.items()]))
+        w.start_batchd()
+        expected = {"discarded": ("FAILED", 1, 1), "clean": ("FAILED", 0, 1), "ok": ("COMPLETED", 0, 2)}
+        for name, (status, rollbacks, commits) in expected.items():
+            eid = w.start(name)
+            assert_eq(w.wait_done(eid)["status"], status, name)
+            row = w.q1("SELECT ROLLBACK_COUNT AS R, COMMIT_COUNT AS C FROM BATCH_STEP_EXECUTION "
+                       "WHERE JOB_EXECUTION_ID = ?", eid)
+            assert_eq((row["R"], row["C"]), (rollbacks, commits), "%s: ROLLBACK_COUNT, COMMIT_COUNT" % name)
+
 if __name__ == "__main__":
     main(globals())
