@@ -165,8 +165,8 @@ static void test_missing_main_file(void **state) {
         assert_null(errors);
         assert_string_equal(c->path, path);
         assert_false(c->main_file_found);
-        assert_string_equal(c->database, "/var/lib/batchd/batch.db");
-        assert_string_equal(c->jobs_dir, "/etc/batchd/jobs.d");
+        assert_string_equal(c->database, LOCALSTATEDIR "/lib/batchd/batch.db");
+        assert_string_equal(c->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
         assert_int_equal(c->max_concurrent_executions, 0);
         assert_null(c->admin_group);
         assert_int_equal(c->keep_days, 0);
@@ -174,7 +174,7 @@ static void test_missing_main_file(void **state) {
         assert_true(c->stop_timeout_usec == 90 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
-        if (access("/etc/batchd/jobs.d", F_OK) < 0)
+        if (access(SYSCONFDIR "/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
 }
 
@@ -829,7 +829,7 @@ static void test_examples(void **state) {
 }
 
 /* conf/batchd.conf shows every key commented out with its default: uncommented, it must load and change
- * nothing. */
+ * nothing. The copy checked is the one meson installs (conf/meson.build), with this build's directories. */
 static void test_packaged_main_file(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
         _cleanup_(config_freep) Config *c = NULL, *defaults = NULL;
@@ -839,7 +839,7 @@ static void test_packaged_main_file(void **state) {
         ConfigLoadOptions o = options_for_test(true);
         size_t sz = 0, n_keys = 0;
 
-        path = format("%s/conf/batchd.conf", root);
+        path = format("%s/conf/batchd.conf", BUILD_ROOT);
         in = fopen(path, "re");
         if (!in) {
                 root = mfree(root);
@@ -898,8 +898,8 @@ static void test_packaged_main_file(void **state) {
         assert_int_equal(c->keep_executions, defaults->keep_executions);
         assert_true(c->stop_timeout_usec == defaults->stop_timeout_usec);
         assert_true(c->kill_grace_usec == defaults->kill_grace_usec);
-        assert_string_equal(defaults->jobs_dir, "/etc/batchd/jobs.d");
-        assert_string_equal(defaults->path, "/etc/batchd/batchd.conf");
+        assert_string_equal(defaults->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
+        assert_string_equal(defaults->path, SYSCONFDIR "/batchd/batchd.conf");
 }
 
 static void test_names(void **state) {
