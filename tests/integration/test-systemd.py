@@ -648,6 +648,41 @@ def test_analyze_security():
         assert float(m_.group(1)) <= 4.0, r.stdout
 
 
+def readme_blocks():
+    """The shell blocks of the README's "Install as a service" section."""
+    with open(os.path.join(SOURCE_ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("## Install as a service", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```\n(.*?)^```", section, re.S | re.M)
+
+
+def test_readme_meson_install():
+    """The README's way with meson install: a --prefix=/usr build (the package's build directory) installed
+    with meson install --destdir onto a fresh Debian 12, then the README's commands, run as they are written:
+    the service setup, a job added and watched."""
+    e = env()
+    blocks = readme_blocks()
+    assert len(blocks) == 3, blocks
+    setup, add_job = blocks[1], blocks[2]
+    stage = os.path.join(e.dir, "stage")
+    build = os.path.join(os.path.dirname(e.deb), "batchd", "obj-" + sh(["dpkg-architecture", "-qDEB_HOST_GNU_TYPE"]).strip())
+    shutil.rmtree(stage, ignore_errors=True)
+    sh(["meson", "install", "-C", build, "--no-rebuild", "--destdir", stage])
+    # Files only: tar then creates their directories and goes through the machine's /lib -> usr/lib.
+    files = sorted(os.path.relpath(os.path.join(t, f), stage) for t, _, fs in os.walk(stage) for f in fs)
+    archive = subprocess.run(["tar", "-C", stage, "-cf", "-", "--"] + files, stdout=subprocess.PIPE,
+                             check=True).stdout
+    with machine(e.pristine) as m:
+        subprocess.run(["nsenter", "-t", str(m.pid), "-a", "tar", "-C", "/", "-xf", "-"], input=archive, check=True)
+        m.run("set -e\n" + setup, timeout=120)
+        assert m.out("systemctl is-active batchd") == "active"
+        r = m.run("set -e\n" + add_job, timeout=120)
+        log(r.stdout)
+        assert re.search(r"\bCOMPLETED\b", r.stdout), r.stdout
+        assert "hello from batchuser" in r.stdout, r.stdout
+        assert 'Status: "1 job(s) loaded, 0 execution(s) running."' in r.stdout, r.stdout
+
+
 def test_deb_install_remove_purge():
     """The package on a fresh Debian 12: installing enables and starts batchd; remove keeps /etc/batchd and
     /var/lib/batchd; purge removes them."""
