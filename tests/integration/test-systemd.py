@@ -15,8 +15,8 @@ leftovers), booted with
 
 (the overlay is mounted in the same private mount namespace first). There is no systemd on the host, hence
 --register=no --keep-unit; the private /run keeps nspawn out of the host's /run, and mount's -n keeps mount(8)
-itself out of it (without -n it creates /run/mount on the host before the tmpfs covers /run). Commands run in the machine
-through `nsenter -t <its PID 1> -a`, and `systemctl poweroff` ends it. systemd is never booted on the host's
+itself out of it (without -n it creates /run/mount on the host before the tmpfs covers /run). Commands run in
+the machine through `nsenter -t <its PID 1> -a`, and `systemctl poweroff` ends it. systemd is never booted on the host's
 own root: after every machine the host's /tmp (a canary file) and /run (a listing) are checked untouched.
 
 Skips, with the reason printed, unless root with systemd-nspawn, debootstrap, dpkg-buildpackage and overlayfs.
@@ -229,8 +229,8 @@ def install_deb_in_chroot(root, deb):
 # ---------------------------------------------------------------------------------------------------------
 # A booted machine
 
-def _ns_pid1_children(pid):
-    """PIDs that are PID 1 of a PID namespace nested in ours and descend from pid (or were reparented to us)."""
+def _nested_pid1s():
+    """PIDs that are PID 1 of a PID namespace nested in ours (the machine's systemd among them)."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -263,7 +263,6 @@ class Machine:
         self.pid = None
 
     def __enter__(self):
-        before = set(_ns_pid1_children(os.getpid()))
         # The private /run first: mounting the overlay would otherwise write the host's /run/mount/utab.
         overlay = "mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s" % (
             self.lower, self.upper, self.work, self.root)
@@ -275,7 +274,7 @@ class Machine:
         try:
             def found():
                 assert self.proc.poll() is None, "systemd-nspawn exited (%s)" % self.proc.returncode
-                new = [p for p in _ns_pid1_children(os.getpid()) if p not in before and self._is_ours(p)]
+                new = [p for p in _nested_pid1s() if self._is_ours(p)]
                 if new:
                     self.pid = new[0]
                 return bool(new)
@@ -287,6 +286,7 @@ class Machine:
             log("%s booted (PID 1 is host PID %d): %s" % (self.name, self.pid, state))
             if state != "running":
                 log(self.run("systemctl --failed --no-legend", check=False).stdout)
+            assert state in ("running", "degraded"), "the machine did not boot: %r" % state
         except BaseException:
             self._dump()
             self._shutdown()
@@ -294,7 +294,7 @@ class Machine:
         return self
 
     def _is_ours(self, pid):
-        """Our machine's PID 1: systemd, whose /proc/PID/root is our overlay."""
+        """Our machine's PID 1: systemd, with our marker file in its root."""
         try:
             with open("/proc/%d/comm" % pid) as f:
                 if f.read().strip() != "systemd":
@@ -665,7 +665,8 @@ def test_readme_meson_install():
     assert len(blocks) == 3, blocks
     setup, add_job = blocks[1], blocks[2]
     stage = os.path.join(e.dir, "stage")
-    build = os.path.join(os.path.dirname(e.deb), "batchd", "obj-" + sh(["dpkg-architecture", "-qDEB_HOST_GNU_TYPE"]).strip())
+    build = os.path.join(os.path.dirname(e.deb), "batchd",
+                         "obj-" + sh(["dpkg-architecture", "-qDEB_HOST_GNU_TYPE"]).strip())
     shutil.rmtree(stage, ignore_errors=True)
     sh(["meson", "install", "-C", build, "--no-rebuild", "--destdir", stage])
     # Files only: tar then creates their directories and goes through the machine's /lib -> usr/lib.
