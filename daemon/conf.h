@@ -14,9 +14,11 @@
  * libconfig. Loading is pure data in, pure data out: the result is a Config nobody modifies afterwards; a
  * reload builds a new one and swaps it in. See docs/configuration.md for the meaning of every key. */
 
-#define CONFIG_MAIN_PATH_DEFAULT "/etc/batchd/batchd.conf"
-#define CONFIG_DATABASE_DEFAULT "/var/lib/batchd/batch.db"
-#define CONFIG_JOBS_DIR_DEFAULT "/etc/batchd/jobs.d"
+/* SYSCONFDIR and LOCALSTATEDIR are meson's configured directories (config.h): /etc and /var for a system
+ * install (--prefix=/usr), /usr/local/etc and /usr/local/var with meson's default prefix. */
+#define CONFIG_MAIN_PATH_DEFAULT SYSCONFDIR "/batchd/batchd.conf"
+#define CONFIG_DATABASE_DEFAULT LOCALSTATEDIR "/lib/batchd/batch.db"
+#define CONFIG_JOBS_DIR_DEFAULT SYSCONFDIR "/batchd/jobs.d"
 #define CONFIG_STOP_TIMEOUT_DEFAULT (90 * USEC_PER_SEC)
 #define CONFIG_KILL_GRACE_DEFAULT (10 * USEC_PER_SEC)
 /* libconfig's parser takes time quadratic in the length of a string (1 MB: 0.6 s, 2 MB: 2.3 s), and it runs

@@ -165,8 +165,8 @@ static void test_missing_main_file(void **state) {
         assert_null(errors);
         assert_string_equal(c->path, path);
         assert_false(c->main_file_found);
-        assert_string_equal(c->database, "/var/lib/batchd/batch.db");
-        assert_string_equal(c->jobs_dir, "/etc/batchd/jobs.d");
+        assert_string_equal(c->database, LOCALSTATEDIR "/lib/batchd/batch.db");
+        assert_string_equal(c->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
         assert_int_equal(c->max_concurrent_executions, 0);
         assert_null(c->admin_group);
         assert_int_equal(c->keep_days, 0);
@@ -175,7 +175,7 @@ static void test_missing_main_file(void **state) {
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
         assert_false(c->timestamps_utc);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
-        if (access("/etc/batchd/jobs.d", F_OK) < 0)
+        if (access(SYSCONFDIR "/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
 }
 
@@ -996,7 +996,7 @@ static void test_examples(void **state) {
 }
 
 /* conf/batchd.conf shows every key commented out with its default: uncommented, it must load and change
- * nothing. */
+ * nothing. The copy checked is the one meson installs (conf/meson.build), with this build's directories. */
 static void test_packaged_main_file(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
         _cleanup_(config_freep) Config *c = NULL, *defaults = NULL;
@@ -1006,7 +1006,7 @@ static void test_packaged_main_file(void **state) {
         ConfigLoadOptions o = options_for_test(true);
         size_t sz = 0, n_keys = 0;
 
-        path = format("%s/conf/batchd.conf", root);
+        path = format("%s/conf/batchd.conf", BUILD_ROOT);
         in = fopen(path, "re");
         if (!in) {
                 root = mfree(root);
@@ -1068,8 +1068,8 @@ static void test_packaged_main_file(void **state) {
         assert_true(c->job_file_size_max == defaults->job_file_size_max);
         assert_true(c->context_size_max == defaults->context_size_max);
         assert_true(c->timestamps_utc == defaults->timestamps_utc);
-        assert_string_equal(defaults->jobs_dir, "/etc/batchd/jobs.d");
-        assert_string_equal(defaults->path, "/etc/batchd/batchd.conf");
+        assert_string_equal(defaults->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
+        assert_string_equal(defaults->path, SYSCONFDIR "/batchd/batchd.conf");
 }
 
 static void test_names(void **state) {

@@ -983,7 +983,8 @@ class World:
             self._mounts.append("/sys/fs/cgroup")
         # A fresh /run for this world only; the mount namespace is private, the host's /run is untouched.
         _ensure_private("/run")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=512m", "batchd-test-run", "/run"],
+        # -n: without it mount(8) creates /run/mount (its utab lock) in the host's /run before the tmpfs hides it.
+        subprocess.run(["mount", "-n", "-t", "tmpfs", "-o", "mode=0755,size=512m", "batchd-test-run", "/run"],
                        check=True)
         self.journal_mounted = True
         os.makedirs("/run/systemd/journald.conf.d")
