@@ -55,8 +55,11 @@ typedef struct StepRunnerCallbacks {
          * since the previous successful commit; step_context is the complete step context to save (restored +
          * everything committed + this commit's changes); job_context likewise, or NULL when the step staged no
          * job context change for this commit. Return 0 once everything is durable, or a negative errno: the
-         * step then gets an ERR reply and nothing of this commit is applied, so it may retry. NULL means the
-         * commit is applied in memory only. */
+         * step then gets an ERR reply and nothing of this commit is applied, so it may retry. -EAGAIN means
+         * "not now" (the database is locked): nothing is applied, the step gets no reply yet and its channel
+         * is not read meanwhile, and the runner calls again from a timer with backoff until the callback
+         * returns something else; the step's end waits for that too. NULL means the commit is applied in
+         * memory only. */
         int (*commit)(StepRunner *runner, const StepContribution *contribution, const ExecutionContext *step_context,
                       const ExecutionContext *job_context, void *userdata);
         /* STATUS: a free-text progress line ("" clears it). A negative return is passed on to the step. */
