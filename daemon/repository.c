@@ -269,6 +269,7 @@ static void stmt_resetp(sqlite3_stmt **s) {
 /* Every statement runs through here, so tests can make any one of them fail (repository_inject_fault()). */
 static int repository_sqlite_step(Repository *r, sqlite3_stmt *s) {
         if (r->fault_sql && strneq(sqlite3_sql(s), r->fault_sql, strlen(r->fault_sql)) && --r->fault_countdown == 0) {
+                log_notice("Test fault injection: \"%s\" fails with %s.", r->fault_sql, sqlite3_errstr(r->fault_rc));
                 r->fault_sql = mfree(r->fault_sql);
                 return r->fault_rc;
         }

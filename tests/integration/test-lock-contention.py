@@ -9,9 +9,11 @@ aborts (it used to die on "Assertion 'r->tx_depth > 0' failed" when a step ended
 import os
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import World, assert_eq, jobs_file, main, param, step  # noqa: E402
+from harness import (BUS_NAME, MANAGER_IFACE, MANAGER_PATH, World, assert_eq, jobs_file, main, param,  # noqa: E402
+                     step)
 
 HOLD_SECONDS = 30
 
@@ -58,7 +60,8 @@ batchctl step commit --read 1 --write 1
 batchctl step put pos 3
 batchctl step commit --read 1 --write 1
 """)
-        w.write_job("lock.conf", jobs_file(w.job("lock", [step("work", [script, "${ready}", "${go}"])])))
+        w.write_job("lock.conf", jobs_file(w.job("lock", [step("work", [script, "${ready}", "${go}"])]),
+                                           w.job("other", [step("s", ["/bin/true"])])))
         w.start_batchd()
         eid = w.start("lock", [param("ready", ready), param("go", go)])
         w.wait_file(ready)
@@ -66,6 +69,22 @@ batchctl step commit --read 1 --write 1
         locker = hold_lock(w, HOLD_SECONDS)
         with open(go, "w"):
             pass
+
+        # A Start while the lock is held is answered once its execution is written: after the lock is gone.
+        box = {}
+
+        def start_other():
+            c = w.connect()
+            try:
+                box["reply"] = c.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Start", "sa(sssb)", ("other", []),
+                                      timeout=HOLD_SECONDS * 4)
+                box["locker_done"] = locker.poll() is not None
+            except Exception as e:  # noqa: BLE001 - reported by the main thread
+                box["error"] = e
+            finally:
+                c.close()
+        starter = threading.Thread(target=start_other)
+        starter.start()
         # While the lock is held: batchd answers reads, and the execution is still running (its end is not
         # written yet, and nothing claims otherwise).
         reads = 0
@@ -79,6 +98,11 @@ batchctl step commit --read 1 --write 1
         assert reads > 0
         assert w.batchd_proc.poll() is None, "batchd died under the lock:\n" + w.batchd_log()
         locker.wait(HOLD_SECONDS * 3)
+        starter.join(HOLD_SECONDS * 4)
+        assert "error" not in box, box.get("error")
+        assert box.get("locker_done") is True, "Start was answered while the lock was held: %r" % box
+        other = w.wait_done(box["reply"][0])
+        assert_eq(other["status"], "COMPLETED", "execution started under the lock")
 
         e = w.wait_done(eid, timeout=60)
         assert_eq((e["status"], e["exit_code"]), ("COMPLETED", "COMPLETED"), "execution after the lock")
