@@ -104,10 +104,12 @@ static void job_run_ended(JobRun *run) {
         Manager *m = run->manager;
         int k;
 
-        lifecycle_log(MESSAGE_JOB_FINISHED, e->status == BATCH_STATUS_COMPLETED ? LOG_INFO : LOG_WARNING, e, NULL,
-                      "Job: [%s] execution %" PRIi64 " finished: status %s, exit code %s%s%s",
+        lifecycle_log(MESSAGE_JOB_FINISHED, e->status == BATCH_STATUS_COMPLETED && !run->end_not_recorded ?
+                      LOG_INFO : LOG_WARNING, e, NULL,
+                      "Job: [%s] execution %" PRIi64 " finished: status %s, exit code %s%s%s%s",
                       e->job_name, e->id, batch_status_to_string(e->status), strempty(e->exit_code),
-                      isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message));
+                      isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message),
+                      run->end_not_recorded ? " (not recorded in the database)" : "");
         manager_send_execution_finished(m, e);
 
         run->timeout_source = sd_event_source_disable_unref(run->timeout_source);
@@ -184,9 +186,10 @@ static void job_run_written(JobRun *run, JobRunWrite what, int error) {
                 run->progress = mfree(run->progress);
                 run->step = step_execution_free(run->step);
                 manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", NULL);
-                if (last)
+                if (last) {
+                        run->end_not_recorded = error < 0;
                         job_run_ended(run);
-                else if (error < 0)
+                } else if (error < 0)
                         /* Going on would run the next step on top of a record that says this one still runs. */
                         job_run_finish(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, "Failed to record the end of a step");
                 else
@@ -195,6 +198,7 @@ static void job_run_written(JobRun *run, JobRunWrite what, int error) {
         }
 
         case JOB_RUN_WRITE_JOB_END:
+                run->end_not_recorded = error < 0;
                 job_run_ended(run);
                 return;
 
@@ -273,6 +277,7 @@ static void job_run_give_up_write(JobRun *run) {
         run->pending_write = JOB_RUN_WRITE_NONE;
         run->retry_source = sd_event_source_disable_unref(run->retry_source);
         run->starting_last = step_execution_free(run->starting_last);
+        run->end_not_recorded = true;
         job_run_ended(run);
 }
 

@@ -61,6 +61,7 @@ typedef struct JobRun {
         sd_event_source *retry_source;     /* the next attempt of pending_write */
         usec_t retry_delay;
         bool retry_logged;
+        bool end_not_recorded;             /* the end could not be written: said so when it is logged */
 } JobRun;
 
 typedef enum ManagerState {

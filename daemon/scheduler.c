@@ -140,8 +140,10 @@ static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, 
                  * becomes a non-run only when the wait is over. */
                 if (first_try == 0)
                         first_try = now;
-                if (now - first_try < DB_WAIT_MAX_USEC &&
-                    scheduler_enqueue(m, job->name, scheduled, catch_up, first_try) >= 0) {
+                if (now - first_try < DB_WAIT_MAX_USEC) {
+                        k = scheduler_enqueue(m, job->name, scheduled, catch_up, first_try);
+                        if (k < 0)
+                                return k;       /* a full queue recorded its non-run already */
                         scheduler_arm_retry(m);
                         return -EAGAIN;
                 }
