@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batchctl_util import ctl  # noqa: E402
-from harness import (ERROR_PREFIX, MANAGER_IFACE, MANAGER_PATH, TERMINAL, DBusError, World, assert_eq,  # noqa: E402
+from harness import (ERROR_PREFIX, F_MEMBER, MANAGER_IFACE, MANAGER_PATH, TERMINAL, DBusError, World, assert_eq,  # noqa: E402
                      assert_in, jobs_file, main, param, step, wait_for)
 
 STATEMENTS = [
@@ -86,6 +86,31 @@ batchctl step commit --read 1 --write 1 || exit 3
         assert "was running when batchd stopped" not in w.batchd_log(), w.batchd_log()
         with w.db() as c:
             assert_eq(c.execute("PRAGMA integrity_check").fetchone()[0], "ok", "integrity_check")
+
+
+def test_failed_batch_commit_announces_nothing():
+    """The first scheduled batch's COMMIT fails: none of its executions starts or is announced, so every
+    ExecutionStarted names an id once, and that id is an execution on record."""
+    with World("batch-commit") as w:
+        w.write_job("t.conf", jobs_file(w.job("tick", [step("s", ["/bin/true"])], schedule="*:*:0/1",
+                                              incrementer="run.id")))
+        w.start_bus()
+        listener = w.connect()
+        listener.add_match("type='signal',interface='%s',member='ExecutionStarted'" % MANAGER_IFACE)
+        os.environ["BATCHD_TEST_FAULT"] = "COMMIT:1:IOERR"
+        try:
+            w.start_batchd()
+        finally:
+            del os.environ["BATCHD_TEST_FAULT"]
+        w.wait_log("scheduled launch dropped")
+        announced = []
+        while len(announced) < 3:
+            m = listener.wait_signal(lambda m: m.fields.get(F_MEMBER) == "ExecutionStarted", timeout=30)
+            announced.append(m.body[0])
+        assert_eq(len(set(announced)), len(announced), "ids announced by ExecutionStarted: %r" % announced)
+        for eid in announced:
+            assert_eq(w.wait_done(eid)["status"], "COMPLETED", "announced execution %d" % eid)
+        listener.close()
 
 
 def test_deleted_database_is_noticed():
