@@ -526,8 +526,8 @@ static void job_run_step_start_written(JobRun *run, bool restart) {
         run->any_step_ran = true;
         manager_send_execution_changed(m, run, "CurrentStep", NULL);
 
-        if (run->stop_requested) {
-                /* Stopped while the start was being written. */
+        if (run->stop_requested || run->timed_out) {
+                /* Stopped (or timed out) while the start was being written. */
                 StepResult result = { .outcome = STEP_OUTCOME_STOPPED, .exit_status = -1, .message = "stopped" };
 
                 on_step_finished(NULL, &result, run);
