@@ -95,7 +95,13 @@ def test_failed_batch_commit_announces_nothing():
         w.write_job("t.conf", jobs_file(w.job("tick", [step("s", ["/bin/true"])], schedule="*:*:0/1",
                                               incrementer="run.id")))
         w.start_bus()
-        listener = w.connect()
+
+        def try_connect():
+            try:
+                return w.connect()
+            except OSError:     # the socket exists a moment before dbus-daemon listens on it
+                return None
+        listener = wait_for(try_connect, 10, what="a connection to the bus")
         listener.add_match("type='signal',interface='%s',member='ExecutionStarted'" % MANAGER_IFACE)
         os.environ["BATCHD_TEST_FAULT"] = "COMMIT:1:IOERR"
         try:
