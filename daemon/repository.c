@@ -212,6 +212,7 @@ struct Repository {
          * fault_sql fails with fault_rc instead of running. */
         char *fault_sql;
         unsigned fault_countdown;
+        unsigned fault_count;           /* that many executions in a row */
         int fault_rc;
 };
 
@@ -251,7 +252,10 @@ static int repository_error(Repository *r, int rc, sd_bus_error *error, const ch
                 return -ENOMEM;
         (void) sd_bus_error_setf(error, e == -EAGAIN ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
                                  "Failed to %s in %s: %s", what,
-                                 r ? r->path : "database", r && r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+                                 r ? r->path : "database",
+                                 /* The connection's message, when it is about this error (an injected fault is not). */
+                                 r && r->db && (sqlite3_errcode(r->db) & 0xff) == (rc & 0xff) ?
+                                 sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
         return e;
 }
 
@@ -270,7 +274,10 @@ static void stmt_resetp(sqlite3_stmt **s) {
 static int repository_sqlite_step(Repository *r, sqlite3_stmt *s) {
         if (r->fault_sql && strneq(sqlite3_sql(s), r->fault_sql, strlen(r->fault_sql)) && --r->fault_countdown == 0) {
                 log_notice("Test fault injection: \"%s\" fails with %s.", r->fault_sql, sqlite3_errstr(r->fault_rc));
-                r->fault_sql = mfree(r->fault_sql);
+                if (--r->fault_count > 0)
+                        r->fault_countdown = 1;
+                else
+                        r->fault_sql = mfree(r->fault_sql);
                 return r->fault_rc;
         }
         return sqlite3_step(s);
@@ -481,18 +488,43 @@ void repository_set_busy_timeout(Repository *r, unsigned msec) {
         (void) sqlite3_busy_timeout(r->db, (int) MIN(msec, (unsigned) INT_MAX));
 }
 
-int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, int rc) {
+int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int rc) {
         assert(r);
 
         r->fault_sql = mfree(r->fault_sql);
-        if (!sql_prefix || n == 0)
+        if (!sql_prefix || n == 0 || count == 0)
                 return 0;
+        r->fault_count = count;
         r->fault_sql = strdup(sql_prefix);
         if (!r->fault_sql)
                 return -ENOMEM;
         r->fault_countdown = n;
         r->fault_rc = rc;
         return 0;
+}
+
+/* Cuts the last ":field" off spec and returns it. */
+static char *split_last(char *spec) {
+        char *colon = strrchr(spec, ':');
+
+        if (!colon)
+                return NULL;
+        *colon = '\0';
+        return colon + 1;
+}
+
+static bool parse_unsigned(const char *s, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        if (isempty(s) || !strchr("0123456789", s[0]))
+                return false;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v == 0 || v > UINT_MAX)
+                return false;
+        *ret = (unsigned) v;
+        return true;
 }
 
 int repository_inject_fault_from_environment(Repository *r) {
@@ -507,8 +539,8 @@ int repository_inject_fault_from_environment(Repository *r) {
         };
         _cleanup_free_ char *spec = NULL;
         const char *e = getenv("BATCHD_TEST_FAULT");
-        char *colon, *end;
-        unsigned long n;
+        unsigned n, count = 1;
+        char *field;
         int rc = -1;
 
         assert(r);
@@ -518,24 +550,19 @@ int repository_inject_fault_from_environment(Repository *r) {
         spec = strdup(e);
         if (!spec)
                 return -ENOMEM;
-        colon = strrchr(spec, ':');
-        if (!colon)
-                return -EINVAL;
-        *colon = '\0';
-        for (size_t i = 0; i < ELEMENTSOF(codes); i++)
-                if (streq(colon + 1, codes[i].name))
+        /* "<sql prefix>:<n>:<code>[:<count>]"; the prefix may contain colons itself. */
+        field = split_last(spec);
+        if (field && parse_unsigned(field, &count))
+                field = split_last(spec);
+        for (size_t i = 0; field && i < ELEMENTSOF(codes); i++)
+                if (streq(field, codes[i].name))
                         rc = codes[i].rc;
-        colon = strrchr(spec, ':');
-        if (rc < 0 || !colon)
+        field = rc >= 0 ? split_last(spec) : NULL;
+        if (!field || !parse_unsigned(field, &n))
                 return -EINVAL;
-        *colon = '\0';
-        errno = 0;
-        n = strtoul(colon + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || n == 0 || n > UINT_MAX)
-                return -EINVAL;
-        log_warning("Test fault injection: execution %lu of \"%s...\" fails with %s.", n, spec,
+        log_warning("Test fault injection: executions %u to %u of \"%s...\" fail with %s.", n, n + count - 1, spec,
                     sqlite3_errstr(rc));
-        return repository_inject_fault(r, spec, (unsigned) n, rc);
+        return repository_inject_fault(r, spec, n, count, rc);
 }
 
 /* Rolls back whatever transaction level is still open when the guard goes out of scope. */

@@ -111,10 +111,11 @@ void repository_set_replaced_callback(Repository *r, void (*callback)(Repository
 void repository_set_busy_timeout(Repository *r, unsigned msec);
 
 /* Tests only: the nth execution from now of a statement whose SQL starts with sql_prefix (e.g. "COMMIT",
- * "INSERT INTO BATCH_STEP_EXECUTION ") fails with the SQLite result code rc instead of running. One fault at a
- * time; NULL clears it. repository_inject_fault_from_environment() reads "$BATCHD_TEST_FAULT" as
- * "<sql prefix>:<n>:<rc>" (a test hook of the daemon; unset in production). */
-int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, int rc);
+ * "INSERT INTO BATCH_STEP_EXECUTION "), and the count - 1 executions after it, fail with the SQLite result code
+ * rc instead of running. One fault at a time; NULL clears it. repository_inject_fault_from_environment() reads
+ * "$BATCHD_TEST_FAULT" as "<sql prefix>:<n>:<BUSY|FULL|IOERR|NOMEM>[:<count>]" (a test hook of the daemon;
+ * unset in production). */
+int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int rc);
 int repository_inject_fault_from_environment(Repository *r);
 
 /* ---- objects ---- */

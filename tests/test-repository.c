@@ -1000,7 +1000,7 @@ static void test_faults_leave_nothing_half_written(void **state) {
                                 assert_int_equal(repository_open(path, 0, &r, NULL), 0);
                                 params_add(&p, "x=1");
                                 params_add(&p, "y=2");
-                                assert_int_equal(repository_inject_fault(r, statements[i], nth, codes[c]), 0);
+                                assert_int_equal(repository_inject_fault(r, statements[i], nth, 1, codes[c]), 0);
 
 /* Runs one call; when it fails, checks that the database did not change and that the retry succeeds. */
 #define STEP(call, before_text)                                                                          \

@@ -119,6 +119,27 @@ def test_failed_batch_commit_announces_nothing():
         listener.close()
 
 
+def test_locked_fire_is_retried():
+    """The database is locked when a schedule fires (the batch's BEGIN and the next two find the lock taken):
+    the fire waits and launches once the lock is free; it is not recorded as a non-run."""
+    with World("fire-retry") as w:
+        w.write_job("t.conf", jobs_file(w.job("tick", [step("s", ["/bin/true"])], schedule="*:*:0/1",
+                                              incrementer="run.id")))
+        os.environ["BATCHD_TEST_FAULT"] = "BEGIN:1:BUSY:3"
+        try:
+            w.start_batchd()
+        finally:
+            del os.environ["BATCHD_TEST_FAULT"]
+        w.wait_log("Test fault injection: \"BEGIN\" fails with database is locked")
+        wait_for(lambda: len(w.q("SELECT 1 FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'")) >= 2, 30,
+                 what="two fires to complete")
+        assert_eq(w.batchd_log().count("Test fault injection: \"BEGIN\" fails"), 3, "locked attempts")
+        assert_eq(w.q("SELECT REASON, DETAIL FROM BATCHD_JOB_NONRUN"), [], "non-runs")
+        rows = w.q("SELECT P.PARAMETER_VALUE AS RUNID FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_EXECUTION_PARAMS P "
+                   "USING (JOB_EXECUTION_ID) WHERE P.PARAMETER_NAME = 'run.id' ORDER BY E.JOB_EXECUTION_ID LIMIT 2")
+        assert_eq([r["RUNID"] for r in rows], ["1", "2"], "run.id of the first two fires")
+
+
 def test_deleted_database_is_noticed():
     with World("deleted") as w:
         ready, go = w.out("ready"), w.out("go")
