@@ -11,10 +11,11 @@
 
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batchctl_util import ctl  # noqa: E402
-from harness import (ERROR_PREFIX, F_MEMBER, MANAGER_IFACE, MANAGER_PATH, TERMINAL, DBusError, World, assert_eq,  # noqa: E402
+from harness import (BUS_NAME, ERROR_PREFIX, F_MEMBER, MANAGER_IFACE, MANAGER_PATH, TERMINAL, DBusError, World, assert_eq,  # noqa: E402
                      assert_in, jobs_file, main, param, step, wait_for)
 
 STATEMENTS = [
@@ -138,6 +139,42 @@ def test_locked_fire_is_retried():
         rows = w.q("SELECT P.PARAMETER_VALUE AS RUNID FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_EXECUTION_PARAMS P "
                    "USING (JOB_EXECUTION_ID) WHERE P.PARAMETER_NAME = 'run.id' ORDER BY E.JOB_EXECUTION_ID LIMIT 2")
         assert_eq([r["RUNID"] for r in rows], ["1", "2"], "run.id of the first two fires")
+
+
+def test_start_gives_up_on_a_lock_never_released():
+    """Every BEGIN finds the lock taken: Start is answered with DatabaseBusy once its wait (30 s) is over, reads
+    are answered meanwhile, and nothing was written."""
+    with World("busy-start") as w:
+        w.write_job("a.conf", jobs_file(w.job("a", [step("s", ["/bin/true"])])))
+        os.environ["BATCHD_TEST_FAULT"] = "BEGIN:1:BUSY:1000000"
+        try:
+            w.start_batchd()
+        finally:
+            del os.environ["BATCHD_TEST_FAULT"]
+        box = {}
+
+        def start():
+            c = w.connect()
+            try:
+                box["reply"] = c.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Start", "sa(sssb)", ("a", []),
+                                      timeout=120)
+            except DBusError as e:
+                box["error"] = e
+            finally:
+                c.close()
+        starter = threading.Thread(target=start)
+        starter.start()
+        # While the Start waits, reads are answered.
+        w.wait_log("Test fault injection")
+        assert_eq(w.call("ListExecutions", "stuu", "", 0, 0, 10)[0], [], "executions while Start waits")
+        assert starter.is_alive(), "Start was answered at once: %r" % box
+        starter.join(150)
+        err = box.get("error")
+        assert err is not None, "Start succeeded under a lock never released: %r" % box
+        assert_eq(err.name, ERROR_PREFIX + "DatabaseBusy", "Start under a lock that is never released")
+        assert_in("database is locked", err.message)
+        assert_eq(w.call("ListExecutions", "stuu", "", 0, 0, 10)[0], [], "executions")
+        assert w.batchd_proc.poll() is None, w.batchd_log()
 
 
 def test_deleted_database_is_noticed():
