@@ -163,6 +163,11 @@ int manager_reopen_database(Manager *m, sd_bus_error *error) {
                           e.message ?: strerror(-k));
                 return sd_bus_error_copy(error, &e), k;
         }
+        /* Nothing of ours runs: whatever the file (a restored copy, say) claims to run is a leftover, as at
+         * startup. */
+        k = repository_fail_running_executions(r, RECONCILE_MESSAGE, NULL, NULL);
+        if (k < 0)
+                log_warning_errno(k, "Failed to reconcile executions left running in the reopened database: %m");
         repository_set_busy_timeout(r, DB_BUSY_TIMEOUT_MSEC);
         (void) repository_inject_fault_from_environment(r);
         repository_free(m->repository);
