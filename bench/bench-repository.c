@@ -24,31 +24,15 @@ static int run_one(Repository *r, const char *job, int64_t run_id) {
         k = job_parameters_parse_argument(&p, arg, NULL);
         if (k < 0)
                 return k;
-        k = repository_create_execution(r, job, &p, 0, &e, NULL);
-        if (k < 0)
-                return k;
-        /* As batchd does: the job's start and its first step's start are one transaction, and so are the last
-         * step's end and the job's end. */
-        k = repository_transaction_begin(r, NULL);
-        if (k < 0)
-                return k;
-        e->status = BATCH_STATUS_STARTED;
-        e->start_time = now_usec(CLOCK_REALTIME);
-        k = repository_update_execution(r, e, NULL);
+        /* As batchd does: the execution is created STARTED in one transaction, the step likewise, and the last
+         * step's end and the job's end are one transaction. */
+        k = repository_create_execution(r, job, &p, LAUNCH_MARK_STARTED, &e, NULL);
         if (k < 0)
                 return k;
         k = repository_should_start_step(r, e, "step1", false, 0, &last, NULL);
         if (k <= 0)
                 return k < 0 ? k : -EIO;
-        k = repository_add_step_execution(r, e, "step1", last, &s, NULL);
-        if (k < 0)
-                return k;
-        s->status = BATCH_STATUS_STARTED;
-        s->start_time = now_usec(CLOCK_REALTIME);
-        k = repository_update_step_execution(r, s, NULL);
-        if (k < 0)
-                return k;
-        k = repository_transaction_commit(r, NULL);
+        k = repository_start_step_execution(r, e, "step1", last, &s, NULL);
         if (k < 0)
                 return k;
         k = execution_context_put_int64(s->context, "current.index", 10);
@@ -61,20 +45,11 @@ static int run_one(Repository *r, const char *job, int64_t run_id) {
         free(s->exit_code);
         s->exit_code = strdup("COMPLETED");
         s->end_time = now_usec(CLOCK_REALTIME);
-        k = repository_transaction_begin(r, NULL);
-        if (k < 0)
-                return k;
-        k = repository_update_step_execution(r, s, NULL);
-        if (k < 0)
-                return k;
         e->status = BATCH_STATUS_COMPLETED;
         free(e->exit_code);
         e->exit_code = strdup("COMPLETED");
         e->end_time = now_usec(CLOCK_REALTIME);
-        k = repository_update_execution(r, e, NULL);
-        if (k < 0)
-                return k;
-        return repository_transaction_commit(r, NULL);
+        return repository_finish_step_execution(r, s, e, NULL);
 }
 
 /* Writes history straight through SQL in one transaction: the point is a realistic table size, quickly. */

@@ -367,8 +367,20 @@ static int status_jobs(sd_bus *bus, char **names, size_t n_names) {
 
 /* ---- status ---- */
 
+/* Manager.DatabaseError: "" while batchd can use its database. A batchd without the property has nothing to say. */
+static char *database_error(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *s = NULL;
+
+        if (sd_bus_get_property_string(bus, BATCH_BUS_NAME, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE,
+                                       "DatabaseError", &error, &s) < 0 || isempty(s))
+                return mfree(s);
+        return s;
+}
+
 static int status_summary(sd_bus *bus) {
         _cleanup_(table_freep) Table *t = NULL, *rt = NULL;
+        _cleanup_free_ char *dberror = NULL;
         JobInfo *jobs = NULL;
         ExecutionInfo *running = NULL, *last = NULL;
         size_t n_jobs = 0, n_running = 0;
@@ -381,6 +393,7 @@ static int status_summary(sd_bus *bus) {
         r = running_executions(bus, NULL, &running, &n_running);
         if (r < 0)
                 goto finish;
+        dberror = database_error(bus);
 
         /* The last execution of each job, for when it ran. One call per job: job counts are small. */
         last = calloc(n_jobs + 1, sizeof(ExecutionInfo));
@@ -421,6 +434,10 @@ static int status_summary(sd_bus *bus) {
                         r = log_oom();
                         goto finish;
                 }
+                if (dberror && json_object_object_add(o, "database_error", json_object_new_string(dberror)) < 0) {
+                        r = log_oom();
+                        goto finish;
+                }
                 for (size_t i = 0; i < n_jobs; i++) {
                         json_object *j = job_info_to_json(jobs + i), *l = NULL;
 
@@ -446,6 +463,9 @@ static int status_summary(sd_bus *bus) {
                        n_running > 0 ? ansi_blue() : ansi_green(), bullet(), ansi_normal(), ansi_highlight(),
                        ansi_normal(), n_jobs, n_jobs == 1 ? "job" : "jobs", n_running,
                        n_running == 1 ? "execution" : "executions");
+        if (dberror)
+                printf("%s%s%s %sDatabase: %s%s\n\n", ansi_red(), bullet(), ansi_normal(), ansi_red(), dberror,
+                       ansi_normal());
 
         t = table_new("JOB", "RUNNING", "LAST", "STATUS", "EXIT CODE", "LAST RUN", "NEXT RUN", "DESCRIPTION", NULL);
         if (!t) {

@@ -16,6 +16,11 @@
 #define BATCH_ERROR_START_LIMIT_EXCEEDED            "org.batchd.Batch1.Error.StartLimitExceeded"
 #define BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE      "org.batchd.Batch1.Error.OptimisticLockingFailure"
 #define BATCH_ERROR_DATABASE                        "org.batchd.Batch1.Error.Database"
+/* Not Spring's: another process held the database's write lock for longer than batchd waits (docs/reliability.md). */
+#define BATCH_ERROR_DATABASE_BUSY                   "org.batchd.Batch1.Error.DatabaseBusy"
+/* Not Spring's: the database file was deleted or replaced under the running batchd; launches are refused until it
+ * is restarted or reloaded. */
+#define BATCH_ERROR_DATABASE_REPLACED               "org.batchd.Batch1.Error.DatabaseReplaced"
 #define BATCH_ERROR_CONFIG_INVALID                  "org.batchd.Batch1.Error.ConfigInvalid"
 
 extern const sd_bus_error_map batch_error_map[];

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <inttypes.h>
 #include <pwd.h>
 
 #include "batch-error.h"
+#include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
@@ -11,6 +13,9 @@
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void job_run_advance(JobRun *run);
+static void job_run_write(JobRun *run, JobRunWrite what);
+static void job_run_step_start_written(JobRun *run, bool restart);
+static void on_step_finished(StepRunner *runner, const StepResult *result, void *userdata);
 
 int job_run_new(Manager *m, ConfigRef *config, const JobConfig *job, JobExecution *execution, JobRun **ret) {
         JobRun *run;
@@ -34,6 +39,8 @@ JobRun *job_run_free(JobRun *run) {
         job_execution_free(run->execution);
         sd_event_source_disable_unref(run->timeout_source);
         sd_event_source_disable_unref(run->free_source);
+        sd_event_source_disable_unref(run->retry_source);
+        step_execution_free(run->starting_last);
         config_ref_unref(run->config);
         free(run->progress);
         free(run->custom_exit_code);
@@ -74,13 +81,11 @@ static int set_string(char **p, const char *s) {
         return 0;
 }
 
-/* The end of an execution. Status and exit status follow AbstractJob: the last step's, or COMPLETED/NOOP when no
+/* The end of an execution, in memory: the record follows, alone (JOB_RUN_WRITE_JOB_END) or with the last step's
+ * (JOB_RUN_WRITE_STEP_END). Status and exit status follow AbstractJob: the last step's, or COMPLETED/NOOP when no
  * step had anything to do. */
-static void job_run_finish(JobRun *run, BatchStatus status, const char *exit_code, const char *exit_message) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+static void job_run_set_end(JobRun *run, BatchStatus status, const char *exit_code, const char *exit_message) {
         JobExecution *e = run->execution;
-        Manager *m = run->manager;
-        int k;
 
         if (status == BATCH_STATUS_COMPLETED && !run->any_step_ran) {
                 exit_code = EXIT_CODE_NOOP;
@@ -92,16 +97,20 @@ static void job_run_finish(JobRun *run, BatchStatus status, const char *exit_cod
             set_string(&e->exit_message, strempty(exit_message)) < 0)
                 (void) log_oom();
         e->end_time = now_usec(CLOCK_REALTIME);
+}
 
-        k = repository_update_execution(m->repository, e, &error);
-        if (k < 0)
-                log_error_errno(k, "Failed to record the end of execution %" PRIi64 ": %s", e->id,
-                                error.message ?: strerror(-k));
+/* The execution's end is on record (or could not be written at all): announce it and let the run go. */
+static void job_run_ended(JobRun *run) {
+        JobExecution *e = run->execution;
+        Manager *m = run->manager;
+        int k;
 
-        lifecycle_log(MESSAGE_JOB_FINISHED, e->status == BATCH_STATUS_COMPLETED ? LOG_INFO : LOG_WARNING, e, NULL,
-                      "Job: [%s] execution %" PRIi64 " finished: status %s, exit code %s%s%s",
+        lifecycle_log(MESSAGE_JOB_FINISHED, e->status == BATCH_STATUS_COMPLETED && !run->end_not_recorded ?
+                      LOG_INFO : LOG_WARNING, e, NULL,
+                      "Job: [%s] execution %" PRIi64 " finished: status %s, exit code %s%s%s%s",
                       e->job_name, e->id, batch_status_to_string(e->status), strempty(e->exit_code),
-                      isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message));
+                      isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message),
+                      run->end_not_recorded ? " (not recorded in the database)" : "");
         manager_send_execution_finished(m, e);
 
         run->timeout_source = sd_event_source_disable_unref(run->timeout_source);
@@ -113,6 +122,164 @@ static void job_run_finish(JobRun *run, BatchStatus status, const char *exit_cod
                 }
                 (void) sd_event_source_set_priority(run->free_source, SD_EVENT_PRIORITY_IDLE);
         }
+}
+
+static void job_run_finish(JobRun *run, BatchStatus status, const char *exit_code, const char *exit_message) {
+        job_run_set_end(run, status, exit_code, exit_message);
+        job_run_write(run, JOB_RUN_WRITE_JOB_END);
+}
+
+/* ---- records that must be written: tried now, and again from a timer while the database is busy ---- */
+
+static const char *job_run_write_to_string(JobRunWrite w) {
+        switch (w) {
+        case JOB_RUN_WRITE_STEP_START: return "the start of a step";
+        case JOB_RUN_WRITE_STEP_END:   return "the end of a step";
+        case JOB_RUN_WRITE_JOB_END:    return "the end of the execution";
+        default:                       return "a record";
+        }
+}
+
+static int job_run_try_write(JobRun *run, sd_bus_error *error) {
+        Manager *m = run->manager;
+
+        switch (run->pending_write) {
+        case JOB_RUN_WRITE_STEP_START:
+                return repository_start_step_execution(m->repository, run->execution, run->starting_step->name,
+                                                       run->starting_last, &run->step, error);
+        case JOB_RUN_WRITE_STEP_END:
+                return repository_finish_step_execution(m->repository, run->step,
+                                                        run->step_end_is_last ? run->execution : NULL, error);
+        case JOB_RUN_WRITE_JOB_END:
+                return repository_update_execution(m->repository, run->execution, error);
+        default:
+                return 0;
+        }
+}
+
+/* What follows a write, done or given up (error < 0). */
+static void job_run_written(JobRun *run, JobRunWrite what, int error) {
+        switch (what) {
+
+        case JOB_RUN_WRITE_STEP_START: {
+                bool restart = run->starting_last && run->starting_last->status != BATCH_STATUS_COMPLETED;
+
+                run->starting_last = step_execution_free(run->starting_last);
+                if (error < 0) {
+                        run->step = step_execution_free(run->step);
+                        job_run_finish(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, "Failed to record the step's start");
+                        return;
+                }
+                job_run_step_start_written(run, restart);
+                return;
+        }
+
+        case JOB_RUN_WRITE_STEP_END: {
+                StepExecution *st = run->step;
+                bool last = run->step_end_is_last;
+
+                lifecycle_log(MESSAGE_STEP_FINISHED, st->status == BATCH_STATUS_COMPLETED ? LOG_INFO : LOG_WARNING,
+                              run->execution, st, "Step: [%s] of job [%s] execution %" PRIi64 " finished: %s%s%s",
+                              st->step_name, run->execution->job_name, run->execution->id,
+                              batch_status_to_string(st->status), isempty(st->exit_message) ? "" : ", ",
+                              strempty(st->exit_message));
+
+                run->progress = mfree(run->progress);
+                run->step = step_execution_free(run->step);
+                manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", NULL);
+                if (last) {
+                        run->end_not_recorded = error < 0;
+                        job_run_ended(run);
+                } else if (error < 0)
+                        /* Going on would run the next step on top of a record that says this one still runs. */
+                        job_run_finish(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, "Failed to record the end of a step");
+                else
+                        job_run_advance(run);
+                return;
+        }
+
+        case JOB_RUN_WRITE_JOB_END:
+                run->end_not_recorded = error < 0;
+                job_run_ended(run);
+                return;
+
+        default:
+                return;
+        }
+}
+
+static void job_run_attempt(JobRun *run);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        job_run_attempt(userdata);
+        return 0;
+}
+
+static void job_run_attempt(JobRun *run) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        JobRunWrite what = run->pending_write;
+        bool retry;
+        int k;
+
+        k = job_run_try_write(run, &error);
+        /* A step that has not started yet is not worth waiting out a full disk for; a record of something that
+         * ran is. */
+        retry = k < 0 && (what == JOB_RUN_WRITE_STEP_START ? db_error_is_busy(k) : db_error_is_transient(k));
+        if (retry) {
+                run->retry_delay = db_retry_next(run->retry_delay);
+                if (!run->retry_logged) {
+                        /* Once per record, not per attempt: a lock held for minutes must not flood the log. */
+                        log_full(db_error_is_busy(k) ? LOG_NOTICE : LOG_ERR,
+                                 "Execution %" PRIi64 ": cannot write %s yet, retrying: %s", run->execution->id,
+                                 job_run_write_to_string(what), error.message ?: strerror(-k));
+                        run->retry_logged = true;
+                }
+                if (!run->retry_source)
+                        k = sd_event_add_time_relative(run->manager->event, &run->retry_source, CLOCK_MONOTONIC,
+                                                       run->retry_delay, 0, on_retry, run);
+                else {
+                        k = sd_event_source_set_time_relative(run->retry_source, run->retry_delay);
+                        if (k >= 0)
+                                k = sd_event_source_set_enabled(run->retry_source, SD_EVENT_ONESHOT);
+                }
+                if (k >= 0)
+                        return;
+                log_error_errno(k, "Failed to arm a retry timer: %m");
+                k = -EIO;
+        } else if (k < 0)
+                log_error("Execution %" PRIi64 ": failed to write %s, giving up: %s", run->execution->id,
+                          job_run_write_to_string(what), error.message ?: strerror(-k));
+        else if (run->retry_logged)
+                log_notice("Execution %" PRIi64 ": wrote %s.", run->execution->id, job_run_write_to_string(what));
+
+        run->pending_write = JOB_RUN_WRITE_NONE;
+        run->retry_delay = 0;
+        run->retry_logged = false;
+        if (run->retry_source)
+                (void) sd_event_source_set_enabled(run->retry_source, SD_EVENT_OFF);
+        job_run_written(run, what, k);
+}
+
+static void job_run_write(JobRun *run, JobRunWrite what) {
+        assert(run->pending_write == JOB_RUN_WRITE_NONE);
+
+        run->pending_write = what;
+        run->retry_delay = 0;
+        run->retry_logged = false;
+        job_run_attempt(run);
+}
+
+/* batchd is going away: a record still waiting for the database is left to the next start's reconciliation. */
+static void job_run_give_up_write(JobRun *run) {
+        if (run->pending_write == JOB_RUN_WRITE_NONE)
+                return;
+        log_error("Execution %" PRIi64 ": %s was not written before batchd stopped; the next start marks the "
+                  "execution FAILED.", run->execution->id, job_run_write_to_string(run->pending_write));
+        run->pending_write = JOB_RUN_WRITE_NONE;
+        run->retry_source = sd_event_source_disable_unref(run->retry_source);
+        run->starting_last = step_execution_free(run->starting_last);
+        run->end_not_recorded = true;
+        job_run_ended(run);
 }
 
 /* ---- the running step ---- */
@@ -145,9 +312,10 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         if (k < 0) {
                 run->step->context = old_step;
                 run->execution->context = old_job;
-                return log_warning_errno(k, "Failed to commit step %s of execution %" PRIi64 ": %s",
-                                         run->step->step_name, run->execution->id,
-                                         error->message ?: strerror(-k));
+                /* Busy: the runner holds the step's reply and calls again from a timer (docs/reliability.md). */
+                return log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
+                                      "Failed to commit step %s of execution %" PRIi64 ": %s",
+                                      run->step->step_name, run->execution->id, error->message ?: strerror(-k));
         }
 
         TAKE_PTR(new_step);
@@ -181,15 +349,12 @@ static int on_exit_code(StepRunner *runner, const char *code, const char *descri
 }
 
 static void on_step_finished(StepRunner *runner, const StepResult *result, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *timeout_message = NULL;
         JobRun *run = userdata;
-        Manager *m = run->manager;
         StepExecution *s = run->step;
         const char *message = result->message;
         BatchStatus status;
         bool last;
-        int k;
 
         switch (result->outcome) {
         case STEP_OUTCOME_SUCCESS:
@@ -222,42 +387,20 @@ static void on_step_finished(StepRunner *runner, const StepResult *result, void 
         run->custom_exit_description = mfree(run->custom_exit_description);
 
         last = status != BATCH_STATUS_COMPLETED || run->stop_requested || run->next_step >= run->job->n_steps;
-
-        /* The last step's end and the job's end are one transaction. */
-        k = repository_transaction_begin(m->repository, &error);
-        if (k >= 0) {
-                k = repository_update_step_execution(m->repository, s, &error);
-                if (k < 0)
-                        log_error_errno(k, "Failed to record the end of step %s of execution %" PRIi64 ": %s",
-                                        s->step_name, run->execution->id, error.message ?: strerror(-k));
-        }
-
-        lifecycle_log(MESSAGE_STEP_FINISHED, status == BATCH_STATUS_COMPLETED ? LOG_INFO : LOG_WARNING,
-                      run->execution, s, "Step: [%s] of job [%s] execution %" PRIi64 " finished: %s%s%s",
-                      s->step_name, run->execution->job_name, run->execution->id, batch_status_to_string(status),
-                      isempty(s->exit_message) ? "" : ", ", strempty(s->exit_message));
-
         if (last) {
                 BatchStatus job_status = run->stop_requested && status == BATCH_STATUS_COMPLETED ?
                                          BATCH_STATUS_STOPPED : status;
 
-                job_run_finish(run, job_status,
-                               job_status == status ? s->exit_code : EXIT_CODE_STOPPED,
-                               s->exit_message);
+                job_run_set_end(run, job_status, job_status == status ? s->exit_code : EXIT_CODE_STOPPED,
+                                s->exit_message);
         }
-        if (repository_transaction_commit(m->repository, &error) < 0)
-                log_error("Failed to record the end of step %s of execution %" PRIi64 ": %s",
-                          s->step_name, run->execution->id, error.message);
 
-        run->progress = mfree(run->progress);
-        manager_send_execution_changed(m, run, "CurrentStep", "Progress", NULL);
-
-        /* The runner may be freed from its own finished callback. */
+        /* The runner may be freed from its own finished callback; nothing runs any more. */
         run->runner = step_runner_free(run->runner);
-        run->step = step_execution_free(run->step);
 
-        if (!last)
-                job_run_advance(run);
+        /* The step's end, and the job's with the last step, in one transaction, retried until written. */
+        run->step_end_is_last = last;
+        job_run_write(run, JOB_RUN_WRITE_STEP_END);
 }
 
 static int strv_push_printf(char ***l, size_t *n, const char *format, ...) _printf_(3, 4);
@@ -366,10 +509,12 @@ static void job_run_fail_step(JobRun *run, const char *message) {
         on_step_finished(NULL, &result, run);
 }
 
-static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *last) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+/* The step is on record as STARTED: start its process. Every failure from here on ends the step (and with it the
+ * execution) on record, so nothing stays STARTED with no process behind it. */
+static void job_run_step_start_written(JobRun *run, bool restart) {
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
         _cleanup_free_ char *message = NULL;
+        const StepConfig *sc = run->starting_step;
         Manager *m = run->manager;
         StepRunnerParameters p;
         StepRunnerCallbacks callbacks = {
@@ -378,28 +523,19 @@ static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *
                 .exit_code = on_exit_code,
                 .finished = on_step_finished,
         };
-        bool restart = last && last->status != BATCH_STATUS_COMPLETED;
         size_t n = 0;
         int k;
 
-        k = repository_transaction_begin(m->repository, &error);
-        if (k >= 0)
-                k = repository_add_step_execution(m->repository, run->execution, sc->name, last, &run->step, &error);
-        if (k >= 0) {
-                run->step->status = BATCH_STATUS_STARTED;
-                run->step->start_time = now_usec(CLOCK_REALTIME);
-                k = repository_update_step_execution(m->repository, run->step, &error);
-        }
-        if (k >= 0)
-                k = repository_transaction_commit(m->repository, &error);
-        if (k < 0) {
-                repository_transaction_rollback(m->repository);
-                run->step = step_execution_free(run->step);
-                job_run_finish(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, error.message ?: strerror(-k));
-                return k;
-        }
         run->any_step_ran = true;
         manager_send_execution_changed(m, run, "CurrentStep", NULL);
+
+        if (run->stop_requested || run->timed_out) {
+                /* Stopped (or timed out) while the start was being written. */
+                StepResult result = { .outcome = STEP_OUTCOME_STOPPED, .exit_status = -1, .message = "stopped" };
+
+                on_step_finished(NULL, &result, run);
+                return;
+        }
 
         /* ${name} is replaced inside one argument and never re-split: a value cannot become a new argument or
          * reach a shell unless the job itself runs one. */
@@ -412,11 +548,13 @@ static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *
                         if (asprintf(&message, "Failed to expand argument '%s': %s", *i, why ?: strerror(-k)) < 0)
                                 message = NULL;
                         job_run_fail_step(run, message ?: "Failed to expand an argument");
-                        return k;
+                        return;
                 }
                 na = reallocarray(argv, n + 2, sizeof(char *));
-                if (!na)
-                        return -ENOMEM;
+                if (!na) {
+                        job_run_fail_step(run, "Out of memory");
+                        return;
+                }
                 argv = na;
                 argv[n++] = TAKE_PTR(expanded);
                 argv[n] = NULL;
@@ -425,7 +563,7 @@ static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *
         k = step_environment(run, restart, &env);
         if (k < 0) {
                 job_run_fail_step(run, "Failed to build the step's environment");
-                return k;
+                return;
         }
 
         p = (StepRunnerParameters) {
@@ -445,7 +583,7 @@ static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *
                 if (asprintf(&message, "Failed to start step: %s", k == -ESRCH ? "no such user" : strerror(-k)) < 0)
                         message = NULL;
                 job_run_fail_step(run, message ?: "Failed to start step");
-                return k;
+                return;
         }
 
         /* The step's output reaches the journal under the job's identifier and the step's PID; logging the PID
@@ -459,7 +597,13 @@ static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *
                                      "Executing step: [%s] of job [%s] execution %" PRIi64 "%s", sc->name,
                                      run->execution->job_name, run->execution->id, restart ? " (restart)" : "");
         }
-        return 0;
+}
+
+/* Records the step's execution (STARTED), then starts it: now, or once the database takes the write. */
+static void job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *last) {
+        run->starting_step = sc;
+        run->starting_last = last;
+        job_run_write(run, JOB_RUN_WRITE_STEP_START);
 }
 
 /* SimpleJob.doExecute(): steps in order, skipping what is already complete, until one does not complete. */
@@ -495,7 +639,7 @@ static void job_run_advance(JobRun *run) {
                         continue;
                 }
 
-                (void) job_run_start_step(run, sc, last);
+                job_run_start_step(run, sc, TAKE_PTR(last));
                 return;
         }
 
@@ -515,6 +659,7 @@ void job_run_start(JobRun *run) {
         Manager *m = run->manager;
         int k;
 
+        run->started = true;
         lifecycle_log(MESSAGE_JOB_STARTED, LOG_INFO, run->execution, NULL,
                       "Job: [%s] execution %" PRIi64 " (instance %" PRIi64 ") launched", run->execution->job_name,
                       run->execution->id, run->execution->job_instance_id);
@@ -535,8 +680,10 @@ int job_run_stop(JobRun *run, const char *reason) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int k;
 
-        /* A run that already ended only waits to be freed: there is nothing to stop, and its record is final. */
-        if (run->stop_requested || run->free_source)
+        /* A run that already ended only waits to be freed (or for its end to be written): there is nothing to
+         * stop, and its record is final. */
+        if (run->stop_requested || run->free_source || run->pending_write == JOB_RUN_WRITE_JOB_END ||
+            (run->pending_write == JOB_RUN_WRITE_STEP_END && run->step_end_is_last))
                 return 0;
         run->stop_requested = true;
 
@@ -548,8 +695,9 @@ int job_run_stop(JobRun *run, const char *reason) {
                                   error.message ?: strerror(-k));
         manager_send_execution_changed(run->manager, run, "Status", NULL);
 
-        if (run->runner)
-                return step_runner_stop(run->runner, reason);
+        /* -ESRCH: the process already exited and its end waits for a commit; the stop is noted all the same. */
+        if (run->runner && step_runner_stop(run->runner, reason) == -ENOMEM)
+                return -ENOMEM;
         return 0;
 }
 
@@ -560,10 +708,13 @@ void job_run_abort(JobRun *run, const char *reason) {
                 .message = reason,
         };
 
-        if (!run->runner || run->free_source)
+        if (run->free_source)
                 return;
-        /* Kills the process group; no callback follows, so finish the step here. */
-        run->runner = step_runner_free(run->runner);
-        run->stop_requested = true;
-        on_step_finished(NULL, &result, run);
+        if (run->runner) {
+                /* Kills the process group; no callback follows, so finish the step here. */
+                run->runner = step_runner_free(run->runner);
+                run->stop_requested = true;
+                on_step_finished(NULL, &result, run);
+        }
+        job_run_give_up_write(run);
 }

@@ -6,6 +6,7 @@
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "bus-names.h"
+#include "db-retry.h"
 #include "log.h"
 #include "manager.h"
 #include "schedule-store.h"
@@ -141,6 +142,147 @@ static int check_id(uint64_t id, sd_bus_error *error) {
         return 0;
 }
 
+/* ---- calls that wait for the database's write lock ---- */
+
+/* A Start, Restart or Abandon that found the database locked by another process. The call is not answered yet:
+ * it is tried again from a timer, with backoff, and answered when the launch is written, or with the named error
+ * of its last attempt (DatabaseBusy) after DB_WAIT_MAX_USEC. The loop never waits for the lock itself. */
+typedef enum PendingKind {
+        PENDING_START,
+        PENDING_RESTART,
+        PENDING_ABANDON,
+} PendingKind;
+
+typedef struct PendingCall {
+        struct PendingCall *next;
+        Manager *manager;
+        sd_bus_message *message;
+        PendingKind kind;
+        char *job;
+        JobParameters parameters;
+        LaunchMode mode;
+        int64_t id;
+        usec_t deadline;
+        usec_t delay;
+        sd_event_source *timer;
+} PendingCall;
+
+static PendingCall *pending_call_free(PendingCall *c) {
+        if (!c)
+                return NULL;
+        sd_event_source_disable_unref(c->timer);
+        sd_bus_message_unref(c->message);
+        free(c->job);
+        job_parameters_done(&c->parameters);
+        return mfree(c);
+}
+
+static void pending_call_unlink(PendingCall *c) {
+        for (PendingCall **p = &c->manager->pending_calls; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        return;
+                }
+}
+
+void manager_pending_calls_free(Manager *m) {
+        while (m->pending_calls) {
+                PendingCall *c = m->pending_calls;
+
+                m->pending_calls = c->next;
+                pending_call_free(c);
+        }
+}
+
+static int reply_execution(sd_bus_message *msg, int64_t id);
+
+/* One attempt: > 0 when answered (either way), -EAGAIN when the database is still locked. */
+static int pending_call_attempt(PendingCall *c) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Manager *m = c->manager;
+        int64_t id = 0;
+        int k;
+
+        switch (c->kind) {
+        case PENDING_START:
+                k = manager_launch(m, c->job, &c->parameters, c->mode, &id, &error);
+                break;
+        case PENDING_RESTART:
+                k = manager_restart(m, c->id, &id, &error);
+                break;
+        default:
+                k = manager_abandon_execution(m, c->id, &error);
+        }
+        if (db_error_is_busy(k) && now_usec(CLOCK_MONOTONIC) < c->deadline)
+                return -EAGAIN;
+
+        if (k < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        (void) sd_bus_error_set_errno(&error, k);
+                (void) sd_bus_reply_method_error(c->message, &error);
+        } else if (c->kind == PENDING_ABANDON)
+                (void) sd_bus_reply_method_return(c->message, NULL);
+        else
+                (void) reply_execution(c->message, id);
+        return 1;
+}
+
+static int on_pending_call(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int pending_call_arm(PendingCall *c) {
+        int k;
+
+        c->delay = db_retry_next(c->delay);
+        if (!c->timer)
+                return sd_event_add_time_relative(c->manager->event, &c->timer, CLOCK_MONOTONIC, c->delay, 0,
+                                                  on_pending_call, c);
+        k = sd_event_source_set_time_relative(c->timer, c->delay);
+        if (k < 0)
+                return k;
+        return sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_pending_call(sd_event_source *s, uint64_t usec, void *userdata) {
+        PendingCall *c = userdata;
+
+        if (pending_call_attempt(c) == -EAGAIN && pending_call_arm(c) >= 0)
+                return 0;
+        pending_call_unlink(c);
+        pending_call_free(c);
+        return 0;
+}
+
+/* Takes over a call whose first attempt found the database locked. Returns 1: the reply follows later. */
+static int pending_call_new(Manager *m, sd_bus_message *msg, PendingKind kind, const char *job,
+                            const JobParameters *parameters, LaunchMode mode, int64_t id, sd_bus_error *error) {
+        PendingCall *c;
+        int k;
+
+        c = calloc(1, sizeof(PendingCall));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->message = sd_bus_message_ref(msg);
+        c->kind = kind;
+        c->mode = mode;
+        c->id = id;
+        c->deadline = now_usec(CLOCK_MONOTONIC) + DB_WAIT_MAX_USEC;
+        k = job ? ((c->job = strdup(job)) ? 0 : -ENOMEM) : 0;
+        if (k >= 0 && parameters)
+                k = job_parameters_copy(parameters, &c->parameters);
+        if (k >= 0)
+                k = pending_call_arm(c);
+        if (k < 0) {
+                pending_call_free(c);
+                return k;
+        }
+        c->next = m->pending_calls;
+        m->pending_calls = c;
+        log_debug("Call %s from %s waits for the database's write lock.", sd_bus_message_get_member(msg),
+                  strna(sd_bus_message_get_sender(msg)));
+        return 1;
+}
+
 /* ---- manager methods ---- */
 
 static int method_start_common(sd_bus_message *msg, Manager *m, const char *job, LaunchMode mode,
@@ -157,6 +299,10 @@ static int method_start_common(sd_bus_message *msg, Manager *m, const char *job,
         if (k < 0)
                 return k;
         k = manager_launch(m, job, &p, mode, &id, error);
+        if (db_error_is_busy(k)) {
+                sd_bus_error_free(error);
+                return pending_call_new(m, msg, PENDING_START, job, &p, mode, 0, error);
+        }
         if (k < 0)
                 return k;
         return reply_execution(msg, id);
@@ -193,6 +339,10 @@ static int restart_common(sd_bus_message *msg, Manager *m, uint64_t id, sd_bus_e
         if (k < 0)
                 return k;
         k = manager_restart(m, (int64_t) id, &new_id, error);
+        if (db_error_is_busy(k)) {
+                sd_bus_error_free(error);
+                return pending_call_new(m, msg, PENDING_RESTART, NULL, NULL, LAUNCH_START, (int64_t) id, error);
+        }
         if (k < 0)
                 return k;
         return reply_execution(msg, new_id);
@@ -219,6 +369,10 @@ static int stop_common(sd_bus_message *msg, Manager *m, uint64_t id, bool abando
                 return k;
         k = abandon ? manager_abandon_execution(m, (int64_t) id, error) :
                       manager_stop_execution(m, (int64_t) id, error);
+        if (abandon && db_error_is_busy(k)) {
+                sd_bus_error_free(error);
+                return pending_call_new(m, msg, PENDING_ABANDON, NULL, NULL, LAUNCH_START, (int64_t) id, error);
+        }
         if (k < 0)
                 return k;
         return sd_bus_reply_method_return(msg, NULL);
@@ -504,10 +658,16 @@ static int property_get_running(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "u", manager_count_running(userdata, NULL));
 }
 
+static int property_get_database_error(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", manager_database_error(userdata));
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("RunningExecutions", "u", property_get_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DatabaseError", "s", property_get_database_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("s", job, "a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),
@@ -1063,6 +1223,12 @@ void manager_send_execution_changed(Manager *m, const JobRun *run, const char *p
                 if (streq(names[i], "Status"))
                         send_job_status_changed(m, run->execution->job_name, /* last_id= */ false,
                                                 /* last_status= */ true, /* running= */ false);
+}
+
+void manager_send_database_error_changed(Manager *m) {
+        if (m->bus)
+                (void) sd_bus_emit_properties_changed(m->bus, BATCH_MANAGER_PATH, BATCH_MANAGER_INTERFACE,
+                                                      "DatabaseError", NULL);
 }
 
 /* ---- connection ---- */

@@ -8,6 +8,7 @@
 
 #include "batch-error.h"
 #include "bus-creds.h"
+#include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
@@ -70,6 +71,8 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_runs; i++)
                 job_run_free(m->runs[i]);
         free(m->runs);
+        manager_pending_calls_free(m);
+        sd_event_source_disable_unref(m->fire_retry_source);
         scheduler_free(m);
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->retention_timer);
@@ -97,8 +100,17 @@ unsigned manager_count_running(Manager *m, const char *job_name) {
         return n;
 }
 
+const char *manager_database_error(Manager *m) {
+        if (m->repository && repository_is_replaced(m->repository))
+                return "database file deleted or replaced; launches refused until batchd is restarted or reloaded";
+        return "";
+}
+
 void manager_update_status(Manager *m) {
-        if (m->state == MANAGER_STOPPING)
+        if (!isempty(manager_database_error(m)))
+                (void) sd_notifyf(false, "STATUS=Database %s: %s.", manager_config(m)->database,
+                                  manager_database_error(m));
+        else if (m->state == MANAGER_STOPPING)
                 (void) sd_notifyf(false, "STATUS=Stopping, waiting for %u execution(s) to end.",
                                   manager_count_running(m, NULL));
         else
@@ -111,6 +123,62 @@ JobRun *manager_find_run(Manager *m, int64_t execution_id) {
                 if (m->runs[i]->execution->id == execution_id)
                         return m->runs[i];
         return NULL;
+}
+
+static void on_database_replaced(Repository *r, void *userdata) {
+        Manager *m = userdata;
+
+        log_error("Database %s was deleted or replaced while batchd had it open. Nothing more is written to it; "
+                  "new launches are refused until batchd is restarted or reloaded (which reopens %s).",
+                  manager_config(m)->database, manager_config(m)->database);
+        manager_update_status(m);
+        manager_send_database_error_changed(m);
+}
+
+static int manager_open_database(Manager *m, const Config *c, Repository **ret, sd_bus_error *error) {
+        Repository *r = NULL;
+        int k;
+
+        k = repository_open(c->database, c->timestamps_utc ? REPOSITORY_TIMESTAMPS_UTC : 0, &r, error);
+        if (k < 0)
+                return k;
+        repository_set_context_size_max(r, c->context_size_max);
+        repository_set_replaced_callback(r, on_database_replaced, m);
+        *ret = r;
+        return 0;
+}
+
+int manager_reopen_database(Manager *m, sd_bus_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Repository *r = NULL;
+        int k;
+
+        if (!repository_is_replaced(m->repository))
+                return 0;
+        /* Executions still running hold ids and versions of the old file. */
+        if (m->n_runs > 0)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE_REPLACED,
+                                         "Database %s was replaced; it is reopened once the %zu running "
+                                         "execution(s) ended.", manager_config(m)->database, m->n_runs), -EBUSY;
+        k = manager_open_database(m, manager_config(m), &r, &e);
+        if (k < 0) {
+                log_error("Failed to reopen the job repository %s: %s", manager_config(m)->database,
+                          e.message ?: strerror(-k));
+                return sd_bus_error_copy(error, &e), k;
+        }
+        /* Nothing of ours runs: whatever the file (a restored copy, say) claims to run is a leftover, as at
+         * startup. */
+        k = repository_fail_running_executions(r, RECONCILE_MESSAGE, NULL, NULL);
+        if (k < 0)
+                log_warning_errno(k, "Failed to reconcile executions left running in the reopened database: %m");
+        repository_set_busy_timeout(r, DB_BUSY_TIMEOUT_MSEC);
+        (void) repository_inject_fault_from_environment(r);
+        repository_free(m->repository);
+        m->repository = r;
+        log_notice("Reopened the job repository %s.", manager_config(m)->database);
+        manager_update_status(m);
+        manager_send_database_error_changed(m);
+        return 0;
 }
 
 static void log_config_errors(char **errors) {
@@ -198,10 +266,9 @@ int manager_startup(Manager *m) {
                                                c->database, lock);
         }
 
-        k = repository_open(c->database, c->timestamps_utc ? REPOSITORY_TIMESTAMPS_UTC : 0, &m->repository, &error);
+        k = manager_open_database(m, c, &m->repository, &error);
         if (k < 0)
                 return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
-        repository_set_context_size_max(m->repository, c->context_size_max);
 
         /* Spring Batch leaves the executions of a crashed JVM STARTED forever; nothing of ours is running yet,
          * so whatever claims to run was cut off, and is marked so it can be restarted. */
@@ -216,6 +283,13 @@ int manager_startup(Manager *m) {
                                       "Job: [%s] execution %" PRIi64 " was running when batchd stopped; marked FAILED.",
                                       e->job_name, e->id);
         }
+
+        /* From here on the loop runs: a lock held by another process is waited out from timers, never in
+         * SQLite's busy handler (docs/reliability.md). */
+        repository_set_busy_timeout(m->repository, DB_BUSY_TIMEOUT_MSEC);
+        k = repository_inject_fault_from_environment(m->repository);
+        if (k < 0)
+                return log_error_errno(k, "Invalid $BATCHD_TEST_FAULT.");
 
         k = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_signal_stop, m);
         if (k >= 0)
@@ -295,6 +369,13 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         if (!streq(c->database, manager_config(m)->database))
                 log_warning("database changed from %s to %s; the change takes effect when batchd restarts.",
                             manager_config(m)->database, c->database);
+        else {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                /* An operator's reload is the act that lets a replaced database be used again. */
+                if (manager_reopen_database(m, &e) < 0)
+                        log_warning("%s", e.message ?: "Failed to reopen the database.");
+        }
         if (c->timestamps_utc != manager_config(m)->timestamps_utc)
                 log_warning("timestamps changed to \"%s\"; the change takes effect when batchd restarts.",
                             c->timestamps_utc ? "utc" : "local");
@@ -355,66 +436,54 @@ void manager_begin_stop(Manager *m) {
         }
 }
 
-static int manager_add_run(Manager *m, JobRun *run) {
-        JobRun **a = reallocarray(m->runs, m->n_runs + 1, sizeof(JobRun *));
-
-        if (!a)
-                return -ENOMEM;
-        m->runs = a;
-        m->runs[m->n_runs++] = run;
-        return 0;
-}
-
-/* Creates the execution and starts it, in one transaction, then hands it to a JobRun. */
+/* Creates the execution, STARTED, in one transaction, then hands it to a JobRun. */
 static int manager_check_expansions(const JobConfig *job, const JobParameters *params, sd_bus_error *error);
 
 static int manager_execute(Manager *m, const JobConfig *job, const JobParameters *params,
                            int64_t *ret_execution_id, sd_bus_error *error) {
-        _cleanup_(job_execution_freep) JobExecution *e = NULL;
-        JobRun *run = NULL;
+        _cleanup_(job_run_freep) JobRun *run = NULL;
+        JobExecution *e = NULL;
+        JobRun **a;
         int k;
 
         k = manager_check_expansions(job, params, error);
         if (k < 0)
                 return k;
 
-        k = repository_transaction_begin(m->repository, error);
+        /* Everything that can fail is allocated first: once the execution is on record as STARTED, it runs. */
+        k = job_run_new(m, m->config, job, NULL, &run);
         if (k < 0)
                 return k;
+        a = reallocarray(m->runs, m->n_runs + 1, sizeof(JobRun *));
+        if (!a)
+                return -ENOMEM;
+        m->runs = a;
+
+        /* Created and STARTED in one transaction. */
         k = repository_create_execution(m->repository, job->name, params,
-                                        job->restartable ? 0 : LAUNCH_NOT_RESTARTABLE, &e, error);
-        if (k >= 0) {
-                e->status = BATCH_STATUS_STARTED;
-                e->start_time = now_usec(CLOCK_REALTIME);
-                k = repository_update_execution(m->repository, e, error);
-        }
-        if (k >= 0)
-                k = repository_transaction_commit(m->repository, error);
-        if (k < 0) {
-                repository_transaction_rollback(m->repository);
-                return k;
-        }
-
-        k = job_run_new(m, m->config, job, e, &run);
+                                        (job->restartable ? 0 : LAUNCH_NOT_RESTARTABLE) | LAUNCH_MARK_STARTED,
+                                        &e, error);
         if (k < 0)
                 return k;
-        TAKE_PTR(e);
-        k = manager_add_run(m, run);
-        if (k < 0) {
-                job_run_free(run);
-                return k;
-        }
+        run->execution = e;
+        m->runs[m->n_runs++] = run;
+        *ret_execution_id = e->id;
 
-        *ret_execution_id = run->execution->id;
-        job_run_start(run);
-        manager_update_status(m);
+        /* Inside the scheduler's batch the record is not committed yet: the scheduler starts the run after
+         * the commit. */
+        if (!m->defer_starts) {
+                job_run_start(TAKE_PTR(run));
+                manager_update_status(m);
+        } else
+                TAKE_PTR(run);
         return 0;
 }
 
 static int manager_check_accepting(Manager *m, sd_bus_error *error) {
         if (m->state != MANAGER_RUNNING)
                 return sd_bus_error_set(error, SD_BUS_ERROR_NO_SERVER, "batchd is shutting down."), -ESHUTDOWN;
-        return 0;
+        /* A launch into a deleted file would run and be forgotten: refused until an operator acts. */
+        return repository_check_file(m->repository, error);
 }
 
 static int manager_get_job(Manager *m, const char *job_name, const JobConfig **ret, sd_bus_error *error) {

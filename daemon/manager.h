@@ -23,6 +23,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigRef *, config_ref_unref);
 
 typedef struct Manager Manager;
 
+/* A record a JobRun has to write before it can go on; retried from a timer while the database is busy
+ * (docs/reliability.md). */
+typedef enum JobRunWrite {
+        JOB_RUN_WRITE_NONE,
+        JOB_RUN_WRITE_STEP_START,          /* the next step's execution, STARTED; then its process starts */
+        JOB_RUN_WRITE_STEP_END,            /* the step's end, and the job's end with it after the last step */
+        JOB_RUN_WRITE_JOB_END,             /* the job's end alone (no step was running) */
+} JobRunWrite;
+
 /* One running job execution: its steps run one after the other, each as a child process. */
 typedef struct JobRun {
         Manager *manager;
@@ -43,6 +52,16 @@ typedef struct JobRun {
         bool timed_out;
         sd_event_source *timeout_source;
         sd_event_source *free_source;      /* frees the run outside of the runner's callbacks */
+
+        bool started;                      /* job_run_start() was called: announced, steps under way */
+        JobRunWrite pending_write;         /* what is being written, NONE when nothing */
+        bool step_end_is_last;             /* JOB_RUN_WRITE_STEP_END carries the job's end too */
+        const StepConfig *starting_step;          /* JOB_RUN_WRITE_STEP_START: the step and its last execution */
+        StepExecution *starting_last;
+        sd_event_source *retry_source;     /* the next attempt of pending_write */
+        usec_t retry_delay;
+        bool retry_logged;
+        bool end_not_recorded;             /* the end could not be written: said so when it is logged */
 } JobRun;
 
 typedef enum ManagerState {
@@ -86,6 +105,14 @@ struct Manager {
         sd_event_source *clock_source;
         int output_fd;                     /* where step output goes without a journal; -1: our stderr */
         int lock_fd;                       /* flock()ed "<database>.lock" */
+
+        /* Set while the scheduler's batch transaction is open: launches are recorded but their runs start
+         * (and are announced) only once it committed (scheduler.c). */
+        bool defer_starts;
+        /* Launches and scheduled fires waiting for the database's write lock (manager-dbus.c, scheduler.c). */
+        struct PendingCall *pending_calls;
+        sd_event_source *fire_retry_source;
+        usec_t fire_retry_delay;
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);
@@ -116,6 +143,10 @@ int manager_stop_execution(Manager *m, int64_t execution_id, sd_bus_error *error
 int manager_abandon_execution(Manager *m, int64_t execution_id, sd_bus_error *error);
 
 JobRun *manager_find_run(Manager *m, int64_t execution_id);
+/* Reopens the database when its file was deleted or replaced and nothing runs; part of a reload. */
+int manager_reopen_database(Manager *m, sd_bus_error *error);
+/* "" while the database is usable, else why launches are refused (Manager.DatabaseError). */
+const char *manager_database_error(Manager *m);
 unsigned manager_count_running(Manager *m, const char *job_name);
 void manager_update_status(Manager *m);
 
@@ -123,7 +154,7 @@ void manager_update_status(Manager *m);
 int job_run_new(Manager *m, ConfigRef *config, const JobConfig *job, JobExecution *execution, JobRun **ret);
 JobRun *job_run_free(JobRun *run);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobRun *, job_run_free);
-/* Runs the steps. The execution must already be STARTED in the database. */
+/* Runs the steps. The execution must already be STARTED in the database, committed. */
 void job_run_start(JobRun *run);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
@@ -140,3 +171,7 @@ void manager_send_execution_abandoned(Manager *m, int64_t execution_id);
 void manager_send_jobs_removed(Manager *m, const Config *next);
 void manager_send_jobs_changed(Manager *m, const Config *previous);
 void manager_send_execution_changed(Manager *m, const JobRun *run, const char *property, ...);
+void manager_send_database_error_changed(Manager *m);
+/* Start/Restart that found the database locked: answered from a timer once the launch is written, or with
+ * DatabaseBusy after DB_WAIT_MAX_USEC. */
+void manager_pending_calls_free(Manager *m);

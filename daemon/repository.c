@@ -57,6 +57,7 @@ typedef enum Sql {
         SQL_LAST_EXECUTION_OF_JOB,
         SQL_RUNNING_EXECUTIONS,
         SQL_FAIL_RUNNING_STEPS,
+        SQL_FAIL_ORPHAN_STEPS,
         _SQL_MAX,
 } Sql;
 
@@ -223,7 +224,17 @@ static const char *const sql_text[_SQL_MAX] = {
                 "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
                 "END_TIME = ?3, LAST_UPDATED = ?3, VERSION = VERSION + 1 "
                 "WHERE JOB_EXECUTION_ID = ?1 AND STATUS IN " RUNNING_STATUSES,
+        /* A step on record as running under an execution that ended (of one execution, or of all with ?1 NULL):
+         * left by a batchd that recorded the job's end but not the step's. Nothing can be running it. */
+        [SQL_FAIL_ORPHAN_STEPS] =
+                "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
+                "END_TIME = COALESCE(END_TIME, ?3), LAST_UPDATED = ?3, VERSION = VERSION + 1 "
+                "WHERE (?1 IS NULL OR JOB_EXECUTION_ID = ?1) AND STATUS IN " RUNNING_STATUSES " "
+                "AND JOB_EXECUTION_ID IN (SELECT E.JOB_EXECUTION_ID FROM BATCH_JOB_EXECUTION E "
+                "WHERE (?1 IS NULL OR E.JOB_EXECUTION_ID = ?1) AND NOT " RUNNING("E") ")",
 };
+
+#define ORPHAN_STEP_MESSAGE "The job execution ended while this step was on record as running; marked FAILED."
 
 struct Repository {
         sqlite3 *db;
@@ -233,6 +244,20 @@ struct Repository {
         unsigned tx_depth;
         uint64_t context_size_max;
         sqlite3_stmt *stmts[_SQL_MAX];
+
+        /* The file we opened, to notice when the path names another one (deleted or replaced). */
+        dev_t dev;
+        ino_t ino;
+        bool replaced;
+        void (*replaced_callback)(Repository *r, void *userdata);
+        void *replaced_userdata;
+
+        /* Tests only (repository_inject_fault()): the nth execution of a statement whose SQL starts with
+         * fault_sql fails with fault_rc instead of running. */
+        char *fault_sql;
+        unsigned fault_countdown;
+        unsigned fault_count;           /* that many executions in a row */
+        int fault_rc;
 };
 
 /* ---- errors ---- */
@@ -241,7 +266,9 @@ static int errno_from_sqlite(int rc) {
         switch (rc & 0xff) {
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
-                return -EBUSY;
+                /* Not EBUSY: that is JobExecutionAlreadyRunning. Another connection holds the lock; the caller
+                 * tries again later (docs/reliability.md). */
+                return -EAGAIN;
         case SQLITE_READONLY:
                 return -EROFS;
         case SQLITE_CORRUPT:
@@ -267,8 +294,12 @@ static int repository_error(Repository *r, int rc, sd_bus_error *error, const ch
 
         if (e == -ENOMEM)
                 return -ENOMEM;
-        (void) sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to %s in %s: %s", what,
-                                 r ? r->path : "database", r && r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        (void) sd_bus_error_setf(error, e == -EAGAIN ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
+                                 "Failed to %s in %s: %s", what,
+                                 r ? r->path : "database",
+                                 /* The connection's message, when it is about this error (an injected fault is not). */
+                                 r && r->db && (sqlite3_errcode(r->db) & 0xff) == (rc & 0xff) ?
+                                 sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
         return e;
 }
 
@@ -282,6 +313,19 @@ static void stmt_resetp(sqlite3_stmt **s) {
 }
 
 #define _cleanup_stmt_ _cleanup_(stmt_resetp)
+
+/* Every statement runs through here, so tests can make any one of them fail (repository_inject_fault()). */
+static int repository_sqlite_step(Repository *r, sqlite3_stmt *s) {
+        if (r->fault_sql && strneq(sqlite3_sql(s), r->fault_sql, strlen(r->fault_sql)) && --r->fault_countdown == 0) {
+                log_notice("Test fault injection: \"%s\" fails with %s.", r->fault_sql, sqlite3_errstr(r->fault_rc));
+                if (--r->fault_count > 0)
+                        r->fault_countdown = 1;
+                else
+                        r->fault_sql = mfree(r->fault_sql);
+                return r->fault_rc;
+        }
+        return sqlite3_step(s);
+}
 
 static int repository_stmt(Repository *r, Sql id, sqlite3_stmt **ret) {
         int rc;
@@ -302,13 +346,13 @@ static int repository_exec_simple(Repository *r, Sql id) {
         k = repository_stmt(r, id, &s);
         if (k < 0)
                 return k;
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
 }
 
-/* Transactions nest: the outermost level is BEGIN IMMEDIATE/COMMIT, inner levels are savepoints. So callers can group
- * several updates into one disk write with repository_transaction_begin()/commit(), every function stays atomic on its
- * own, and an inner failure undoes exactly its own part. */
+/* Transactions nest: the outermost level is BEGIN IMMEDIATE/COMMIT, inner levels are savepoints. So every function
+ * stays atomic on its own, a caller can group several of them into one disk write (RepositoryTransaction), and an
+ * inner failure undoes exactly its own part. */
 static int repository_savepoint(Repository *r, const char *verb, unsigned level, sd_bus_error *error) {
         char sql[64];
         int rc;
@@ -320,6 +364,16 @@ static int repository_savepoint(Repository *r, const char *verb, unsigned level,
         return 0;
 }
 
+/* SQLite rolls the whole transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM).
+ * A savepoint opened or released after that would run outside any transaction and commit on its own, so a
+ * level that finds the transaction gone fails instead. */
+static int repository_check_open(Repository *r, sd_bus_error *error) {
+        if (r->tx_depth > 0 && sqlite3_get_autocommit(r->db))
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
+                                         "The transaction in %s was rolled back after an error.", r->path), -EIO;
+        return 0;
+}
+
 static int repository_begin(Repository *r, sd_bus_error *error) {
         int rc, k;
 
@@ -327,12 +381,18 @@ static int repository_begin(Repository *r, sd_bus_error *error) {
                 return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Database %s is opened read-only.", r->path),
                        -EROFS;
         if (r->tx_depth > 0) {
+                k = repository_check_open(r, error);
+                if (k < 0)
+                        return k;
                 k = repository_savepoint(r, "SAVEPOINT", r->tx_depth, error);
                 if (k < 0)
                         return k;
                 r->tx_depth++;
                 return 0;
         }
+        k = repository_check_file(r, error);
+        if (k < 0)
+                return k;
         rc = repository_exec_simple(r, SQL_BEGIN);
         if (rc < 0)
                 return rc;
@@ -343,10 +403,14 @@ static int repository_begin(Repository *r, sd_bus_error *error) {
 }
 
 static void repository_rollback(Repository *r) {
+        assert(r->tx_depth > 0);
+
         if (r->tx_depth > 1) {
                 r->tx_depth--;
-                (void) repository_savepoint(r, "ROLLBACK TO", r->tx_depth, NULL);
-                (void) repository_savepoint(r, "RELEASE", r->tx_depth, NULL);
+                if (!sqlite3_get_autocommit(r->db)) {
+                        (void) repository_savepoint(r, "ROLLBACK TO", r->tx_depth, NULL);
+                        (void) repository_savepoint(r, "RELEASE", r->tx_depth, NULL);
+                }
                 return;
         }
         if (!sqlite3_get_autocommit(r->db))
@@ -354,41 +418,195 @@ static void repository_rollback(Repository *r) {
         r->tx_depth = 0;
 }
 
+/* Closes the innermost level. On failure the level stays open, for the caller's guard to roll back. */
 static int repository_commit(Repository *r, sd_bus_error *error) {
-        int rc;
+        int rc, k;
 
+        assert(r->tx_depth > 0);
+
+        k = repository_check_open(r, error);
+        if (k < 0)
+                return k;
         if (r->tx_depth > 1) {
+                k = repository_savepoint(r, "RELEASE", r->tx_depth - 1, error);
+                if (k < 0)
+                        return k;
                 r->tx_depth--;
-                return repository_savepoint(r, "RELEASE", r->tx_depth, error);
+                return 0;
         }
         rc = repository_exec_simple(r, SQL_COMMIT);
         if (rc < 0)
                 return rc;
-        if (rc != 0) {
-                int k = repository_error(r, rc, error, "commit");
-
-                repository_rollback(r);
-                return k;
-        }
+        if (rc != 0)
+                return repository_error(r, rc, error, "commit");
         r->tx_depth = 0;
         return 0;
 }
 
-int repository_transaction_begin(Repository *r, sd_bus_error *error) {
+int repository_transaction_open(Repository *r, RepositoryTransaction *ret, sd_bus_error *error) {
+        int k;
+
         assert(r);
-        return repository_begin(r, error);
+        assert(ret);
+
+        *ret = (RepositoryTransaction) {};
+        k = repository_begin(r, error);
+        if (k < 0)
+                return k;
+        *ret = (RepositoryTransaction) { .repository = r, .depth = r->tx_depth };
+        return 0;
 }
 
-int repository_transaction_commit(Repository *r, sd_bus_error *error) {
-        assert(r);
-        assert(r->tx_depth > 0);
-        return repository_commit(r, error);
+/* Levels opened after this one and never closed are undone first: the guard's own level is what it closes. */
+static void transaction_unwind(RepositoryTransaction *t) {
+        while (t->repository->tx_depth > t->depth)
+                repository_rollback(t->repository);
 }
 
-void repository_transaction_rollback(Repository *r) {
-        assert(r);
-        if (r->tx_depth > 0)
+int repository_transaction_commit(RepositoryTransaction *t, sd_bus_error *error) {
+        Repository *r;
+        int k;
+
+        assert(t);
+
+        r = t->repository;
+        if (!r || r->tx_depth < t->depth)
+                /* Never opened, already closed, or an outer level went away under it. */
+                return sd_bus_error_set(error, BATCH_ERROR_DATABASE, "No transaction is open."), -ENOTCONN;
+        t->repository = NULL;
+        transaction_unwind(&(RepositoryTransaction) { .repository = r, .depth = t->depth });
+        k = repository_commit(r, error);
+        if (k < 0)
                 repository_rollback(r);
+        return k;
+}
+
+void repository_transaction_done(RepositoryTransaction *t) {
+        Repository *r;
+
+        assert(t);
+
+        r = TAKE_PTR(t->repository);
+        if (!r || r->tx_depth < t->depth)
+                return;
+        transaction_unwind(&(RepositoryTransaction) { .repository = r, .depth = t->depth });
+        repository_rollback(r);
+}
+
+int repository_check_file(Repository *r, sd_bus_error *error) {
+        struct stat st;
+
+        assert(r);
+
+        if (r->ino == 0)        /* in memory */
+                return 0;
+        /* Only a missing file or another inode counts; a stat() that fails otherwise proves nothing. */
+        if (!r->replaced) {
+                if (stat(r->path, &st) < 0)
+                        r->replaced = errno == ENOENT;
+                else
+                        r->replaced = st.st_dev != r->dev || st.st_ino != r->ino;
+                if (r->replaced && r->replaced_callback)
+                        r->replaced_callback(r, r->replaced_userdata);
+        }
+        if (r->replaced)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE_REPLACED,
+                                         "Database %s was deleted or replaced while batchd had it open; nothing "
+                                         "is written to it until batchd is restarted or reloaded.", r->path),
+                       -EIDRM;
+        return 0;
+}
+
+bool repository_is_replaced(Repository *r) {
+        return r && r->replaced;
+}
+
+void repository_set_replaced_callback(Repository *r, void (*callback)(Repository *r, void *userdata), void *userdata) {
+        assert(r);
+        r->replaced_callback = callback;
+        r->replaced_userdata = userdata;
+}
+
+void repository_set_busy_timeout(Repository *r, unsigned msec) {
+        assert(r);
+        (void) sqlite3_busy_timeout(r->db, (int) MIN(msec, (unsigned) INT_MAX));
+}
+
+int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int rc) {
+        assert(r);
+
+        r->fault_sql = mfree(r->fault_sql);
+        if (!sql_prefix || n == 0 || count == 0)
+                return 0;
+        r->fault_count = count;
+        r->fault_sql = strdup(sql_prefix);
+        if (!r->fault_sql)
+                return -ENOMEM;
+        r->fault_countdown = n;
+        r->fault_rc = rc;
+        return 0;
+}
+
+/* Cuts the last ":field" off spec and returns it. */
+static char *split_last(char *spec) {
+        char *colon = strrchr(spec, ':');
+
+        if (!colon)
+                return NULL;
+        *colon = '\0';
+        return colon + 1;
+}
+
+static bool parse_unsigned(const char *s, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        if (isempty(s) || !strchr("0123456789", s[0]))
+                return false;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v == 0 || v > UINT_MAX)
+                return false;
+        *ret = (unsigned) v;
+        return true;
+}
+
+int repository_inject_fault_from_environment(Repository *r) {
+        static const struct {
+                const char *name;
+                int rc;
+        } codes[] = {
+                { "BUSY",  SQLITE_BUSY  },
+                { "FULL",  SQLITE_FULL  },
+                { "IOERR", SQLITE_IOERR },
+                { "NOMEM", SQLITE_NOMEM },
+        };
+        _cleanup_free_ char *spec = NULL;
+        const char *e = getenv("BATCHD_TEST_FAULT");
+        unsigned n, count = 1;
+        char *field;
+        int rc = -1;
+
+        assert(r);
+
+        if (isempty(e))
+                return 0;
+        spec = strdup(e);
+        if (!spec)
+                return -ENOMEM;
+        /* "<sql prefix>:<n>:<code>[:<count>]"; the prefix may contain colons itself. */
+        field = split_last(spec);
+        if (field && parse_unsigned(field, &count))
+                field = split_last(spec);
+        for (size_t i = 0; field && i < ELEMENTSOF(codes); i++)
+                if (streq(field, codes[i].name))
+                        rc = codes[i].rc;
+        field = rc >= 0 ? split_last(spec) : NULL;
+        if (!field || !parse_unsigned(field, &n))
+                return -EINVAL;
+        log_warning("Test fault injection: executions %u to %u of \"%s...\" fail with %s.", n, n + count - 1, spec,
+                    sqlite3_errstr(rc));
+        return repository_inject_fault(r, spec, n, count, rc);
 }
 
 /* Rolls back whatever transaction level is still open when the guard goes out of scope. */
@@ -435,7 +653,7 @@ static int column_strdup(sqlite3_stmt *s, int i, char **ret) {
 static int step_done(Repository *r, sqlite3_stmt *s, sd_bus_error *error, const char *what) {
         int rc;
 
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW)
                 return repository_error(r, rc, error, what);
         return 0;
@@ -492,7 +710,7 @@ static int repository_query_int(Repository *r, const char *sql, int64_t *ret, sd
         rc = sqlite3_prepare_v2(r->db, sql, -1, &s, NULL);
         if (rc != SQLITE_OK)
                 return repository_error(r, rc, error, "read the database");
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_ROW)
                 *ret = sqlite3_column_int64(s, 0);
         else if (rc == SQLITE_DONE)
@@ -625,6 +843,15 @@ int repository_open(const char *path, RepositoryOpenFlags flags, Repository **re
         if (k < 0)
                 return k;
 
+        if (!memory) {
+                struct stat st;
+
+                if (stat(path, &st) < 0)
+                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to stat %s: %m", path), -errno;
+                r->dev = st.st_dev;
+                r->ino = st.st_ino;
+        }
+
         *ret = TAKE_PTR(r);
         return 0;
 }
@@ -636,6 +863,7 @@ Repository *repository_free(Repository *r) {
                 sqlite3_finalize(r->stmts[i]);
         sqlite3_close_v2(r->db);
         free(r->path);
+        free(r->fault_sql);
         return mfree(r);
 }
 
@@ -792,7 +1020,7 @@ static int context_load(Repository *r, Sql id, int64_t owner, ExecutionContext *
         if (k < 0)
                 return k;
         sqlite3_bind_int64(s, 1, owner);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_DONE)
                 return execution_context_new(ret);
         if (rc != SQLITE_ROW)
@@ -886,7 +1114,7 @@ static int params_load(Repository *r, int64_t execution_id, JobParameters *ret) 
         if (k < 0)
                 return k;
         sqlite3_bind_int64(s, 1, execution_id);
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, s)) == SQLITE_ROW) {
                 const char *name = (const char *) sqlite3_column_text(s, 0);
                 const char *type = (const char *) sqlite3_column_text(s, 1);
                 const char *value = (const char *) sqlite3_column_text(s, 2);
@@ -945,6 +1173,20 @@ static int validate_parameters(const JobParameters *p, sd_bus_error *error) {
         return 0;
 }
 
+static int execution_write(Repository *r, JobExecution *e, usec_t now, sd_bus_error *error);
+
+/* Steps on record as running under an execution that ended (execution_id 0: under any) become FAILED. */
+static int fail_orphan_steps(Repository *r, int64_t execution_id, usec_t now, sd_bus_error *error) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        PREPARE(r, SQL_FAIL_ORPHAN_STEPS, s, error);
+        if (execution_id > 0)
+                sqlite3_bind_int64(s, 1, execution_id);
+        bind_text(s, 2, ORPHAN_STEP_MESSAGE);
+        bind_time(s, 3, now);
+        return step_done(r, s, error, "fail steps left running");
+}
+
 /* SimpleJobLauncher's and SimpleJobRepository's refusals, for an instance that already has executions. */
 static int check_existing_instance(Repository *r, int64_t instance_id, int64_t instance_version,
                                    const char *job_name, const JobParameters *params, LaunchFlags flags,
@@ -956,7 +1198,7 @@ static int check_existing_instance(Repository *r, int64_t instance_id, int64_t i
 
         PREPARE(r, SQL_LAST_EXECUTION_OF_INSTANCE, l, error);
         sqlite3_bind_int64(l, 1, instance_id);
-        rc = sqlite3_step(l);
+        rc = repository_sqlite_step(r, l);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return repository_error(r, rc, error, "look up the last execution");
         if (rc == SQLITE_ROW)
@@ -970,9 +1212,17 @@ static int check_existing_instance(Repository *r, int64_t instance_id, int64_t i
                 return sd_bus_error_set(error, BATCH_ERROR_JOB_RESTART,
                                         "JobInstance already exists and is not restartable"), -ENOTRECOVERABLE;
 
+        /* A step still "running" under an execution that ended is a leftover, not a reason to refuse forever. */
+        {
+                int k = fail_orphan_steps(r, last, now_usec(CLOCK_REALTIME), error);
+
+                if (k < 0)
+                        return k;
+        }
+
         PREPARE(r, SQL_STEP_STATUSES_OF_EXECUTION, st, error);
         sqlite3_bind_int64(st, 1, last);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, st)) == SQLITE_ROW) {
                 BatchStatus status = batch_status_from_string((const char *) sqlite3_column_text(st, 1));
 
                 if (batch_status_is_running(status))
@@ -986,7 +1236,7 @@ static int check_existing_instance(Repository *r, int64_t instance_id, int64_t i
 
         PREPARE(r, SQL_INSTANCE_STATUSES, s, error);
         sqlite3_bind_int64(s, 1, instance_id);
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, s)) == SQLITE_ROW) {
                 BatchStatus status = batch_status_from_string((const char *) sqlite3_column_text(s, 0));
 
                 if (batch_status_is_running(status))
@@ -1073,7 +1323,7 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
         PREPARE(r, SQL_FIND_INSTANCE, find, error);
         bind_text(find, 1, job_name);
         bind_text(find, 2, key);
-        rc = sqlite3_step(find);
+        rc = repository_sqlite_step(r, find);
         if (rc == SQLITE_ROW) {
                 instance_id = sqlite3_column_int64(find, 0);
                 instance_version = sqlite3_column_int64(find, 1);
@@ -1152,6 +1402,15 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
                         return k;
         }
 
+        if (flags & LAUNCH_MARK_STARTED) {
+                e->status = BATCH_STATUS_STARTED;
+                e->start_time = now;
+                k = execution_write(r, e, now, error);
+                if (k < 0)
+                        return k;
+                e->version++;
+        }
+
         k = repository_commit(r, error);
         if (k < 0)
                 return k;
@@ -1182,7 +1441,7 @@ static int version_conflict(Repository *r, Sql version_sql, const char *what, co
 
         PREPARE(r, version_sql, s, error);
         sqlite3_bind_int64(s, 1, id);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_DONE)
                 return sd_bus_error_setf(error, missing_error, "No %s with id=%" PRIi64 " in the repository.",
                                          what, id), -ENXIO;
@@ -1228,6 +1487,11 @@ int repository_update_execution(Repository *r, JobExecution *e, sd_bus_error *er
 
         if (r->read_only)
                 return repository_begin(r, error);
+        if (r->tx_depth == 0) {
+                k = repository_check_file(r, error);
+                if (k < 0)
+                        return k;
+        }
         k = execution_write(r, e, now, error);
         if (k < 0)
                 return k;
@@ -1242,6 +1506,12 @@ int repository_update_execution_context(Repository *r, JobExecution *e, sd_bus_e
 
         if (r->read_only)
                 return repository_begin(r, error);
+        if (r->tx_depth == 0) {
+                int k = repository_check_file(r, error);
+
+                if (k < 0)
+                        return k;
+        }
         return context_save(r, SQL_UPDATE_JOB_CONTEXT, e->id, e->context, error);
 }
 
@@ -1256,7 +1526,7 @@ int repository_get_last_step_execution(Repository *r, int64_t instance_id, const
                 return k;
         sqlite3_bind_int64(s, 1, instance_id);
         bind_text(s, 2, step_name);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_DONE) {
                 *ret = NULL;
                 return 0;
@@ -1275,7 +1545,7 @@ int repository_get_step_execution_count(Repository *r, int64_t instance_id, cons
                 return k;
         sqlite3_bind_int64(s, 1, instance_id);
         bind_text(s, 2, step_name);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc != SQLITE_ROW)
                 return errno_from_sqlite(rc);
         *ret = (uint64_t) sqlite3_column_int64(s, 0);
@@ -1449,11 +1719,90 @@ int repository_update_step_execution(Repository *r, StepExecution *s, sd_bus_err
 
         if (r->read_only)
                 return repository_begin(r, error);
+        if (r->tx_depth == 0) {
+                k = repository_check_file(r, error);
+                if (k < 0)
+                        return k;
+        }
         k = step_write(r, s, now, error);
         if (k < 0)
                 return k;
         s->version++;
         s->last_updated = now;
+        return 0;
+}
+
+int repository_start_step_execution(Repository *r, const JobExecution *e, const char *step_name,
+                                    const StepExecution *last, StepExecution **ret, sd_bus_error *error) {
+        _cleanup_transaction_ Repository *tx = NULL;
+        _cleanup_(step_execution_freep) StepExecution *x = NULL;
+        usec_t now;
+        int k;
+
+        assert(r);
+        assert(e);
+        assert(ret);
+
+        k = repository_begin(r, error);
+        if (k < 0)
+                return k;
+        tx = r;
+
+        k = repository_add_step_execution(r, e, step_name, last, &x, error);
+        if (k < 0)
+                return k;
+        now = now_usec(CLOCK_REALTIME);
+        x->status = BATCH_STATUS_STARTED;
+        x->start_time = now;
+        k = step_write(r, x, now, error);
+        if (k < 0)
+                return k;
+
+        k = repository_commit(r, error);
+        if (k < 0)
+                return k;
+        tx = NULL;
+
+        x->version++;
+        x->last_updated = now;
+        *ret = TAKE_PTR(x);
+        return 0;
+}
+
+int repository_finish_step_execution(Repository *r, StepExecution *s, JobExecution *job, sd_bus_error *error) {
+        _cleanup_transaction_ Repository *tx = NULL;
+        usec_t now = now_usec(CLOCK_REALTIME);
+        int k;
+
+        assert(r);
+        assert(s);
+
+        k = repository_begin(r, error);
+        if (k < 0)
+                return k;
+        tx = r;
+
+        k = step_write(r, s, now, error);
+        if (k < 0)
+                return k;
+        if (job) {
+                k = execution_write(r, job, now, error);
+                if (k < 0)
+                        return k;
+        }
+
+        k = repository_commit(r, error);
+        if (k < 0)
+                return k;
+        tx = NULL;
+
+        /* Only now: a failed attempt leaves the versions as the database has them, for the next one. */
+        s->version++;
+        s->last_updated = now;
+        if (job) {
+                job->version++;
+                job->last_updated = now;
+        }
         return 0;
 }
 
@@ -1534,7 +1883,7 @@ int repository_get_job_names(Repository *r, char ***ret) {
         l = calloc(1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, s)) == SQLITE_ROW) {
                 char **nl = reallocarray(l, n + 2, sizeof(char *));
 
                 if (!nl)
@@ -1566,7 +1915,7 @@ int repository_get_job_instance(Repository *r, int64_t id, JobInstance **ret, sd
 
         PREPARE(r, SQL_GET_INSTANCE, s, error);
         sqlite3_bind_int64(s, 1, id);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_DONE)
                 return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_INSTANCE,
                                          "No job instance with id=%" PRIi64 ".", id), -ENODATA;
@@ -1592,7 +1941,7 @@ int repository_get_job_instances(Repository *r, const char *job_name, size_t off
         bind_text(s, 1, job_name);
         sqlite3_bind_int64(s, 2, (int64_t) MIN(offset, (size_t) INT64_MAX));
         sqlite3_bind_int64(s, 3, page_limit(limit));
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, s)) == SQLITE_ROW) {
                 JobInstance *na = reallocarray(a, n + 1, sizeof(JobInstance));
 
                 if (!na) {
@@ -1624,7 +1973,7 @@ int repository_get_job_instance_count(Repository *r, const char *job_name, uint6
         if (k < 0)
                 return k;
         bind_text(s, 1, job_name);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc != SQLITE_ROW)
                 return errno_from_sqlite(rc);
         *ret = (uint64_t) sqlite3_column_int64(s, 0);
@@ -1646,7 +1995,7 @@ int repository_get_execution_summary(Repository *r, int64_t id, JobExecution **r
 
         PREPARE(r, SQL_GET_EXECUTION, s, error);
         sqlite3_bind_int64(s, 1, id);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_DONE)
                 return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB_EXECUTION,
                                          "No JobExecution found for id: [%" PRIi64 "]", id), -ENXIO;
@@ -1676,7 +2025,7 @@ static int executions_collect(Repository *r, sqlite3_stmt *s, bool details, JobE
         size_t n = 0;
         int k, rc;
 
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, s)) == SQLITE_ROW) {
                 JobExecution **na = reallocarray(a, n + 1, sizeof(JobExecution *));
 
                 if (!na) {
@@ -1738,7 +2087,7 @@ int repository_get_last_execution_of_job(Repository *r, const char *job_name, Jo
         if (k < 0)
                 return k;
         bind_text(s, 1, job_name);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc == SQLITE_DONE) {
                 *ret = NULL;
                 return 0;
@@ -1763,7 +2112,7 @@ int repository_get_last_execution(Repository *r, const char *job_name, const Job
                 return k;
         bind_text(find, 1, job_name);
         bind_text(find, 2, key);
-        rc = sqlite3_step(find);
+        rc = repository_sqlite_step(r, find);
         if (rc == SQLITE_DONE) {
                 *ret = NULL;
                 return 0;
@@ -1776,7 +2125,7 @@ int repository_get_last_execution(Repository *r, const char *job_name, const Job
         if (k < 0)
                 return k;
         sqlite3_bind_int64(last, 1, instance_id);
-        rc = sqlite3_step(last);
+        rc = repository_sqlite_step(r, last);
         if (rc != SQLITE_ROW)
                 return errno_from_sqlite(rc);
         id = sqlite3_column_int64(last, 0);
@@ -1815,7 +2164,7 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
         if (k < 0)
                 return k;
         sqlite3_bind_int64(s, 1, job_execution_id);
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        while ((rc = repository_sqlite_step(r, s)) == SQLITE_ROW) {
                 StepExecution **na = reallocarray(a, n + 1, sizeof(StepExecution *));
 
                 if (!na) {
@@ -1880,7 +2229,7 @@ int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd
         if (k < 0)
                 return repository_error(r, sqlite3_errcode(r->db), error, "read the last run.id");
         bind_text(s, 1, job_name);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         if (rc != SQLITE_ROW)
                 return repository_error(r, rc, error, "read the last run.id");
         if (sqlite3_column_type(s, 0) != SQLITE_NULL)
@@ -2025,6 +2374,10 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
         }
         job_execution_array_free(running, n);
 
+        k = fail_orphan_steps(r, 0, now, NULL);
+        if (k < 0)
+                return k;
+
         k = repository_commit(r, NULL);
         if (k < 0)
                 return k;
@@ -2080,7 +2433,7 @@ int repository_delete_old(Repository *r, unsigned keep_days, unsigned keep_execu
                 return errno_from_sqlite(rc);
         sqlite3_bind_text(s, 1, cutoff, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, keep_executions);
-        rc = sqlite3_step(s);
+        rc = repository_sqlite_step(r, s);
         sqlite3_finalize(s);
         if (rc != SQLITE_DONE)
                 return errno_from_sqlite(rc);

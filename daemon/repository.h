@@ -67,6 +67,7 @@ typedef enum RepositoryOpenFlags {
 
 typedef enum LaunchFlags {
         LAUNCH_NOT_RESTARTABLE = 1 << 0, /* the job says restartable = false */
+        LAUNCH_MARK_STARTED    = 1 << 1, /* the execution is STARTED with its START_TIME in the same transaction */
 } LaunchFlags;
 
 /* ---- lifecycle ---- */
@@ -82,12 +83,47 @@ struct sqlite3 *repository_get_database(Repository *r);
 char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]);
 int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret);
 
-/* Groups several updates into one transaction, i.e. one write to disk. Transactions nest: every repository
- * call stays atomic by itself and joins an open transaction. In-memory objects updated inside a transaction
- * that is rolled back must be reloaded. */
-int repository_transaction_begin(Repository *r, sd_bus_error *error);
-int repository_transaction_commit(Repository *r, sd_bus_error *error);
-void repository_transaction_rollback(Repository *r);
+/* Groups several repository calls into one transaction, i.e. one write to disk: a guard that rolls back when it
+ * goes out of scope unless it was committed, so no path can leave a transaction open or commit one it never
+ * began. Transactions nest: every repository call stays atomic by itself and joins an open transaction.
+ * In-memory objects updated inside a transaction that is rolled back must be reloaded. Sequences the daemon
+ * always writes together have their own functions instead (repository_start_step_execution(),
+ * repository_finish_step_execution(), LAUNCH_MARK_STARTED).
+ *
+ *     _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+ *     r = repository_transaction_open(repo, &tx, error);
+ *     ...
+ *     r = repository_transaction_commit(&tx, error);    // -ENOTCONN if tx is not open
+ */
+typedef struct RepositoryTransaction {
+        Repository *repository;   /* NULL: not open (never opened, committed or rolled back) */
+        unsigned depth;
+} RepositoryTransaction;
+
+int repository_transaction_open(Repository *r, RepositoryTransaction *ret, sd_bus_error *error);
+int repository_transaction_commit(RepositoryTransaction *t, sd_bus_error *error);
+void repository_transaction_done(RepositoryTransaction *t);
+
+/* Whether the database path still names the file we opened. Returns 0 when it does, -EIDRM (with
+ * DatabaseReplaced in *error) once it was deleted or replaced: from then on every write is refused with that
+ * error, because it would go to a file nobody will read again. Only reopening (a new Repository) clears it. */
+int repository_check_file(Repository *r, sd_bus_error *error);
+bool repository_is_replaced(Repository *r);
+/* Called once, when repository_check_file() first finds the file deleted or replaced. */
+void repository_set_replaced_callback(Repository *r, void (*callback)(Repository *r, void *userdata), void *userdata);
+
+/* How long SQLite's busy handler may wait for another connection's lock inside one call. repository_open() sets
+ * 5 s, right for batchctl and tools; the daemon sets a few milliseconds and retries from its loop instead
+ * (docs/reliability.md). */
+void repository_set_busy_timeout(Repository *r, unsigned msec);
+
+/* Tests only: the nth execution from now of a statement whose SQL starts with sql_prefix (e.g. "COMMIT",
+ * "INSERT INTO BATCH_STEP_EXECUTION "), and the count - 1 executions after it, fail with the SQLite result code
+ * rc instead of running. One fault at a time; NULL clears it. repository_inject_fault_from_environment() reads
+ * "$BATCHD_TEST_FAULT" as "<sql prefix>:<n>:<BUSY|FULL|IOERR|NOMEM>[:<count>]" (a test hook of the daemon;
+ * unset in production). */
+int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int rc);
+int repository_inject_fault_from_environment(Repository *r);
 
 /* ---- objects ---- */
 JobInstance *job_instance_free(JobInstance *i);
@@ -124,6 +160,14 @@ int repository_add_step_execution(Repository *r, const JobExecution *e, const ch
 int repository_update_step_execution(Repository *r, StepExecution *s, sd_bus_error *error);
 /* context_size_max of batchd.conf; 0 (the default) means no limit. */
 void repository_set_context_size_max(Repository *r, uint64_t size_max);
+/* Creates the step execution and marks it STARTED with its START_TIME, in one transaction: no STARTING step is
+ * left behind when the second write fails. */
+int repository_start_step_execution(Repository *r, const JobExecution *e, const char *step_name,
+                                    const StepExecution *last, StepExecution **ret, sd_bus_error *error);
+/* The end of a step, and of its job execution when job is given (the last step), in one transaction: a job is
+ * never on record as finished with its step still running. Nothing in memory changes unless it is written, so
+ * a failed call can simply be repeated. */
+int repository_finish_step_execution(Repository *r, StepExecution *s, JobExecution *job, sd_bus_error *error);
 /* A chunk commit: adds the contribution to the counters, COMMIT_COUNT + 1, and saves the step's and (when
  * job is given) the job execution's context, all in one transaction. A context whose serialization is longer
  * than the limit of repository_set_context_size_max() is refused with -E2BIG, and nothing is written. */
@@ -169,7 +213,8 @@ int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd
 /* Marks a finished execution ABANDONED so its instance is never restarted; running ones are refused. */
 int repository_abandon_execution(Repository *r, int64_t id, sd_bus_error *error);
 /* Crash reconciliation: every STARTING/STARTED/STOPPING execution and step execution becomes FAILED with
- * END_TIME and the given exit message. Returns the ids in *ret_ids (may be NULL). */
+ * END_TIME and the given exit message, and so does a step execution left running under an execution that
+ * already ended. Returns the ids of the executions in *ret_ids (may be NULL). */
 int repository_fail_running_executions(Repository *r, const char *message, int64_t **ret_ids, size_t *ret_n);
 /* Retention: removes executions that ended more than keep_days ago and/or beyond the newest keep_executions
  * per job (0 disables each rule), and instances left without executions; never touches an instance with a

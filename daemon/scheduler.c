@@ -5,6 +5,7 @@
 #include <sys/timerfd.h>
 
 #include "batch-error.h"
+#include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
@@ -32,6 +33,7 @@ typedef struct PendingFire {
         char *job_name;
         usec_t scheduled;
         bool catch_up;                   /* waits for the job to be idle whatever its overlap policy */
+        usec_t first_try;                /* CLOCK_MONOTONIC of the first launch that found the database locked */
 } PendingFire;
 
 static JobTimer *job_timer_free(JobTimer *t) {
@@ -112,7 +114,11 @@ static const char *nonrun_reason_for(const sd_bus_error *error) {
         return NONRUN_LAUNCH_FAILED;
 }
 
-static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled) {
+static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool catch_up, usec_t first_try);
+static void scheduler_arm_retry(Manager *m);
+
+/* Returns -EAGAIN when the database was locked and the fire went back into the queue for another try. */
+static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, bool catch_up, usec_t first_try) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         int64_t id = 0;
@@ -127,6 +133,22 @@ static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled) 
         k = manager_launch(m, job->name, &p,
                            job->incrementer == JOB_INCREMENTER_RUN_ID ? LAUNCH_NEXT_INSTANCE : LAUNCH_START,
                            &id, &error);
+        if (k < 0 && db_error_is_busy(k)) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+
+                /* Another process holds the write lock: the fire waits for it from a timer, in the queue, and
+                 * becomes a non-run only when the wait is over. */
+                if (first_try == 0)
+                        first_try = now;
+                if (now - first_try < DB_WAIT_MAX_USEC) {
+                        k = scheduler_enqueue(m, job->name, scheduled, catch_up, first_try);
+                        if (k < 0)
+                                return k;       /* a full queue recorded its non-run already */
+                        scheduler_arm_retry(m);
+                        return -EAGAIN;
+                }
+        } else if (k >= 0)
+                m->fire_retry_delay = 0;
         if (k < 0)
                 record_nonrun(m, job->name, scheduled, nonrun_reason_for(&error), error.message ?: strerror(-k));
 
@@ -142,7 +164,28 @@ static bool scheduler_has_capacity(Manager *m) {
         return max == 0 || manager_count_running(m, NULL) < max;
 }
 
-static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool catch_up) {
+static int on_fire_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        scheduler_dispatch(userdata);
+        return 0;
+}
+
+static void scheduler_arm_retry(Manager *m) {
+        int k;
+
+        m->fire_retry_delay = db_retry_next(m->fire_retry_delay);
+        if (!m->fire_retry_source)
+                k = sd_event_add_time_relative(m->event, &m->fire_retry_source, CLOCK_MONOTONIC, m->fire_retry_delay,
+                                               0, on_fire_retry, m);
+        else {
+                k = sd_event_source_set_time_relative(m->fire_retry_source, m->fire_retry_delay);
+                if (k >= 0)
+                        k = sd_event_source_set_enabled(m->fire_retry_source, SD_EVENT_ONESHOT);
+        }
+        if (k < 0)
+                log_warning_errno(k, "Failed to arm the retry of scheduled launches: %m");
+}
+
+static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool catch_up, usec_t first_try) {
         _cleanup_free_ char *name = NULL;
         PendingFire *q;
         size_t i;
@@ -162,7 +205,8 @@ static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool
         /* Due order: a late catch-up never overtakes an earlier fire. */
         for (i = m->n_queue; i > 0 && m->queue[i - 1].scheduled > scheduled; i--)
                 m->queue[i] = m->queue[i - 1];
-        m->queue[i] = (PendingFire) { .job_name = TAKE_PTR(name), .scheduled = scheduled, .catch_up = catch_up };
+        m->queue[i] = (PendingFire) { .job_name = TAKE_PTR(name), .scheduled = scheduled, .catch_up = catch_up,
+                                      .first_try = first_try };
         m->n_queue++;
         return 0;
 }
@@ -188,22 +232,23 @@ static void scheduler_fire(Manager *m, const JobConfig *job, usec_t scheduled, b
                         record_nonrun(m, job->name, scheduled, NONRUN_OVERLAP, detail);
                         return;
                 }
-                (void) scheduler_enqueue(m, job->name, scheduled, catch_up);
+                (void) scheduler_enqueue(m, job->name, scheduled, catch_up, 0);
                 return;
         }
 
         if (!scheduler_has_capacity(m) || m->n_queue > 0) {
                 /* Behind whatever already waits, so the queue stays in due order. */
-                (void) scheduler_enqueue(m, job->name, scheduled, catch_up);
+                (void) scheduler_enqueue(m, job->name, scheduled, catch_up, 0);
                 scheduler_dispatch(m);
                 return;
         }
 
-        (void) scheduler_launch(m, job, scheduled);
+        (void) scheduler_launch(m, job, scheduled, catch_up, 0);
 }
 
 void scheduler_dispatch(Manager *m) {
         size_t i = 0;
+        int k;
 
         if (m->state != MANAGER_RUNNING)
                 return;
@@ -221,10 +266,14 @@ void scheduler_dispatch(Manager *m) {
 
                 memmove(m->queue + i, m->queue + i + 1, (m->n_queue - i - 1) * sizeof(PendingFire));
                 m->n_queue--;
-                if (job)
-                        (void) scheduler_launch(m, job, f.scheduled);
-                else
-                        record_nonrun(m, f.job_name, f.scheduled, NONRUN_REMOVED, NULL);
+                if (job) {
+                        k = scheduler_launch(m, job, f.scheduled, f.catch_up, f.first_try);
+                        free(f.job_name);
+                        if (k == -EAGAIN)
+                                break;  /* the database is locked: the retry timer dispatches again */
+                        continue;
+                }
+                record_nonrun(m, f.job_name, f.scheduled, NONRUN_REMOVED, NULL);
                 free(f.job_name);
         }
 }
@@ -232,13 +281,18 @@ void scheduler_dispatch(Manager *m) {
 /* ---- timers ---- */
 
 /* Every fire that fell due in one loop iteration is launched from here, in one database transaction: a thousand
- * jobs due in the same second cost one disk write, not three thousand. */
+ * jobs due in the same second cost one disk write, not three thousand. Nothing of the batch starts or is announced
+ * before that transaction committed; when the commit fails, nothing of it ran and no id of it was seen. */
 static void scheduler_launch_due(Manager *m) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
         size_t runs_before = m->n_runs;
         bool batched;
 
-        batched = repository_transaction_begin(m->repository, &error) >= 0;
+        /* Without the batch (the database is locked), each launch takes its own transaction and a locked one
+         * is retried (scheduler_launch()). */
+        batched = repository_transaction_open(m->repository, &tx, &error) >= 0;
+        m->defer_starts = batched;
         for (size_t i = 0; i < m->n_due; i++) {
                 const JobConfig *job = config_find_job(m->config->config, m->due[i].job_name);
 
@@ -247,9 +301,11 @@ static void scheduler_launch_due(Manager *m) {
                 free(m->due[i].job_name);
         }
         m->n_due = 0;
+        m->defer_starts = false;
+        if (!batched)
+                return;
 
-        if (batched && repository_transaction_commit(m->repository, &error) < 0) {
-                /* Nothing of this batch is on record: its executions must not run unrecorded. */
+        if (repository_transaction_commit(&tx, &error) < 0) {
                 log_error("Failed to record the launches of scheduled jobs: %s", error.message);
                 while (m->n_runs > runs_before) {
                         JobRun *run = m->runs[--m->n_runs];
@@ -257,7 +313,14 @@ static void scheduler_launch_due(Manager *m) {
                         log_error("Job: [%s] scheduled launch dropped.", run->job->name);
                         job_run_free(run);
                 }
+                return;
         }
+
+        for (size_t i = runs_before; i < m->n_runs; i++)
+                if (!m->runs[i]->started)
+                        job_run_start(m->runs[i]);
+        if (m->n_runs > runs_before)
+                manager_update_status(m);
 }
 
 /* Computes the timer's next elapse strictly after the given time; none left disarms it. The manager's single

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <systemd/sd-journal.h>
 
+#include "db-retry.h"
 #include "log.h"
 #include "step-protocol.h"
 #include "step-runner.h"
@@ -99,6 +100,24 @@ struct StepRunner {
         char *pending_reply;            /* a reply the full shared channel did not take yet */
         size_t pending_reply_size;
         bool draining;
+        unsigned drained;
+
+        /* A COMMIT the commit callback could not write yet (-EAGAIN): tried again from a timer, its reply
+         * withheld and the channel not read meanwhile, so the step waits and its requests keep their order. */
+        bool commit_deferred;
+        bool final_commit_deferred;     /* the implicit commit at the end of a successful step */
+        StepContribution deferred_contribution;
+        int deferred_reply_fd;
+        sd_event_source *commit_retry_source;
+        usec_t commit_retry_delay;
+
+        /* The main process is gone; its result waits for a deferred commit. */
+        bool exited;
+        siginfo_t exit_info;
+        ChildError child_error;
+        bool final_commit_done;
+        int final_commit_result;
+        char *final_commit_message;        /* why the final commit failed, for the step's exit message */
 };
 
 static const char *const step_outcome_table[_STEP_OUTCOME_MAX] = {
@@ -494,6 +513,20 @@ static int runner_handle_put(StepRunner *runner, const StepRequest *req, StepRep
         return 0;
 }
 
+static int commit_reply(StepRunner *runner, int result, const char *message, StepReply *reply) {
+        _cleanup_free_ char *text = NULL;
+
+        if (result >= 0) {
+                *reply = (StepReply) { .type = STEP_REPLY_OK };
+                return 0;
+        }
+        log_debug_errno(result, "Commit of step %s failed: %m", runner->path);
+        if (asprintf(&text, "Commit failed: %s", message ?: strerror(-result)) < 0)
+                return -ENOMEM;
+        return reply_error(reply, result, text);
+}
+
+/* Fills *reply and returns 0, or returns 1 for a COMMIT that was deferred (no reply yet). */
 static int runner_handle(StepRunner *runner, const StepRequest *req, StepReply *reply) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         StepContribution sum;
@@ -519,15 +552,12 @@ static int runner_handle(StepRunner *runner, const StepRequest *req, StepReply *
 
                 /* A failed COMMIT changes nothing, not even the counts it carried: the step may simply retry. */
                 r = runner_commit(runner, &sum, &error);
-                if (r < 0) {
-                        _cleanup_free_ char *text = NULL;
-
-                        log_debug_errno(r, "Commit of step %s failed: %m", runner->path);
-                        if (asprintf(&text, "Commit failed: %s", error.message ?: strerror(-r)) < 0)
-                                return -ENOMEM;
-                        return reply_error(reply, r, text);
+                if (r == -EAGAIN) {
+                        /* Not now (the database is locked): answered once it went through. */
+                        runner->deferred_contribution = sum;
+                        return 1;
                 }
-                break;
+                return commit_reply(runner, r, error.message, reply);
 
         case STEP_REQUEST_STATUS:
                 if (runner->callbacks.status) {
@@ -582,6 +612,63 @@ static void runner_send_reply(StepRunner *runner, int reply_fd, const StepReply 
         r = sd_event_source_set_io_events(runner->notify_source, EPOLLOUT);
         if (r < 0)
                 log_warning_errno(r, "Failed to wait for step channel to become writable: %m");
+}
+
+static void runner_finish_continue(StepRunner *runner);
+static int on_commit_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void runner_arm_commit_retry(StepRunner *runner) {
+        int r;
+
+        runner->commit_retry_delay = db_retry_next(runner->commit_retry_delay);
+        if (!runner->commit_retry_source)
+                r = sd_event_add_time_relative(runner->event, &runner->commit_retry_source, CLOCK_MONOTONIC,
+                                               runner->commit_retry_delay, 0, on_commit_retry, runner);
+        else {
+                r = sd_event_source_set_time_relative(runner->commit_retry_source, runner->commit_retry_delay);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(runner->commit_retry_source, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                /* Without a timer the step would wait forever: better let the next event retry. */
+                log_warning_errno(r, "Failed to arm the retry of step %s's commit: %m", runner->path);
+}
+
+static int on_commit_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(step_reply_done) StepReply reply = {};
+        _cleanup_close_ int reply_fd = -EBADF;
+        StepRunner *runner = userdata;
+        int r;
+
+        r = runner_commit(runner, &runner->deferred_contribution, &error);
+        if (r == -EAGAIN) {
+                runner_arm_commit_retry(runner);
+                return 0;
+        }
+        runner->commit_retry_delay = 0;
+
+        if (runner->final_commit_deferred) {
+                runner->final_commit_deferred = false;
+                runner->final_commit_done = true;
+                runner->final_commit_result = r;
+                if (r < 0 && error.message)
+                        runner->final_commit_message = strdup(error.message);
+                runner_finish_continue(runner);         /* may free the runner */
+                return 0;
+        }
+
+        runner->commit_deferred = false;
+        reply_fd = TAKE_FD(runner->deferred_reply_fd);
+        if (commit_reply(runner, r, error.message, &reply) >= 0)
+                runner_send_reply(runner, reply_fd, &reply);
+        if (runner->exited) {
+                runner_finish_continue(runner);         /* may free the runner */
+                return 0;
+        }
+        if (runner->notify_source)
+                (void) sd_event_source_set_enabled(runner->notify_source, SD_EVENT_ON);
+        return 0;
 }
 
 /* Receives and answers one packet. Returns 1 when one was handled, 0 when none was waiting, -EPIPE at EOF. */
@@ -659,6 +746,14 @@ static int runner_receive_one(StepRunner *runner, bool hup) {
                 log_debug_errno(r, "Failed to handle message from step %s: %m", runner->path);
                 return 1;       /* no memory for a reply: a private reply socket at least sees EOF */
         }
+        if (r > 0) {
+                runner->commit_deferred = true;
+                runner->deferred_reply_fd = TAKE_FD(reply_fd);
+                if (runner->notify_source)
+                        (void) sd_event_source_set_enabled(runner->notify_source, SD_EVENT_OFF);
+                runner_arm_commit_retry(runner);
+                return 1;
+        }
 
         runner_send_reply(runner, reply_fd, &reply);
         return 1;
@@ -694,15 +789,6 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static void runner_drain(StepRunner *runner) {
-        runner->draining = true;
-        runner->pending_reply = mfree(runner->pending_reply);
-
-        for (unsigned i = 0; i < DRAIN_MAX; i++)
-                if (runner_receive_one(runner, /* hup= */ true) <= 0)
-                        break;
-}
-
 /* ---- completion ---- */
 
 static const char *child_stage_to_string(ChildStage stage) {
@@ -719,12 +805,8 @@ static const char *child_stage_to_string(ChildStage stage) {
 }
 
 static void runner_finish(StepRunner *runner, const siginfo_t *si) {
-        StepResult result = { .exit_status = -1 };
-        _cleanup_free_ char *message = NULL;
-        char buf[TIMESPAN_MAX];
         ChildError ce = {};
         ssize_t n;
-        int r;
 
         runner->timeout_source = sd_event_source_disable_unref(runner->timeout_source);
         runner->kill_source = sd_event_source_disable_unref(runner->kill_source);
@@ -735,15 +817,44 @@ static void runner_finish(StepRunner *runner, const siginfo_t *si) {
         if (n != (ssize_t) sizeof(ce))
                 ce = (ChildError) {};
 
+        /* Nothing may be signalled any more: sd-event reaps the process once we return. */
+        runner->exited = true;
+        runner->running = false;
+        runner->exit_info = *si;
+        runner->child_error = ce;
+        runner->draining = true;
+        runner->pending_reply = mfree(runner->pending_reply);
+        runner_finish_continue(runner);
+}
+
+/* The rest of the end of a step; resumed by on_commit_retry() while a commit waits for the database. */
+static void runner_finish_continue(StepRunner *runner) {
+        StepResult result = { .exit_status = -1 };
+        _cleanup_free_ char *message = NULL;
+        const siginfo_t *si = &runner->exit_info;
+        ChildError ce = runner->child_error;
+        char buf[TIMESPAN_MAX];
+        int r;
+
+        if (runner->commit_deferred || runner->final_commit_deferred)
+                return;
+
+        /* Requests the step sent right before exiting are still honoured, in order. */
+        while (runner->notify_fd >= 0 && runner->drained < DRAIN_MAX) {
+                runner->drained++;
+                r = runner_receive_one(runner, /* hup= */ true);
+                if (runner->commit_deferred)
+                        return;
+                if (r <= 0)
+                        break;
+        }
+        runner->notify_source = sd_event_source_disable_unref(runner->notify_source);
+        runner->notify_fd = safe_close(runner->notify_fd);
+
         if (si->si_code == CLD_EXITED)
                 result.exit_status = si->si_status;
         else
                 result.signal = si->si_status;
-
-        /* Requests the step sent right before exiting are still honoured, in order. */
-        runner_drain(runner);
-        runner->notify_source = sd_event_source_disable_unref(runner->notify_source);
-        runner->notify_fd = safe_close(runner->notify_fd);
 
         if (ce.error > 0) {
                 const char *what = ce.stage == CHILD_STAGE_USER ? runner->user :
@@ -779,14 +890,27 @@ static void runner_finish(StepRunner *runner, const siginfo_t *si) {
 
         /* Like the last transaction of a tasklet: whatever a successful step left uncommitted is committed
          * now. A failed or stopped step's uncommitted work is rolled back. */
-        if (result.outcome == STEP_OUTCOME_SUCCESS && runner_has_uncommitted(runner)) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        if (result.outcome == STEP_OUTCOME_SUCCESS) {
+                if (!runner->final_commit_done && runner_has_uncommitted(runner)) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-                r = runner_commit(runner, &runner->contribution, &error);
-                if (r < 0) {
+                        r = runner_commit(runner, &runner->contribution, &error);
+                        if (r == -EAGAIN) {
+                                runner->final_commit_deferred = true;
+                                runner->deferred_contribution = runner->contribution;
+                                runner_arm_commit_retry(runner);
+                                return;
+                        }
+                        runner->final_commit_done = true;
+                        runner->final_commit_result = r;
+                        if (r < 0 && error.message)
+                                runner->final_commit_message = strdup(error.message);
+                }
+                if (runner->final_commit_done && runner->final_commit_result < 0) {
                         result.outcome = STEP_OUTCOME_FAILED;
                         message = mfree(message);
-                        if (asprintf(&message, "Failed to commit: %s", error.message ?: strerror(-r)) < 0)
+                        if (asprintf(&message, "Failed to commit: %s",
+                                     runner->final_commit_message ?: strerror(-runner->final_commit_result)) < 0)
                                 message = NULL;
                 }
         }
@@ -796,7 +920,6 @@ static void runner_finish(StepRunner *runner, const siginfo_t *si) {
         result.rolled_back = result.outcome != STEP_OUTCOME_SUCCESS && runner_has_uncommitted(runner);
 
         result.message = message ?: (result.outcome == STEP_OUTCOME_SUCCESS ? "" : "failed");
-        runner->running = false;
 
         log_debug("Step %s (PID %i) finished: %s%s%s", runner->path, runner->pid, step_outcome_to_string(result.outcome),
                   isempty(result.message) ? "" : ", ", result.message);
@@ -836,6 +959,8 @@ StepRunner *step_runner_free(StepRunner *runner) {
         sd_event_source_disable_unref(runner->notify_source);
         safe_close(runner->notify_fd);
         safe_close(runner->error_fd);
+        sd_event_source_disable_unref(runner->commit_retry_source);
+        safe_close(runner->deferred_reply_fd);
 
         execution_context_free(runner->step_context);
         execution_context_free(runner->job_context);
@@ -847,6 +972,7 @@ StepRunner *step_runner_free(StepRunner *runner) {
         free(runner->working_directory);
         free(runner->stop_reason);
         free(runner->buffer);
+        free(runner->final_commit_message);
         free(runner->pending_reply);
         sd_event_unref(runner->event);
         return mfree(runner);
@@ -906,6 +1032,7 @@ int step_runner_start(sd_event *event, const StepRunnerParameters *p, const Step
                 .kill_grace = p->kill_grace,
                 .notify_fd = -EBADF,
                 .error_fd = -EBADF,
+                .deferred_reply_fd = -EBADF,
         };
         if (callbacks)
                 runner->callbacks = *callbacks;

@@ -60,8 +60,10 @@ typedef struct StepRunnerCallbacks {
          * job context change for this commit. Neither context is modified afterwards, so the callback may keep
          * them with execution_context_share() instead of copying. Return 0 once everything is durable, or a
          * negative errno and, optionally, a message for the step in error: the step then gets an ERR reply and
-         * nothing of this commit is applied, so it may retry. NULL means the commit is applied in memory
-         * only. */
+         * nothing of this commit is applied, so it may retry. -EAGAIN means "not now" (the database is locked):
+         * nothing is applied, the step gets no reply yet and its channel is not read meanwhile, and the runner
+         * calls again from a timer with backoff until the callback returns something else; the step's end waits
+         * for that too. NULL means the commit is applied in memory only. */
         int (*commit)(StepRunner *runner, const StepContribution *contribution, const ExecutionContext *step_context,
                       const ExecutionContext *job_context, sd_bus_error *error, void *userdata);
         /* STATUS: a free-text progress line ("" clears it). A negative return is passed on to the step. */

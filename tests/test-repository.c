@@ -1112,28 +1112,34 @@ static void test_nested_transactions(void **state) {
         params_add(&a, "x=1");
         params_add(&b, "x=2");
 
-        assert_int_equal(repository_transaction_begin(r, NULL), 0);
-        assert_int_equal(repository_create_execution(r, "j", &a, 0, &e1, NULL), 0);
-        /* refused inside the outer transaction: the instance of e1 is running */
-        assert_int_equal(repository_create_execution(r, "j", &a, 0, &dup, &error), -EBUSY);
-        assert_int_equal(repository_create_execution(r, "j", &b, 0, &e2, NULL), 0);
-        /* nothing visible to another connection before the outer commit */
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 0);
-        assert_int_equal(repository_transaction_commit(r, NULL), 0);
+        {
+                _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+
+                assert_int_equal(repository_transaction_open(r, &tx, NULL), 0);
+                assert_int_equal(repository_create_execution(r, "j", &a, 0, &e1, NULL), 0);
+                /* refused inside the outer transaction: the instance of e1 is running */
+                assert_int_equal(repository_create_execution(r, "j", &a, 0, &dup, &error), -EBUSY);
+                assert_int_equal(repository_create_execution(r, "j", &b, 0, &e2, NULL), 0);
+                /* nothing visible to another connection before the outer commit */
+                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 0);
+                assert_int_equal(repository_transaction_commit(&tx, NULL), 0);
+                /* committed: a second commit or the cleanup does nothing */
+                assert_int_equal(repository_transaction_commit(&tx, NULL), -ENOTCONN);
+        }
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 2);
 
-        /* an outer rollback undoes everything inside */
+        /* a guard going out of scope uncommitted undoes everything inside */
         {
                 _cleanup_(job_parameters_done) JobParameters c = JOB_PARAMETERS_NULL;
+                _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
 
                 params_add(&c, "x=3");
-                assert_int_equal(repository_transaction_begin(r, NULL), 0);
+                assert_int_equal(repository_transaction_open(r, &tx, NULL), 0);
                 assert_int_equal(repository_create_execution(r, "j", &c, 0, &rolled, NULL), 0);
-                repository_transaction_rollback(r);
-                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
-                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 2);
         }
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 2);
 }
 
 static void test_concurrent_launchers(void **state) {
@@ -1192,6 +1198,274 @@ static void test_concurrent_launchers(void **state) {
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
 }
 
+/* Another connection holds the write lock: opening a transaction fails at once (nothing waits in a busy handler
+ * longer than the timeout set), and committing the guard that never opened is an error, not an abort. The
+ * daemon's on_step_finished used to commit after a failed begin and die on "Assertion 'r->tx_depth > 0'". */
+static void test_transaction_guard_under_foreign_lock(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sqlite3 *other = NULL;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        repository_set_busy_timeout(r, 0);
+        params_add(&p, "x=1");
+
+        assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        {
+                _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+
+                assert_int_equal(repository_transaction_open(r, &tx, &error), -EAGAIN);
+                assert_true(sd_bus_error_has_name(&error, BATCH_ERROR_DATABASE_BUSY));
+                sd_bus_error_free(&error);
+                assert_int_equal(repository_transaction_commit(&tx, &error), -ENOTCONN);
+                sd_bus_error_free(&error);
+        }
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, &error), -EAGAIN);
+        assert_true(sd_bus_error_has_name(&error, BATCH_ERROR_DATABASE_BUSY));
+        sd_bus_error_free(&error);
+        /* reads do not wait for the writer (WAL) */
+        {
+                JobExecution **list = NULL;
+                size_t n = 1;
+
+                assert_int_equal(repository_list_executions(r, NULL, 0, 0, 10, &list, &n), 0);
+                assert_int_equal(n, 0);
+                job_execution_array_free(list, n);
+        }
+        assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(other);
+
+        /* the lock is gone: the same launch goes through, STARTED in the same transaction */
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, NULL), 0);
+        assert_int_equal(e->status, BATCH_STATUS_STARTED);
+        assert_true(e->start_time > 0);
+        assert_int_equal(e->version, 1);
+        assert_int_equal(query_int(path, "SELECT VERSION FROM BATCH_JOB_EXECUTION"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTED' "
+                                         "AND START_TIME IS NOT NULL"), 1);
+}
+
+/* The counts of one table, to tell that a failed call left nothing behind. */
+static char *table_counts(const char *path) {
+        static const char *const tables[] = {
+                "BATCH_JOB_INSTANCE", "BATCH_JOB_EXECUTION", "BATCH_JOB_EXECUTION_PARAMS",
+                "BATCH_JOB_EXECUTION_CONTEXT", "BATCH_STEP_EXECUTION", "BATCH_STEP_EXECUTION_CONTEXT",
+        };
+        char *out = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
+                _cleanup_free_ char *sql = NULL, *prev = out;
+
+                assert_true(asprintf(&sql, "SELECT COUNT(*) FROM %s", tables[i]) > 0);
+                assert_true(asprintf(&out, "%s%s=%" PRIi64 " ", strempty(prev), tables[i], query_int(path, sql)) > 0);
+        }
+        return out;
+}
+
+static char *row_text(const char *path, const char *table, const char *key, int64_t id) {
+        _cleanup_free_ char *sql = NULL;
+
+        assert_true(asprintf(&sql, "SELECT STATUS || '/' || VERSION || '/' || COALESCE(END_TIME, '-') FROM %s "
+                             "WHERE %s = %" PRIi64, table, key, id) > 0);
+        return query_text(path, sql);
+}
+
+/* Each write statement of a run fails in turn (BEGIN, COMMIT, each INSERT and UPDATE), once: the call that ran
+ * it fails and leaves the database exactly as before (no half-written record), memory keeps the versions the
+ * database has, and repeating the call succeeds. */
+static void test_faults_leave_nothing_half_written(void **state) {
+        static const char *const statements[] = {
+                "BEGIN", "COMMIT", "INSERT INTO BATCH_JOB_SEQ", "INSERT INTO BATCH_JOB_INSTANCE ",
+                "INSERT INTO BATCH_JOB_EXECUTION_SEQ", "INSERT INTO BATCH_JOB_EXECUTION ",
+                "INSERT INTO BATCH_JOB_EXECUTION_PARAMS", "INSERT INTO BATCH_JOB_EXECUTION_CONTEXT",
+                "INSERT INTO BATCH_STEP_EXECUTION_SEQ", "INSERT INTO BATCH_STEP_EXECUTION ",
+                "INSERT INTO BATCH_STEP_EXECUTION_CONTEXT", "UPDATE BATCH_JOB_EXECUTION ",
+                "UPDATE BATCH_STEP_EXECUTION ", "UPDATE BATCH_STEP_EXECUTION_CONTEXT",
+        };
+        static const int codes[] = { SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR };
+
+        for (size_t c = 0; c < ELEMENTSOF(codes); c++)
+                for (size_t i = 0; i < ELEMENTSOF(statements); i++)
+                        for (unsigned nth = 1; nth <= 3; nth++) {
+                                _cleanup_(test_dir_freep) char *dir = test_dir_new();
+                                _cleanup_free_ char *path = test_path(dir, "batch.db");
+                                _cleanup_(repository_freep) Repository *r = NULL;
+                                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                                _cleanup_(job_execution_freep) JobExecution *e = NULL;
+                                _cleanup_(step_execution_freep) StepExecution *s1 = NULL, *s2 = NULL;
+                                StepContribution contribution = { .read_count = 1, .write_count = 1 };
+                                unsigned failures = 0;
+                                int k;
+
+                                assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+                                params_add(&p, "x=1");
+                                params_add(&p, "y=2");
+                                assert_int_equal(repository_inject_fault(r, statements[i], nth, 1, codes[c]), 0);
+
+/* Runs one call; when it fails, checks that the database did not change and that the retry succeeds. */
+#define STEP(call, before_text)                                                                          \
+        do {                                                                                             \
+                _cleanup_free_ char *_before = (before_text), *_after = NULL;                            \
+                k = (call);                                                                              \
+                if (k < 0) {                                                                             \
+                        failures++;                                                                      \
+                        _after = table_counts(path);                                                     \
+                        assert_string_equal(_before, _after);                                            \
+                        k = (call);                                                                      \
+                }                                                                                        \
+                assert_int_equal(k, 0);                                                                  \
+        } while (0)
+
+                                STEP(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, NULL),
+                                     table_counts(path));
+                                STEP(repository_start_step_execution(r, e, "one", NULL, &s1, NULL), table_counts(path));
+                                {
+                                        int64_t v = s1->version;
+                                        _cleanup_free_ char *before = row_text(path, "BATCH_STEP_EXECUTION",
+                                                                               "STEP_EXECUTION_ID", s1->id);
+
+                                        k = repository_commit_step(r, s1, &contribution, NULL, NULL);
+                                        if (k < 0) {
+                                                _cleanup_free_ char *after = row_text(path, "BATCH_STEP_EXECUTION",
+                                                                                      "STEP_EXECUTION_ID", s1->id);
+
+                                                failures++;
+                                                assert_int_equal(s1->version, v);
+                                                assert_string_equal(before, after);
+                                                k = repository_commit_step(r, s1, &contribution, NULL, NULL);
+                                        }
+                                        assert_int_equal(k, 0);
+                                }
+                                s1->status = BATCH_STATUS_COMPLETED;
+                                s1->end_time = now_usec(CLOCK_REALTIME);
+                                STEP(repository_finish_step_execution(r, s1, NULL, NULL), table_counts(path));
+                                STEP(repository_start_step_execution(r, e, "two", NULL, &s2, NULL), table_counts(path));
+
+                                /* the last step's end and the job's end: both or neither */
+                                s2->status = e->status = BATCH_STATUS_COMPLETED;
+                                s2->end_time = e->end_time = now_usec(CLOCK_REALTIME);
+                                {
+                                        int64_t sv = s2->version, ev = e->version;
+                                        _cleanup_free_ char *sb = row_text(path, "BATCH_STEP_EXECUTION",
+                                                                           "STEP_EXECUTION_ID", s2->id),
+                                                            *eb = row_text(path, "BATCH_JOB_EXECUTION",
+                                                                           "JOB_EXECUTION_ID", e->id);
+
+                                        k = repository_finish_step_execution(r, s2, e, NULL);
+                                        if (k < 0) {
+                                                _cleanup_free_ char *sa = row_text(path, "BATCH_STEP_EXECUTION",
+                                                                                   "STEP_EXECUTION_ID", s2->id),
+                                                                    *ea = row_text(path, "BATCH_JOB_EXECUTION",
+                                                                                   "JOB_EXECUTION_ID", e->id);
+
+                                                failures++;
+                                                assert_int_equal(s2->version, sv);
+                                                assert_int_equal(e->version, ev);
+                                                assert_string_equal(sb, sa);
+                                                assert_string_equal(eb, ea);
+                                                k = repository_finish_step_execution(r, s2, e, NULL);
+                                        }
+                                        assert_int_equal(k, 0);
+                                }
+#undef STEP
+                                /* Every statement in the list runs at least once in a run; the first three
+                                 * executions of each are hit, or the run had fewer. */
+                                assert_true(failures <= 1);
+                                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE "
+                                                                 "STATUS = 'COMPLETED' AND VERSION = 2"), 1);
+                                assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE "
+                                                                 "STATUS = 'COMPLETED'"), 2);
+                                assert_int_equal(query_int(path, "SELECT COMMIT_COUNT FROM BATCH_STEP_EXECUTION "
+                                                                 "WHERE STEP_NAME = 'one'"), 1);
+                                if (nth == 1)
+                                        assert_int_equal(failures, 1);
+                        }
+}
+
+/* A job on record as finished with its step still STARTED (what the tx_depth abort left behind): reconciliation
+ * marks the step FAILED, and a restart of the instance is not refused as "already running". */
+static void test_orphan_step_repaired(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *again = NULL;
+        _cleanup_(step_execution_freep) StepExecution *s = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        size_t n = 0;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        params_add(&p, "x=1");
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, NULL), 0);
+        assert_int_equal(repository_start_step_execution(r, e, "s", NULL, &s, NULL), 0);
+        e->status = BATCH_STATUS_FAILED;
+        e->end_time = now_usec(CLOCK_REALTIME);
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+
+        /* the start path repairs it */
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &again, &error), 0);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'FAILED' AND "
+                                         "END_TIME IS NOT NULL"), 1);
+        again = job_execution_free(again);
+
+        /* and reconciliation does, for a job that ended with its step STARTED */
+        assert_int_equal(sqlite3_exec(repository_get_database(r),
+                                      "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'STARTED', END_TIME = NULL; "
+                                      "UPDATE BATCH_JOB_EXECUTION SET STATUS = 'COMPLETED'", NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(repository_fail_running_executions(r, "restarted", &ids, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'FAILED' AND "
+                                         "END_TIME IS NOT NULL AND EXIT_CODE = 'FAILED'"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'"), 2);
+}
+
+static void on_replaced(Repository *r, void *userdata) {
+        (*(unsigned *) userdata)++;
+}
+
+/* The database file is deleted, then replaced by another: writes are refused with DatabaseReplaced from the
+ * first one on (the callback fires once), reads still work on the open file; a new Repository works again. */
+static void test_replaced_file(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *wal = test_path(dir, "batch.db-wal"), *shm = test_path(dir, "batch.db-shm");
+        _cleanup_(repository_freep) Repository *r = NULL, *fresh = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *e2 = NULL, *e3 = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned called = 0;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        repository_set_replaced_callback(r, on_replaced, &called);
+        params_add(&p, "x=1");
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, NULL), 0);
+        assert_int_equal(repository_check_file(r, NULL), 0);
+
+        assert_int_equal(unlink(path), 0);
+        (void) unlink(wal);
+        (void) unlink(shm);
+        e->status = BATCH_STATUS_COMPLETED;
+        assert_int_equal(repository_update_execution(r, e, &error), -EIDRM);
+        assert_true(sd_bus_error_has_name(&error, BATCH_ERROR_DATABASE_REPLACED));
+        sd_bus_error_free(&error);
+        assert_true(repository_is_replaced(r));
+        assert_int_equal(called, 1);
+
+        /* another database now at the path: still refused, no second report */
+        assert_int_equal(repository_open(path, 0, &fresh, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e2, &error), -EIDRM);
+        sd_bus_error_free(&error);
+        assert_int_equal(called, 1);
+        assert_int_equal(repository_create_execution(fresh, "j", &p, 0, &e3, NULL), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_open_creates_schema),
@@ -1221,6 +1495,10 @@ int main(void) {
                 cmocka_unit_test(test_read_only),
                 cmocka_unit_test(test_nested_transactions),
                 cmocka_unit_test(test_concurrent_launchers),
+                cmocka_unit_test(test_transaction_guard_under_foreign_lock),
+                cmocka_unit_test(test_faults_leave_nothing_half_written),
+                cmocka_unit_test(test_orphan_step_repaired),
+                cmocka_unit_test(test_replaced_file),
         };
 
         /* Timestamps are local time, as Spring stores them; make the tests independent of the machine's zone. */

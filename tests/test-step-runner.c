@@ -44,6 +44,8 @@ typedef struct Fixture {
         Commit commits[16];
         size_t n_commits;
         unsigned fail_commits;          /* fail this many commits with -EIO first */
+        unsigned busy_each;             /* answer every commit -EAGAIN ("database locked") this often first */
+        unsigned busy_left;
         unsigned commit_calls;
 
         char *status;
@@ -76,6 +78,11 @@ static int on_commit(StepRunner *r, const StepContribution *contribution, const 
                 f->fail_commits--;
                 return -EIO;
         }
+        if (f->busy_left > 0) {
+                f->busy_left--;
+                return -EAGAIN;
+        }
+        f->busy_left = f->busy_each;
 
         assert_true(f->n_commits < ELEMENTSOF(f->commits));
         c = f->commits + f->n_commits++;
@@ -783,6 +790,30 @@ static void test_batchctl_commit_semantics(void **state) {
         assert_true(f->rolled_back);
 }
 
+/* The database is locked (the commit callback says -EAGAIN): the step's COMMIT is answered only once the callback
+ * took it, the step waits meanwhile, nothing is applied twice, and the final commit of a successful step waits
+ * the same way before the step is reported finished. */
+static void test_batchctl_commit_deferred(void **state) {
+        Fixture *f = *state;
+
+        if (!batchctl())
+                skip();
+
+        f->busy_each = f->busy_left = 3;
+        run_batchctl_script(f,
+                "$B step put a 1\n"
+                "$B step commit --read 2\n"
+                "$B step put b 2\n",
+                NULL, NULL, -1);
+        assert_int_equal(f->outcome, STEP_OUTCOME_SUCCESS);
+        assert_int_equal(f->commit_calls, 8);
+        assert_int_equal(f->n_commits, 2);
+        assert_int_equal(f->commits[0].contribution.read_count, 2);
+        assert_string_equal(f->commits[0].step_json, "{\"a\":\"1\"}");
+        assert_true(step_contribution_is_zero(&f->commits[1].contribution));
+        assert_string_equal(f->commits[1].step_json, "{\"a\":\"1\",\"b\":\"2\"}");
+}
+
 static void test_batchctl_outside_step(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *out = test_path(dir, "out"), *text = NULL;
@@ -1023,6 +1054,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_user, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batchctl, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batchctl_commit_semantics, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batchctl_commit_deferred, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batchctl_outside_step, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_python_client_from_docs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_raw_protocol, setup, teardown),

@@ -996,13 +996,13 @@ class World:
         if self.journald_proc.poll() is not None:
             raise AssertionError("systemd-journald exited with %s" % self.journald_proc.returncode)
 
-    def mount_tmpfs(self, path):
-        """A fresh tmpfs over path, inside the private mount namespace only (main(..., journal=True)); unmounted
-        at cleanup."""
+    def mount_tmpfs(self, path, size="64m"):
+        """A fresh tmpfs of that size over path, inside the private mount namespace only (main(...,
+        journal=True)); unmounted at cleanup."""
         if os.environ.get("BATCHD_TEST_NAMESPACE") != "1":
             raise AssertionError("mount_tmpfs() needs main(..., journal=True): a private mount namespace")
         _ensure_private(path)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "batchd-test", path], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=%s" % size, "batchd-test", path], check=True)
         self._mounts.append(path)
 
     def stop_journald(self):

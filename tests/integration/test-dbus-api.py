@@ -27,7 +27,7 @@ def test_manager_properties():
         assert_eq(w.get_property(MANAGER_PATH, MANAGER_IFACE, "Version"), expected, "Manager.Version")
         assert_eq(w.get_property(MANAGER_PATH, MANAGER_IFACE, "RunningExecutions"), 0, "Manager.RunningExecutions")
         (props,) = w.call("GetAll", "s", MANAGER_IFACE, path=MANAGER_PATH, iface=PROPS)
-        assert_eq(props, {"Version": expected, "RunningExecutions": 0}, "GetAll(Manager)")
+        assert_eq(props, {"Version": expected, "RunningExecutions": 0, "DatabaseError": ""}, "GetAll(Manager)")
 
 
 def test_running_execution_objects_and_signals():

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+
+#include "macro.h"
+#include "time-util.h"
+
+/* How the daemon waits for the database without waiting in the loop (docs/reliability.md): SQLite's own busy
+ * handler waits at most DB_BUSY_TIMEOUT_MSEC; a write that still finds the lock taken is tried again from an
+ * sd-event timer, after DB_RETRY_FIRST_USEC, doubling up to DB_RETRY_MAX_USEC. */
+#define DB_BUSY_TIMEOUT_MSEC 5
+#define DB_RETRY_FIRST_USEC (10 * USEC_PER_MSEC)
+#define DB_RETRY_MAX_USEC (1 * USEC_PER_SEC)
+/* How long a D-Bus call or a scheduled fire waits for the lock before it is refused (DatabaseBusy) or becomes a
+ * non-run. Records of executions that already run are retried without limit: they must be written. */
+#define DB_WAIT_MAX_USEC (30 * USEC_PER_SEC)
+
+static inline usec_t db_retry_next(usec_t previous) {
+        return previous == 0 ? DB_RETRY_FIRST_USEC : MIN(previous * 2, DB_RETRY_MAX_USEC);
+}
+
+/* Another connection holds the lock (errno_from_sqlite() maps SQLITE_BUSY to EAGAIN). */
+static inline bool db_error_is_busy(int error) {
+        return error == -EAGAIN;
+}
+
+/* Failures that may pass: the lock, a full disk (space is freed), an I/O error, memory. A record that has to be
+ * written (the end of a step or job) is retried on these; anything else (the file was replaced, a concurrent
+ * writer changed the record, a read-only file) will not get better by waiting. */
+static inline bool db_error_is_transient(int error) {
+        return error == -EAGAIN || error == -ENOSPC || error == -EIO || error == -ENOMEM;
+}
