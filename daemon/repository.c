@@ -58,6 +58,7 @@ typedef enum Sql {
         SQL_RUNNING_EXECUTIONS,
         SQL_FAIL_RUNNING_STEPS,
         SQL_FAIL_ORPHAN_STEPS,
+        SQL_FAIL_ALL_ORPHAN_STEPS,
         _SQL_MAX,
 } Sql;
 
@@ -224,14 +225,19 @@ static const char *const sql_text[_SQL_MAX] = {
                 "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
                 "END_TIME = ?3, LAST_UPDATED = ?3, VERSION = VERSION + 1 "
                 "WHERE JOB_EXECUTION_ID = ?1 AND STATUS IN " RUNNING_STATUSES,
-        /* A step on record as running under an execution that ended (of one execution, or of all with ?1 NULL):
-         * left by a batchd that recorded the job's end but not the step's. Nothing can be running it. */
+        /* A step on record as running under an execution that ended: left by a batchd that recorded the job's
+         * end but not the step's. Nothing can be running it. One statement per case, each on an index (the
+         * step executions of one job execution; the partial index of running steps, schema/006). */
         [SQL_FAIL_ORPHAN_STEPS] =
                 "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
                 "END_TIME = COALESCE(END_TIME, ?3), LAST_UPDATED = ?3, VERSION = VERSION + 1 "
-                "WHERE (?1 IS NULL OR JOB_EXECUTION_ID = ?1) AND STATUS IN " RUNNING_STATUSES " "
-                "AND JOB_EXECUTION_ID IN (SELECT E.JOB_EXECUTION_ID FROM BATCH_JOB_EXECUTION E "
-                "WHERE (?1 IS NULL OR E.JOB_EXECUTION_ID = ?1) AND NOT " RUNNING("E") ")",
+                "WHERE JOB_EXECUTION_ID = ?1 AND STATUS IN " RUNNING_STATUSES " "
+                "AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION E WHERE E.JOB_EXECUTION_ID = ?1 AND " RUNNING("E") ")",
+        [SQL_FAIL_ALL_ORPHAN_STEPS] =
+                "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
+                "END_TIME = COALESCE(END_TIME, ?3), LAST_UPDATED = ?3, VERSION = VERSION + 1 "
+                "WHERE " RUNNING("BATCH_STEP_EXECUTION") " AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION E "
+                "WHERE E.JOB_EXECUTION_ID = BATCH_STEP_EXECUTION.JOB_EXECUTION_ID AND " RUNNING("E") ")",
 };
 
 #define ORPHAN_STEP_MESSAGE "The job execution ended while this step was on record as running; marked FAILED."
@@ -1179,11 +1185,13 @@ static int execution_write(Repository *r, JobExecution *e, usec_t now, sd_bus_er
 static int fail_orphan_steps(Repository *r, int64_t execution_id, usec_t now, sd_bus_error *error) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-        PREPARE(r, SQL_FAIL_ORPHAN_STEPS, s, error);
-        if (execution_id > 0)
+        if (execution_id > 0) {
+                PREPARE(r, SQL_FAIL_ORPHAN_STEPS, s, error);
                 sqlite3_bind_int64(s, 1, execution_id);
+        } else
+                PREPARE(r, SQL_FAIL_ALL_ORPHAN_STEPS, s, error);
         bind_text(s, 2, ORPHAN_STEP_MESSAGE);
-        bind_time(s, 3, now);
+        bind_time(r, s, 3, now);
         return step_done(r, s, error, "fail steps left running");
 }
 

@@ -305,17 +305,21 @@ static void test_next_run_id_is_max_over_instances(void **state) {
         assert_string_equal(job_parameters_get(&next, "region")->value, "eu");
 
         /* More than 1000 higher run.ids of another job: the query's fallback path, still exact. */
-        assert_int_equal(repository_transaction_begin(r, NULL), 0);
-        for (int i = 0; i < 1001; i++) {
-                _cleanup_(job_parameters_done) JobParameters q = JOB_PARAMETERS_NULL;
-                _cleanup_(job_execution_freep) JobExecution *e = NULL;
-                char arg[64];
+        {
+                _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
 
-                (void) snprintf(arg, sizeof(arg), "run.id(long)=%d", 100000 + i);
-                params_add(&q, arg);
-                assert_int_equal(repository_create_execution(r, "busy", &q, 0, &e, NULL), 0);
+                assert_int_equal(repository_transaction_open(r, &tx, NULL), 0);
+                for (int i = 0; i < 1001; i++) {
+                        _cleanup_(job_parameters_done) JobParameters q = JOB_PARAMETERS_NULL;
+                        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+                        char arg[64];
+
+                        (void) snprintf(arg, sizeof(arg), "run.id(long)=%d", 100000 + i);
+                        params_add(&q, arg);
+                        assert_int_equal(repository_create_execution(r, "busy", &q, 0, &e, NULL), 0);
+                }
+                assert_int_equal(repository_transaction_commit(&tx, NULL), 0);
         }
-        assert_int_equal(repository_transaction_commit(r, NULL), 0);
         assert_int_equal(repository_next_run_id(r, "j", &run_id, NULL), 0);
         assert_int_equal(run_id, 3);
         assert_int_equal(repository_next_run_id(r, "busy", &run_id, NULL), 0);
