@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <inttypes.h>
-#include <pwd.h>
 
 #include "batch-error.h"
 #include "lifecycle-log.h"
@@ -290,19 +289,8 @@ static int step_environment(JobRun *run, bool restart, char ***ret) {
         k = strv_push_printf(&env, &n, "PATH=%s", DEFAULT_PATH);
         if (k >= 0)
                 k = strv_push_printf(&env, &n, "LANG=C.UTF-8");
-        if (k >= 0 && run->job->user) {
-                struct passwd *pw = getpwnam(run->job->user);
-
-                if (pw) {
-                        k = strv_push_printf(&env, &n, "USER=%s", pw->pw_name);
-                        if (k >= 0)
-                                k = strv_push_printf(&env, &n, "LOGNAME=%s", pw->pw_name);
-                        if (k >= 0)
-                                k = strv_push_printf(&env, &n, "HOME=%s", pw->pw_dir);
-                        if (k >= 0)
-                                k = strv_push_printf(&env, &n, "SHELL=%s", pw->pw_shell);
-                }
-        }
+        /* USER, LOGNAME, HOME and SHELL come from batchd-exec, which looks the user up in the step's process
+         * (StepRunnerParameters.user_environment): NSS may wait on the network, and batchd must not. */
         for (char **i = run->job->environment; k >= 0 && i && *i; i++) {
                 size_t len = strcspn(*i, "=") + 1;
                 char **existing = NULL;
@@ -429,6 +417,7 @@ static int job_run_start_step(JobRun *run, const StepConfig *sc, StepExecution *
                 .argv = argv,
                 .environment = env,
                 .user = run->job->user,
+                .user_environment = true,
                 .working_directory = run->job->working_directory,
                 .timeout = sc->timeout_usec,
                 .kill_grace = run->config->config->kill_grace_usec,
