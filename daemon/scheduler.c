@@ -20,8 +20,8 @@
 /* Work a catch-up does per loop iteration: missed fires computed, or non-runs recorded and fires launched. A
  * slice costs milliseconds, so D-Bus calls, timers and steps wait at most that long behind a catch-up, however
  * long batchd was down (a week of a minutely schedule is 10,080 fires). */
-#define CATCH_UP_COMPUTE_SLICE 256U
-#define CATCH_UP_RECORD_SLICE 32U
+#define CATCH_UP_COMPUTE_SLICE 64U
+#define CATCH_UP_RECORD_SLICE 1U
 
 /* The fires a job missed while batchd was down, worked through from an idle-priority defer source after READY=1.
  * While it runs, the job's own timer is held (computed, not armed), so no new fire overtakes a missed one. */
