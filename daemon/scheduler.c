@@ -23,7 +23,7 @@
 #define CATCH_UP_COMPUTE_SLICE 64U
 #define CATCH_UP_RECORD_SLICE 1U
 
-/* The fires a job missed while batchd was down, worked through from an idle-priority defer source after READY=1.
+/* The fires a job missed while batchd was down, worked through from a low-priority defer source after READY=1.
  * While it runs, the job's own timer is held (computed, not armed), so no new fire overtakes a missed one. */
 typedef struct CatchUp {
         sd_event_source *source;
@@ -526,10 +526,13 @@ static int scheduler_catch_up(Manager *m, const JobConfig *job, JobTimer *t, use
                 return -ENOMEM;
         }
 
-        /* Idle priority: D-Bus calls, signals, timers and steps go first. */
+        /* Below everything else: D-Bus calls, signals, timers and steps go first, and so does the idle cleanup of
+         * finished executions (job-run.c), which dispatches queued fires. A defer source stays pending, and
+         * sd-event picks the longest-pending source among equals, so at equal priority a catch-up would keep
+         * that cleanup waiting until it ended. */
         k = sd_event_add_defer(m->event, &c->source, on_catch_up, t);
         if (k >= 0)
-                k = sd_event_source_set_priority(c->source, SD_EVENT_PRIORITY_IDLE);
+                k = sd_event_source_set_priority(c->source, SD_EVENT_PRIORITY_IDLE + 10);
         if (k >= 0)
                 k = sd_event_source_set_enabled(c->source, SD_EVENT_ON);
         if (k >= 0)

@@ -181,6 +181,27 @@ def test_catch_up_after_ready():
         assert_eq(w.stop_batchd(), 0, "exit status on SIGTERM during a catch-up")
 
 
+def test_queue_moves_during_catch_up():
+    # A long catch-up must not hold up the rest of the scheduler: fires queued behind the concurrency limit still
+    # launch as executions end. The catch-up once ran at the priority of the cleanup of finished executions, which
+    # dispatches the queue, and sd-event kept picking the catch-up.
+    with World("sched-catchup-queue") as w:
+        w.write_main_conf(max_concurrent_executions=1)
+        w.write_job("c.conf", jobs_file(w.job("busy", [step("s", ["/bin/true"])], schedule="*:*:* Europe/Berlin")))
+        w.start_batchd()
+        w.stop_batchd()
+        set_last_fire(w, "busy", (int(time.time()) - 10 * 365 * 86400) * 1000000)
+        due = (datetime.datetime.now() + datetime.timedelta(seconds=3 * time_scale())).replace(microsecond=0)
+        sched = due.strftime("%Y-%m-%d %H:%M:%S")
+        w.write_job("l.conf", jobs_file(*[w.job("lim%d" % i, [step("s", ["/bin/sleep", "0.3"])], schedule=sched)
+                                          for i in range(3)]))
+        w.start_batchd()
+        wait_for(lambda: w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'")["N"] == 3,
+                 20 * time_scale(), what="the three queued fires to run during the catch-up")
+        assert_eq(executions(w, "busy"), [], "the job catching up has not run yet")
+        assert_eq(w.stop_batchd(), 0, "exit status on SIGTERM during a catch-up")
+
+
 def test_long_catch_up_records():
     # Three days of a minutely Europe/Berlin schedule, worked through in slices: the same records as in one go,
     # the newest MISSED_RECORD_MAX (1000) + 1 fires one by one and the older ones summarized in one row.
