@@ -127,12 +127,14 @@ def test_persistent_catch_up():
         down_from = time.time()
         time.sleep(5.2)
         down_until = time.time()
-        w.start_batchd()
-        time.sleep(1)
-        w.stop_batchd()
-
         expected = [t for t in range(int(down_from) + 1, int(down_until) + 1) if t % 2 == 0]
         assert len(expected) >= 2, expected
+        w.start_batchd()
+        # The catch-up runs after READY=1 and its fires one after the other: wait for them to have run (a fixed
+        # second was not always enough in the sanitizer build on a loaded machine), then stop.
+        wait_for(lambda: len([e for e in executions(w, "daily")[first_daily:] if e["END"]]) >= len(expected),
+                 20 * time_scale(), what="the missed fires of daily to run")
+        w.stop_batchd()
         # Every missed fire of the schedule_parameter job ran, each as its own instance, in order.
         at = [r["PARAMETER_VALUE"] for r in w.q(
             "SELECT P.PARAMETER_VALUE FROM BATCH_JOB_EXECUTION_PARAMS P JOIN BATCH_JOB_EXECUTION E "
@@ -145,7 +147,8 @@ def test_persistent_catch_up():
             assert t in ran, "missed fire %s was not caught up (ran: %s)" % (t, sorted(ran))
         assert len(at) >= first_daily + len(expected)
         assert_eq(len(set(at)), len(at), "no fire ran twice")
-        assert_eq(nonruns(w, "daily"), [], "daily: nothing recorded as missed")
+        # (A regular fire that came due while a caught-up execution still ran may be an overlap non-run.)
+        assert_eq([r for r in nonruns(w, "daily") if r["REASON"] != "overlap"], [], "daily: nothing recorded as missed")
         # A plain job does not catch up: its missed fires are non-runs.
         missed = [r for r in nonruns(w, "plain") if r["REASON"] == "missed"]
         assert_eq(sorted(r["SCHEDULED_USEC"] // 1000000 for r in missed), expected, "plain: missed fires")
