@@ -76,7 +76,8 @@ def run(build, n_jobs, n_due, idle):
     bus = subprocess.run(["dbus-daemon", "--session", "--address=unix:path=%s/bus" % tmp, "--fork",
                           "--print-pid=1"], capture_output=True, text=True, check=True)
     bus_pid = int(bus.stdout.split()[0])
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS="unix:path=%s/bus" % tmp)
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS="unix:path=%s/bus" % tmp,
+               BATCHD_EXEC_PATH=os.path.join(build, "daemon", "batchd-exec"))
     log = open(os.path.join(tmp, "batchd.log"), "w")
     daemon = subprocess.Popen([os.path.join(build, "daemon", "batchd"), "--user", "--config", conf,
                                "--log-level", "debug"], env=env, stdout=log, stderr=log)

@@ -9,9 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "calendar.h"
 
@@ -1472,67 +1470,42 @@ static int next_usec_many_here(const CalendarSpec *spec, usec_t after, size_t n,
         return (int) MIN(i, (size_t) INT_MAX);
 }
 
-typedef struct SharedResult {
-        int r;
-        usec_t next[];
-} SharedResult;
-
-/* Like systemd, evaluates an expression with an explicit zone in a child process with $TZ set to it. The
- * result comes back through a shared anonymous mapping. */
+/* Evaluates an expression with an explicit zone as systemd does (with $TZ set to ":<zone>" and tzset()), but
+ * in this process: $TZ is switched for the computation and restored before returning. systemd forks a child
+ * for this; batchd did too, which made every evaluation cost a fork() and a wait inside the event loop (one
+ * day of a minutely zone schedule took 32 s). The switch is only safe because nothing else can read the
+ * environment or convert local time while it lasts: batchd and batchctl are single-threaded, and nothing
+ * between the switch and the restore calls out of this file. A thread that formats local time (localtime_r(),
+ * strftime() with %Z, mktime()) must never be added to a process that calls this; see docs/reliability.md,
+ * "Calendar time zones". */
 static int next_usec_many_in_zone(const CalendarSpec *spec, usec_t after, size_t n, usec_t *ret) {
-        _cleanup_free_ char *tz = NULL;
-        SharedResult *shared;
-        size_t size;
-        pid_t pid;
-        int status, r;
+        _cleanup_free_ char *tz = NULL, *saved = NULL;
+        const char *old;
+        int r;
 
-        if (n > (SIZE_MAX - sizeof(SharedResult)) / sizeof(usec_t))
-                return -ENOMEM;
-        size = sizeof(SharedResult) + n * sizeof(usec_t);
-
-        /* tzset(3): a leading ':' means a zoneinfo file. Built before forking so the child only computes. */
+        /* tzset(3): a leading ':' means a zoneinfo file. */
         if (asprintf(&tz, ":%s", spec->timezone) < 0) {
                 tz = NULL;
                 return -ENOMEM;
         }
+        old = getenv("TZ");
+        if (old) {
+                saved = strdup(old);
+                if (!saved)
+                        return -ENOMEM;
+        }
 
-        shared = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0);
-        if (shared == MAP_FAILED)
+        if (setenv("TZ", tz, 1) < 0)
                 return -errno;
-        shared->r = -EPROTO;
+        tzset();
 
-        pid = fork();
-        if (pid < 0) {
+        r = next_usec_many_here(spec, after, n, ret);
+
+        /* glibc's setenv() keeps the strings it has seen, so switching back and forth does not grow the
+         * environment. Restoring cannot fail for lack of memory then, but say so if it ever does. */
+        if (saved ? setenv("TZ", saved, 1) < 0 : unsetenv("TZ") < 0)
                 r = -errno;
-                (void) munmap(shared, size);
-                return r;
-        }
-        if (pid == 0) {
-                if (setenv("TZ", tz, 1) < 0) {
-                        shared->r = -errno;
-                        _exit(EXIT_FAILURE);
-                }
-                tzset();
-                shared->r = next_usec_many_here(spec, after, n, shared->next);
-                _exit(EXIT_SUCCESS);
-        }
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR) {
-                        r = -errno;
-                        (void) munmap(shared, size);
-                        return r;
-                }
-
-        if (!WIFEXITED(status))
-                r = -EPROTO;
-        else {
-                r = shared->r;
-                if (r > 0)
-                        memcpy(ret, shared->next, (size_t) r * sizeof(usec_t));
-        }
-
-        (void) munmap(shared, size);
+        tzset();
         return r;
 }
 

@@ -29,15 +29,18 @@ bool calendar_spec_is_sub_daily(const CalendarSpec *c) _pure_;
 
 /* The first elapse strictly after the given time (CLOCK_REALTIME µs). -ENOENT when it never elapses again.
  *
- * An expression with an explicit time zone ("... Europe/Berlin") is evaluated, like systemd does, in a
- * short-lived child process that sets $TZ, so the caller's $TZ and tzset() state are never touched. That
- * costs one fork() per call; it is fine in batchd, which is single-threaded, but must not be used from a
- * multi-threaded process. */
+ * An expression with an explicit time zone ("... Europe/Berlin") is evaluated as systemd does, with $TZ set
+ * to the zone, but in this process: $TZ is switched and tzset() called for the computation, and both are
+ * restored before returning, so the caller sees its own $TZ and tzset() state afterwards. The price is a
+ * threading invariant: while the call runs no other thread may read the environment or convert local time
+ * (localtime_r(), mktime(), strftime()). batchd and batchctl are single-threaded; a worker thread that
+ * formats local time must not be added to a process that calls this (docs/reliability.md, "Calendar time
+ * zones"). */
 int calendar_spec_next_usec(const CalendarSpec *c, usec_t after, usec_t *ret);
 
 /* Up to n consecutive elapses: ret[0] is the first elapse strictly after 'after', ret[i] the first one
  * strictly after ret[i-1]. Returns how many were stored, fewer than n (possibly 0) when the event stops
- * elapsing, or a negative errno on failure. Forks at most once whatever n is. */
+ * elapsing, or a negative errno on failure. Switches $TZ at most once whatever n is. */
 int calendar_spec_next_usec_many(const CalendarSpec *c, usec_t after, size_t n, usec_t *ret);
 
 /* Prints for one expression exactly what "systemd-analyze calendar --base-time=@<base>

@@ -2,7 +2,6 @@
 
 #include <assert.h>
 #include <inttypes.h>
-#include <pwd.h>
 
 #include "batch-error.h"
 #include "db-retry.h"
@@ -436,19 +435,8 @@ static int step_environment(JobRun *run, bool restart, char ***ret) {
         k = strv_push_printf(&env, &n, "PATH=%s", DEFAULT_PATH);
         if (k >= 0)
                 k = strv_push_printf(&env, &n, "LANG=C.UTF-8");
-        if (k >= 0 && run->job->user) {
-                struct passwd *pw = getpwnam(run->job->user);
-
-                if (pw) {
-                        k = strv_push_printf(&env, &n, "USER=%s", pw->pw_name);
-                        if (k >= 0)
-                                k = strv_push_printf(&env, &n, "LOGNAME=%s", pw->pw_name);
-                        if (k >= 0)
-                                k = strv_push_printf(&env, &n, "HOME=%s", pw->pw_dir);
-                        if (k >= 0)
-                                k = strv_push_printf(&env, &n, "SHELL=%s", pw->pw_shell);
-                }
-        }
+        /* USER, LOGNAME, HOME and SHELL come from batchd-exec, which looks the user up in the step's process
+         * (StepRunnerParameters.user_environment): NSS may wait on the network, and batchd must not. */
         for (char **i = run->job->environment; k >= 0 && i && *i; i++) {
                 size_t len = strcspn(*i, "=") + 1;
                 char **existing = NULL;
@@ -570,6 +558,7 @@ static void job_run_step_start_written(JobRun *run, bool restart) {
                 .argv = argv,
                 .environment = env,
                 .user = run->job->user,
+                .user_environment = true,
                 .working_directory = run->job->working_directory,
                 .timeout = sc->timeout_usec,
                 .kill_grace = run->config->config->kill_grace_usec,

@@ -18,6 +18,23 @@
 /* After a long downtime a minutely job has thousands of missed fires; each is a non-run row up to this many,
  * the rest are summarized in one. */
 #define MISSED_RECORD_MAX 1000U
+/* Work a catch-up does per loop iteration: missed fires computed, or non-runs recorded and fires launched. A
+ * slice costs milliseconds, so D-Bus calls, timers and steps wait at most that long behind a catch-up, however
+ * long batchd was down (a week of a minutely schedule is 10,080 fires). */
+#define CATCH_UP_COMPUTE_SLICE 64U
+#define CATCH_UP_RECORD_SLICE 1U
+
+/* The fires a job missed while batchd was down, worked through from a low-priority defer source after READY=1.
+ * While it runs, the job's own timer is held (computed, not armed), so no new fire overtakes a missed one. */
+typedef struct CatchUp {
+        sd_event_source *source;
+        usec_t cursor;                   /* the newest missed fire found so far (the last fire before, at first) */
+        usec_t until;                    /* when batchd started: fires up to this were missed */
+        usec_t *missed;                  /* the newest 'keep' missed fires: a ring while computing, then in order */
+        size_t keep, total;              /* total: every missed fire found, also those that fell out of the ring */
+        size_t n, run_from, next;        /* once computed: how many are kept, the first to run, the next to handle */
+        bool computed;
+} CatchUp;
 
 struct JobTimer {
         Manager *manager;
@@ -27,6 +44,7 @@ struct JobTimer {
         usec_t randomized_delay;
         usec_t next;                     /* the scheduled time of the next fire, without the random delay */
         usec_t armed_at;                 /* next plus the random delay; 0: never elapses again */
+        CatchUp *catch_up;               /* a catch-up still in progress: the timer is held until it ends */
 };
 
 typedef struct PendingFire {
@@ -36,9 +54,18 @@ typedef struct PendingFire {
         usec_t first_try;                /* CLOCK_MONOTONIC of the first launch that found the database locked */
 } PendingFire;
 
+static CatchUp *catch_up_free(CatchUp *c) {
+        if (!c)
+                return NULL;
+        sd_event_source_disable_unref(c->source);
+        free(c->missed);
+        return mfree(c);
+}
+
 static JobTimer *job_timer_free(JobTimer *t) {
         if (!t)
                 return NULL;
+        catch_up_free(t->catch_up);
         calendar_spec_free(t->calendar);
         free(t->job_name);
         free(t->schedule);
@@ -350,7 +377,8 @@ static int scheduler_rearm(Manager *m) {
         int k;
 
         for (size_t i = 0; i < m->n_timers; i++)
-                if (m->timers[i]->armed_at > 0 && (earliest == 0 || m->timers[i]->armed_at < earliest))
+                if (m->timers[i]->armed_at > 0 && !m->timers[i]->catch_up &&
+                    (earliest == 0 || m->timers[i]->armed_at < earliest))
                         earliest = m->timers[i]->armed_at;
 
         if (earliest == 0)
@@ -378,7 +406,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 PendingFire *a;
                 char *name;
 
-                if (t->armed_at == 0 || t->armed_at > now)
+                if (t->armed_at == 0 || t->armed_at > now || t->catch_up)
                         continue;
                 log_debug("Timer of %s fired %" PRIu64 " us late.", t->job_name, now - t->armed_at);
                 (void) job_timer_arm(t, scheduled);
@@ -438,60 +466,146 @@ usec_t scheduler_next_elapse(Manager *m, const char *job) {
 }
 
 /* Fires that fell due while batchd was down. Persistent jobs catch up (systemd's Persistent=: the latest one; with a
- * schedule_parameter every missed fire, each its own instance, up to catch_up); the rest are non-runs. */
-static void scheduler_catch_up(Manager *m, const JobConfig *job, JobTimer *t, usec_t now) {
-        usec_t last, cursor, *missed = NULL;
-        size_t n = 0, total = 0, keep, run_from;
+ * schedule_parameter every missed fire, each its own instance, up to catch_up); the rest are non-runs.
+ *
+ * A slice per call: first the missed fires are computed CATCH_UP_COMPUTE_SLICE at a time (only the newest
+ * max(catch_up, 1) + MISSED_RECORD_MAX are kept, older ones are counted), then the non-runs are recorded and the
+ * fires launched CATCH_UP_RECORD_SLICE at a time. Returns true when the catch-up is complete. */
+static bool catch_up_step(Manager *m, JobTimer *t) {
+        CatchUp *c = t->catch_up;
+        const JobConfig *job;
+        unsigned budget;
+
+        if (!c->computed) {
+                for (unsigned i = 0; i < CATCH_UP_COMPUTE_SLICE; i++) {
+                        usec_t next;
+
+                        if (calendar_spec_next_usec(t->calendar, c->cursor, &next) < 0 || next > c->until) {
+                                c->computed = true;
+                                break;
+                        }
+                        c->missed[c->total++ % c->keep] = next;
+                        c->cursor = next;
+                }
+                if (!c->computed)
+                        return false;
+                if (c->total == 0)
+                        return true;
+
+                /* Unroll the ring, oldest first. */
+                c->n = MIN(c->total, c->keep);
+                if (c->total > c->keep) {
+                        _cleanup_free_ usec_t *ordered = calloc(c->n, sizeof(usec_t));
+                        size_t first = c->total % c->keep;
+
+                        if (!ordered) {
+                                log_oom();
+                                return true;
+                        }
+                        memcpy(ordered, c->missed + first, (c->keep - first) * sizeof(usec_t));
+                        memcpy(ordered + c->keep - first, c->missed, first * sizeof(usec_t));
+                        free(c->missed);
+                        c->missed = TAKE_PTR(ordered);
+                }
+                return false;   /* recording starts with the next slice */
+        }
+
+        /* The timer exists, so a reload kept the job with this schedule; its other settings may have changed. */
+        job = config_find_job(m->config->config, t->job_name);
+        if (!job)
+                return true;
+
+        if (c->next == 0) {
+                if (!job->persistent)
+                        c->run_from = c->n;
+                else if (job->schedule_parameter)
+                        c->run_from = c->n - MIN(c->n, (size_t) MAX(job->catch_up, 1u));
+                else
+                        c->run_from = c->n - 1;
+
+                if (c->total > c->n) {
+                        _cleanup_free_ char *detail = NULL;
+
+                        if (asprintf(&detail, "%zu earlier fire(s) were missed while batchd was down", c->total - c->n) < 0)
+                                detail = NULL;
+                        record_nonrun(m, job->name, c->missed[0], NONRUN_MISSED, detail);
+                }
+        }
+
+        for (budget = CATCH_UP_RECORD_SLICE; budget > 0 && c->next < c->n; budget--, c->next++) {
+                if (c->next < c->run_from)
+                        record_nonrun(m, job->name, c->missed[c->next], NONRUN_MISSED,
+                                      job->persistent ? "batchd was down; beyond the catch_up limit" :
+                                                        "batchd was down and the job is not persistent");
+                else
+                        scheduler_fire(m, job, c->missed[c->next], true);
+        }
+        if (c->next < c->n)
+                return false;
+
+        /* Recorded even when nothing ran, so the same fires are not reported again at the next start. */
+        if (c->run_from == c->n)
+                (void) schedule_store_set_last_fire(m->repository, job->name, c->missed[c->n - 1], 0);
+        return true;
+}
+
+static int on_catch_up(sd_event_source *s, void *userdata) {
+        JobTimer *t = userdata;
+        Manager *m = t->manager;
+
+        /* Stopping: what is left is caught up at the next start (the last fire on record did not move). */
+        if (m->state != MANAGER_RUNNING)
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+
+        if (!catch_up_step(m, t))
+                return 0;
+
+        log_debug("Catch-up of %s done: %zu missed fire(s).", t->job_name, t->catch_up->total);
+        t->catch_up = catch_up_free(t->catch_up);
+        /* The held timer: if its elapse passed meanwhile, it fires right away, after every missed fire. */
+        (void) scheduler_rearm(m);
+        return 0;
+}
+
+/* Starts the catch-up of a job that has fired before. The work happens in on_catch_up(), after READY=1. */
+static int scheduler_catch_up(Manager *m, const JobConfig *job, JobTimer *t, usec_t now) {
+        CatchUp *c;
+        usec_t last;
         int k;
 
         k = schedule_store_get_last_fire(m->repository, job->name, &last);
         if (k < 0)
-                return; /* never fired: nothing can have been missed */
+                return 0; /* never fired: nothing can have been missed */
 
-        /* Only the newest max(catch_up, 1) + MISSED_RECORD_MAX fires matter; older ones are counted. */
-        keep = (size_t) MAX(job->catch_up, 1u) + MISSED_RECORD_MAX;
-        missed = calloc(keep, sizeof(usec_t));
-        if (!missed) {
-                log_oom();
-                return;
-        }
-        for (cursor = last; calendar_spec_next_usec(t->calendar, cursor, &cursor) >= 0 && cursor <= now;) {
-                if (n == keep) {
-                        memmove(missed, missed + 1, (keep - 1) * sizeof(usec_t));
-                        n--;
-                }
-                missed[n++] = cursor;
-                total++;
-        }
-        if (total == 0) {
-                free(missed);
-                return;
+        c = calloc(1, sizeof(CatchUp));
+        if (!c)
+                return -ENOMEM;
+        c->cursor = last;
+        c->until = now;
+        c->keep = (size_t) MAX(job->catch_up, 1u) + MISSED_RECORD_MAX;
+        c->missed = calloc(c->keep, sizeof(usec_t));
+        if (!c->missed) {
+                catch_up_free(c);
+                return -ENOMEM;
         }
 
-        if (!job->persistent)
-                run_from = n;
-        else if (job->schedule_parameter)
-                run_from = n - MIN(n, (size_t) MAX(job->catch_up, 1u));
-        else
-                run_from = n - 1;
-
-        if (total > n) {
-                _cleanup_free_ char *detail = NULL;
-
-                if (asprintf(&detail, "%zu earlier fire(s) were missed while batchd was down", total - n) < 0)
-                        detail = NULL;
-                record_nonrun(m, job->name, missed[0], NONRUN_MISSED, detail);
+        /* Below everything else: D-Bus calls, signals, timers and steps go first, and so does the idle cleanup of
+         * finished executions (job-run.c), which dispatches queued fires. A defer source stays pending, and
+         * sd-event picks the longest-pending source among equals, so at equal priority a catch-up would keep
+         * that cleanup waiting until it ended. */
+        k = sd_event_add_defer(m->event, &c->source, on_catch_up, t);
+        if (k >= 0)
+                k = sd_event_source_set_priority(c->source, SD_EVENT_PRIORITY_IDLE + 10);
+        if (k >= 0)
+                k = sd_event_source_set_enabled(c->source, SD_EVENT_ON);
+        if (k >= 0)
+                (void) sd_event_source_set_description(c->source, "catch-up");
+        if (k < 0) {
+                catch_up_free(c);
+                return k;
         }
-        for (size_t i = 0; i < run_from; i++)
-                record_nonrun(m, job->name, missed[i], NONRUN_MISSED,
-                              job->persistent ? "batchd was down; beyond the catch_up limit" :
-                                                "batchd was down and the job is not persistent");
-        for (size_t i = run_from; i < n; i++)
-                scheduler_fire(m, job, missed[i], true);
-        /* Recorded even when nothing ran, so the same fires are not reported again at the next start. */
-        if (run_from == n)
-                (void) schedule_store_set_last_fire(m->repository, job->name, missed[n - 1], 0);
-        free(missed);
+        t->catch_up = c;
+        return 0;
 }
 
 static int scheduler_add_job(Manager *m, const JobConfig *job, bool startup) {
@@ -510,8 +624,11 @@ static int scheduler_add_job(Manager *m, const JobConfig *job, bool startup) {
         m->timers = a;
         m->timers[m->n_timers++] = t;
 
-        if (startup)
-                scheduler_catch_up(m, job, t, now);
+        if (startup) {
+                k = scheduler_catch_up(m, job, t, now);
+                if (k < 0)
+                        log_error_errno(k, "Failed to catch up the fires %s missed: %m", job->name);
+        }
 
         k = job_timer_arm(t, now);
         if (k < 0)

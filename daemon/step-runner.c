@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -10,9 +8,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <systemd/sd-journal.h>
 
 #include "db-retry.h"
+#include "exec-spec.h"
 #include "log.h"
 #include "step-protocol.h"
 #include "step-runner.h"
@@ -26,37 +24,14 @@
  * this, in case a process that escaped the process group keeps sending. */
 #define DRAIN_MAX 1024U
 
-typedef enum ChildStage {
-        CHILD_STAGE_SIGNALS,
-        CHILD_STAGE_PROCESS_GROUP,
-        CHILD_STAGE_FDS,
-        CHILD_STAGE_USER,
-        CHILD_STAGE_WORKING_DIRECTORY,
-        CHILD_STAGE_STDIN,
-        CHILD_STAGE_EXEC,
-} ChildStage;
-
-/* What a child that failed before or at execve() writes to the error pipe; smaller than PIPE_BUF, so atomic. */
-typedef struct ChildError {
-        int32_t stage;
-        int32_t error;
-} ChildError;
-
-/* Everything the child needs, prepared by the parent so the child only makes system calls (and, by
- * necessity, sd_journal_stream_fd()). */
+/* Everything the vfork() child needs, prepared by the parent, so the child only moves descriptors into place and
+ * execs the helper. */
 typedef struct ChildSetup {
-        char **argv;
-        char **envp;
-        bool change_user;
-        uid_t uid;
-        gid_t gid;
-        gid_t *groups;
-        size_t n_groups;
-        const char *working_directory;
-        const char *identifier;
-        int output_fd;
+        const char *helper;
         int notify_fd;
         int error_fd;
+        int spec_fd;
+        int output_fd;
 } ChildSetup;
 
 typedef enum Termination {
@@ -114,7 +89,7 @@ struct StepRunner {
         /* The main process is gone; its result waits for a deferred commit. */
         bool exited;
         siginfo_t exit_info;
-        ChildError child_error;
+        ExecError child_error;
         bool final_commit_done;
         int final_commit_result;
         char *final_commit_message;        /* why the final commit failed, for the step's exit message */
@@ -150,153 +125,68 @@ const ExecutionContext *step_runner_get_job_context(const StepRunner *runner) {
 
 /* ---- the child ---- */
 
-_Noreturn static void child_fail(const ChildSetup *s, int fd, ChildStage stage, int error) {
-        ChildError e = { .stage = stage, .error = abs(error) ?: EIO };
+/* batchd-exec, the helper every step process runs first (exec-spec.h): compiled in from meson, overridable with
+ * $BATCHD_EXEC_PATH for uninstalled builds and the tests. */
+static const char *helper_path(void) {
+        const char *e = getenv("BATCHD_EXEC_PATH");
 
-        (void) !write(fd >= 0 ? fd : s->error_fd, &e, sizeof(e));
+        return isempty(e) ? BATCHD_EXEC_PATH : e;
+}
+
+_Noreturn static void child_fail(int fd, ExecStage stage, int error) {
+        ExecError e = { .stage = stage, .error = abs(error) ?: EIO };
+
+        (void) !write(fd, &e, sizeof(e));
         _exit(127);
 }
 
-static int child_move_fd(int fd) {
-        /* Above 3: the targets 0..3 can then be dup2()ed to without clobbering a source. CLOEXEC, so
-         * whatever close_range() leaves behind goes at execve(). */
-        return fcntl(fd, F_DUPFD_CLOEXEC, STEP_NOTIFY_FD + 1);
-}
+/* Runs between vfork() and the helper's execve(), with the parent suspended: only system calls that cannot wait
+ * (no NSS, no file system but the helper's own path, no sockets), no allocation, and it never returns. */
+_Noreturn static void child_exec(const ChildSetup *s) {
+        static char *const helper_envp[] = { NULL };
+        const int sources[4] = { s->notify_fd, s->error_fd, s->spec_fd, s->output_fd };
+        int moved[4], error_fd = s->error_fd;
+        char *helper_argv[] = { (char *) "batchd-exec", NULL };
 
-static void child_close_fds(int from, int keep) {
-        /* Everything but 0..3 and the error pipe; the error pipe is CLOEXEC and goes at execve(). */
-        if (keep > from && close_range((unsigned) from, (unsigned) keep - 1, 0) < 0 && errno == ENOSYS) {
-                for (int fd = from; fd < keep; fd++)
-                        (void) close(fd);
+        _Static_assert(EXEC_FD_NOTIFY == STEP_NOTIFY_FD, "the helper's notify fd is the step's");
+        _Static_assert(EXEC_FD_ERROR == EXEC_FD_NOTIFY + 1 && EXEC_FD_SPEC == EXEC_FD_NOTIFY + 2 &&
+                       EXEC_FD_OUTPUT == EXEC_FD_NOTIFY + 3, "the helper's descriptors are consecutive");
+
+        /* The parent does the same; whoever is first wins, and the parent can signal the group either way. */
+        if (setpgid(0, 0) < 0)
+                child_fail(error_fd, EXEC_STAGE_PROCESS_GROUP, errno);
+
+        /* Above the targets first, so no dup2() clobbers a source. A closed output fd (batchd's stderr) is not
+         * an error: the helper then mutes the step's output. */
+        for (int i = 0; i < 4; i++) {
+                moved[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, EXEC_FD_OUTPUT + 1);
+                if (moved[i] < 0 && i != 3)
+                        child_fail(error_fd, EXEC_STAGE_FDS, errno);
+                if (i == 1)
+                        error_fd = moved[i];
         }
-        if (close_range((unsigned) keep + 1, ~0U, 0) < 0 && errno == ENOSYS) {
+        for (int i = 0; i < 4; i++)
+                if (moved[i] >= 0 && dup2(moved[i], EXEC_FD_NOTIFY + i) < 0)
+                        child_fail(error_fd, EXEC_STAGE_FDS, errno);
+        error_fd = EXEC_FD_ERROR;
+        if (moved[3] < 0)
+                (void) close(EXEC_FD_OUTPUT);
+
+        /* Everything else is CLOEXEC or closed here, so nothing of batchd leaks into the helper. */
+        if (close_range(EXEC_FD_OUTPUT + 1, ~0U, 0) < 0 && errno == ENOSYS) {
                 struct rlimit rl;
                 int max = getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY ?
                         (int) MIN(rl.rlim_cur, (rlim_t) (1 << 20)) : 65536;
 
-                for (int fd = keep + 1; fd < max; fd++)
+                for (int fd = EXEC_FD_OUTPUT + 1; fd < max; fd++)
                         (void) close(fd);
         }
-}
 
-_Noreturn static void child_exec(const ChildSetup *s) {
-        int error_fd, notify_fd, null_fd, output_fd = -EBADF;
-        sigset_t mask;
-
-        /* The daemon blocks the signals sd-event handles and may ignore others; both survive execve(). */
-        for (int sig = 1; sig < _NSIG; sig++) {
-                struct sigaction sa = { .sa_handler = SIG_DFL };
-
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        (void) sigaction(sig, &sa, NULL);
-        }
-        if (sigemptyset(&mask) < 0 || sigprocmask(SIG_SETMASK, &mask, NULL) < 0)
-                child_fail(s, -1, CHILD_STAGE_SIGNALS, errno);
-
-        /* The parent does the same; whoever is first wins, and the parent can signal the group either way. */
-        if (setpgid(0, 0) < 0)
-                child_fail(s, -1, CHILD_STAGE_PROCESS_GROUP, errno);
-
-        error_fd = child_move_fd(s->error_fd);
-        if (error_fd < 0)
-                child_fail(s, -1, CHILD_STAGE_FDS, errno);
-        notify_fd = child_move_fd(s->notify_fd);
-        if (notify_fd < 0)
-                child_fail(s, error_fd, CHILD_STAGE_FDS, errno);
-
-        if (s->change_user) {
-                /* initgroups(), with the group list looked up in the parent. */
-                if (setgroups(s->n_groups, s->groups) < 0 ||
-                    setresgid(s->gid, s->gid, s->gid) < 0 ||
-                    setresuid(s->uid, s->uid, s->uid) < 0)
-                        child_fail(s, error_fd, CHILD_STAGE_USER, errno);
-        }
-
-        /* After the user change, so the step cannot enter a directory its user may not. */
-        if (chdir(s->working_directory) < 0)
-                child_fail(s, error_fd, CHILD_STAGE_WORKING_DIRECTORY, errno);
-
-        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null_fd < 0)
-                child_fail(s, error_fd, CHILD_STAGE_STDIN, errno);
-        null_fd = child_move_fd(null_fd);
-        if (null_fd < 0)
-                child_fail(s, error_fd, CHILD_STAGE_FDS, errno);
-
-        /* Connected here rather than in the parent: journald takes _PID, _UID and the cgroup of the stream
-         * from the peer credentials at connect() time, so they name the step, not the daemon. */
-        if (s->identifier) {
-                int fd = sd_journal_stream_fd(s->identifier, LOG_INFO, /* level_prefix= */ 1);
-
-                if (fd >= 0)
-                        output_fd = child_move_fd(fd);
-        }
-        if (output_fd < 0)
-                output_fd = child_move_fd(s->output_fd);
-        if (output_fd < 0)
-                output_fd = null_fd;    /* the daemon's stderr is closed: better mute than not at all */
-
-        if (dup2(null_fd, STDIN_FILENO) < 0 ||
-            dup2(output_fd, STDOUT_FILENO) < 0 ||
-            dup2(output_fd, STDERR_FILENO) < 0 ||
-            dup2(notify_fd, STEP_NOTIFY_FD) < 0)
-                child_fail(s, error_fd, CHILD_STAGE_FDS, errno);
-
-        child_close_fds(STEP_NOTIFY_FD + 1, error_fd);
-
-        execve(s->argv[0], s->argv, s->envp);
-        child_fail(s, error_fd, CHILD_STAGE_EXEC, errno);
+        execve(s->helper, helper_argv, helper_envp);
+        child_fail(error_fd, EXEC_STAGE_HELPER, errno);
 }
 
 /* ---- the parent ---- */
-
-static int resolve_user(const char *user, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_groups, size_t *ret_n_groups) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_free_ gid_t *groups = NULL;
-        struct passwd pw, *result = NULL;
-        size_t size = 1024;
-        int n = 32, r;
-
-        for (;;) {
-                free(buf);
-                buf = malloc(size);
-                if (!buf)
-                        return -ENOMEM;
-                r = getpwnam_r(user, &pw, buf, size, &result);
-                if (r != ERANGE)
-                        break;
-                if (size > 1024 * 1024)
-                        return -ERANGE;
-                size *= 2;
-        }
-        if (r != 0)
-                return -r;
-        if (!result)
-                return -ESRCH;
-
-        for (;;) {
-                int k = n;
-
-                groups = mfree(groups);
-                groups = malloc(sizeof(gid_t) * (size_t) n);
-                if (!groups)
-                        return -ENOMEM;
-                if (getgrouplist(user, pw.pw_gid, groups, &k) >= 0) {
-                        n = k;
-                        break;
-                }
-                /* k is now the number needed; insist on growth so a changing group database cannot loop us. */
-                if (k > 65536)
-                        return -E2BIG;
-                n = MAX(k, n * 2);
-        }
-
-        *ret_uid = pw.pw_uid;
-        *ret_gid = pw.pw_gid;
-        *ret_groups = TAKE_PTR(groups);
-        *ret_n_groups = (size_t) n;
-        return 0;
-}
 
 static int environment_build(char **environment, char ***ret) {
         static char notify[] = STEP_NOTIFY_FD_ENV "=3";
@@ -791,21 +681,24 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
 /* ---- completion ---- */
 
-static const char *child_stage_to_string(ChildStage stage) {
+static const char *exec_stage_to_string(ExecStage stage) {
         switch (stage) {
-        case CHILD_STAGE_SIGNALS:           return "Failed to reset signal mask";
-        case CHILD_STAGE_PROCESS_GROUP:     return "Failed to create process group";
-        case CHILD_STAGE_FDS:               return "Failed to set up file descriptors";
-        case CHILD_STAGE_USER:              return "Failed to change to user";
-        case CHILD_STAGE_WORKING_DIRECTORY: return "Failed to change to working directory";
-        case CHILD_STAGE_STDIN:             return "Failed to open /dev/null";
-        case CHILD_STAGE_EXEC:              return "Failed to execute";
-        default:                            return "Failed to set up step";
+        case EXEC_STAGE_SIGNALS:           return "Failed to reset signal mask";
+        case EXEC_STAGE_PROCESS_GROUP:     return "Failed to create process group";
+        case EXEC_STAGE_FDS:               return "Failed to set up file descriptors";
+        case EXEC_STAGE_USER:              return "Failed to change to user";
+        case EXEC_STAGE_WORKING_DIRECTORY: return "Failed to change to working directory";
+        case EXEC_STAGE_STDIN:             return "Failed to open /dev/null";
+        case EXEC_STAGE_EXEC:              return "Failed to execute";
+        case EXEC_STAGE_HELPER:            return "Failed to execute the helper";
+        case EXEC_STAGE_SPEC:              return "Failed to read the step's set-up";
+        case EXEC_STAGE_LOOKUP_USER:       return "Failed to look up user";
+        default:                           return "Failed to set up step";
         }
 }
 
 static void runner_finish(StepRunner *runner, const siginfo_t *si) {
-        ChildError ce = {};
+        ExecError ce = {};
         ssize_t n;
 
         runner->timeout_source = sd_event_source_disable_unref(runner->timeout_source);
@@ -815,7 +708,7 @@ static void runner_finish(StepRunner *runner, const siginfo_t *si) {
         n = read(runner->error_fd, &ce, sizeof(ce));
         runner->error_fd = safe_close(runner->error_fd);
         if (n != (ssize_t) sizeof(ce))
-                ce = (ChildError) {};
+                ce = (ExecError) {};
 
         /* Nothing may be signalled any more: sd-event reaps the process once we return. */
         runner->exited = true;
@@ -832,7 +725,7 @@ static void runner_finish_continue(StepRunner *runner) {
         StepResult result = { .exit_status = -1 };
         _cleanup_free_ char *message = NULL;
         const siginfo_t *si = &runner->exit_info;
-        ChildError ce = runner->child_error;
+        ExecError ce = runner->child_error;
         char buf[TIMESPAN_MAX];
         int r;
 
@@ -856,14 +749,20 @@ static void runner_finish_continue(StepRunner *runner) {
         else
                 result.signal = si->si_status;
 
-        if (ce.error > 0) {
-                const char *what = ce.stage == CHILD_STAGE_USER ? runner->user :
-                        ce.stage == CHILD_STAGE_WORKING_DIRECTORY ? runner->working_directory :
-                        ce.stage == CHILD_STAGE_EXEC ? runner->path : NULL;
+        if (ce.error > 0 && ce.stage == EXEC_STAGE_LOOKUP_USER && ce.error == ESRCH) {
+                /* The words batchd used when it looked the user up itself. */
+                result.outcome = STEP_OUTCOME_FAILED;
+                result.error = -ce.error;
+                r = asprintf(&message, "Failed to start step: no such user");
+        } else if (ce.error > 0) {
+                const char *what = ce.stage == EXEC_STAGE_USER || ce.stage == EXEC_STAGE_LOOKUP_USER ? runner->user :
+                        ce.stage == EXEC_STAGE_WORKING_DIRECTORY ? runner->working_directory :
+                        ce.stage == EXEC_STAGE_EXEC ? runner->path :
+                        ce.stage == EXEC_STAGE_HELPER ? helper_path() : NULL;
 
                 result.outcome = STEP_OUTCOME_FAILED;
                 result.error = -ce.error;
-                r = asprintf(&message, "%s%s%s: %s", child_stage_to_string(ce.stage), what ? " " : "",
+                r = asprintf(&message, "%s%s%s: %s", exec_stage_to_string(ce.stage), what ? " " : "",
                              strempty(what), strerror(ce.error));
         } else if (runner->termination == TERMINATION_STOP) {
                 result.outcome = STEP_OUTCOME_STOPPED;
@@ -992,8 +891,10 @@ static void reap_now(pid_t pid) {
 
 /* vfork(): the child borrows our memory until execve(), so none of our pages become copy-on-write. With fork(),
  * every page batchd touched after a launch faulted and flushed the TLB of every CPU, which made launching a burst
- * of steps several times slower. child_exec() is written for this: no allocation, only system calls, everything
- * prepared in the parent, and it never returns. Its own function, so no caller's locals live across vfork(). */
+ * of steps several times slower. child_exec() is written for this: no allocation, only system calls that cannot
+ * wait, everything prepared in the parent, and it never returns. We are suspended until it execs the helper,
+ * which does everything that can wait (NSS, chdir(), journald) in the step's process instead. Its own function,
+ * so no caller's locals live across vfork(). */
 __attribute__((noinline)) static pid_t spawn_child(const ChildSetup *setup) {
         pid_t pid = vfork();
 
@@ -1005,9 +906,9 @@ __attribute__((noinline)) static pid_t spawn_child(const ChildSetup *setup) {
 int step_runner_start(sd_event *event, const StepRunnerParameters *p, const StepRunnerCallbacks *callbacks,
                       void *userdata, StepRunner **ret) {
         _cleanup_(step_runner_freep) StepRunner *runner = NULL;
-        _cleanup_free_ gid_t *groups = NULL;
         _cleanup_free_ char **envp = NULL;
-        _cleanup_close_ int child_notify_fd = -EBADF, child_error_fd = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int child_notify_fd = -EBADF, child_error_fd = -EBADF, spec_fd = -EBADF, pidfd = -EBADF;
+        ExecSpec spec;
         ChildSetup setup = {};
         int pair[2], pipefd[2];
         pid_t pid;
@@ -1051,25 +952,27 @@ int step_runner_start(sd_event *event, const StepRunnerParameters *p, const Step
                 return r;
 
         setup = (ChildSetup) {
-                .argv = p->argv,
-                .working_directory = runner->working_directory,
-                .identifier = p->identifier,
+                .helper = helper_path(),
                 .output_fd = p->output_fd >= 0 ? p->output_fd : STDERR_FILENO,
         };
-
-        if (p->user) {
-                r = resolve_user(p->user, &setup.uid, &setup.gid, &groups, &setup.n_groups);
-                if (r < 0)
-                        return log_debug_errno(r, "Failed to resolve user %s: %m", p->user);
-                setup.groups = groups;
-                /* An unprivileged daemon can still run steps as itself. */
-                setup.change_user = geteuid() == 0 || setup.uid != geteuid() || setup.gid != getegid();
-        }
 
         r = environment_build(p->environment, &envp);
         if (r < 0)
                 return r;
-        setup.envp = envp;
+
+        /* The user is looked up by the helper, in the step's process: NSS may wait on the network. */
+        spec = (ExecSpec) {
+                .user = runner->user,
+                .working_directory = runner->working_directory,
+                .identifier = (char *) p->identifier,
+                .argv = p->argv,
+                .envp = envp,
+                .user_environment = p->user && p->user_environment,
+        };
+        r = exec_spec_to_memfd(&spec, &spec_fd);
+        if (r < 0)
+                return r;
+        setup.spec_fd = spec_fd;
 
         /* Blocking for the step (it is a simple client), non-blocking for us. */
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
@@ -1099,6 +1002,7 @@ int step_runner_start(sd_event *event, const StepRunnerParameters *p, const Step
 
         child_notify_fd = safe_close(child_notify_fd);
         child_error_fd = safe_close(child_error_fd);
+        spec_fd = safe_close(spec_fd);
 
         pidfd = pidfd_open_child(pid);
         if (pidfd >= 0) {

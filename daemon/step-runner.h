@@ -81,9 +81,13 @@ typedef struct StepRunnerParameters {
         /* The complete environment of the step (NULL for none). The runner appends BATCH_NOTIFY_FD=3 and
          * drops any BATCH_NOTIFY_FD the caller passed. */
         char **environment;
-        /* Run as this user: its uid, primary gid and supplementary groups (initgroups() semantics, resolved
-         * in the parent). NULL runs as the daemon. Whether root is acceptable is the caller's decision. */
+        /* Run as this user: its uid, primary gid and supplementary groups (initgroups() semantics, looked up
+         * by batchd-exec in the step's process, never by the daemon: NSS may wait on the network). NULL runs as
+         * the daemon. Whether root is acceptable is the caller's decision. */
         const char *user;
+        /* With user: batchd-exec adds USER, LOGNAME, HOME and SHELL from the user's passwd entry, each unless
+         * environment has it. */
+        bool user_environment;
         /* Absolute; NULL means "/". */
         const char *working_directory;
         usec_t timeout;                 /* 0 or USEC_INFINITY: none */
@@ -100,9 +104,11 @@ typedef struct StepRunnerParameters {
         const ExecutionContext *job_context;
 } StepRunnerParameters;
 
-/* Starts the step (vfork() and execve()). Errors found in the parent are returned: -EINVAL (bad parameters), -ESRCH (no
- * such user), -ENOMEM, or whatever socketpair()/fork() said. Anything that fails in the child (chdir, changing
- * credentials, execve) is reported through the finished callback instead, as a FAILED result. */
+/* Starts the step: vfork() and execve() of batchd-exec (exec-spec.h), which sets the step up in its own process and
+ * execs it. We are suspended only until the helper's execve(). Errors found here are returned: -EINVAL (bad
+ * parameters), -ENOMEM, or whatever memfd_create()/socketpair()/vfork() said. Anything that fails in the child or
+ * the helper (looking up the user, changing credentials, chdir, execve) is reported through the finished callback
+ * instead, as a FAILED result; an unknown user as "Failed to start step: no such user". */
 int step_runner_start(sd_event *event, const StepRunnerParameters *parameters, const StepRunnerCallbacks *callbacks,
                       void *userdata, StepRunner **ret);
 

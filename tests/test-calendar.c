@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -391,7 +392,8 @@ static void test_next_usec_edges(void **state) {
         assert_int_equal(calendar_spec_next_usec(spec, 0, NULL), 0);
 }
 
-/* An explicit zone is evaluated in a child process: the caller's $TZ and tzname[] stay as they were. */
+/* An explicit zone is evaluated with $TZ switched in-process: afterwards the caller's $TZ and tzname[] are as
+ * they were. */
 static void test_zone_leaves_process_alone(void **state) {
         _cleanup_(calendar_spec_freep) CalendarSpec *spec = NULL;
         usec_t next[2];
@@ -405,6 +407,41 @@ static void test_zone_leaves_process_alone(void **state) {
         assert_string_equal(getenv("TZ"), "America/New_York");
         assert_string_equal(tzname[0], "EST");
         assert_string_equal(tzname[1], "EDT");
+}
+
+static unsigned forks;
+
+static void count_fork(void) {
+        forks++;
+}
+
+/* The zone is switched in this process, not in a forked child (which cost a fork() and a wait in batchd's event
+ * loop per computed fire); with $TZ unset before, it is unset after. */
+static void test_zone_without_fork(void **state) {
+        _cleanup_(calendar_spec_freep) CalendarSpec *spec = NULL;
+        struct tm tm;
+        time_t t = (time_t) (parse_utc("2024-07-01 00:00:00") / USEC_PER_SEC);
+        usec_t next;
+
+        assert_int_equal(pthread_atfork(count_fork, NULL, NULL), 0);
+        assert_int_equal(unsetenv("TZ"), 0);
+        tzset();
+
+        /* The DST change in Berlin (2024-03-31 02:00 CET -> 03:00 CEST) on the way. */
+        assert_int_equal(calendar_spec_from_string("*-*-* 02:30 Europe/Berlin", &spec, NULL), 0);
+        forks = 0;
+        assert_int_equal(calendar_spec_next_usec(spec, parse_utc("2024-03-30 02:00:00"), &next), 0);
+        assert_true(next == parse_utc("2024-04-01 00:30:00"));
+        assert_int_equal(forks, 0);
+
+        assert_null(getenv("TZ"));
+        set_tz("Asia/Tokyo");
+        assert_int_equal(calendar_spec_next_usec(spec, parse_utc("2024-03-30 02:00:00"), &next), 0);
+        assert_true(next == parse_utc("2024-04-01 00:30:00"));
+        assert_int_equal(forks, 0);
+        assert_string_equal(getenv("TZ"), "Asia/Tokyo");
+        assert_non_null(localtime_r(&t, &tm));
+        assert_int_equal(tm.tm_hour, 9);
 }
 
 static char *print_analyze(const char *expr, const char *base, const char *now, unsigned iterations, int *ret_r) {
@@ -594,6 +631,7 @@ int main(void) {
                 cmocka_unit_test(test_list_limit),
                 cmocka_unit_test(test_next_usec_edges),
                 cmocka_unit_test(test_zone_leaves_process_alone),
+                cmocka_unit_test(test_zone_without_fork),
                 cmocka_unit_test(test_print_analyze),
                 cmocka_unit_test(test_print_elapses),
                 cmocka_unit_test(test_print_from_now),

@@ -315,9 +315,45 @@ static void test_invalid_parameters(void **state) {
         p.working_directory = "relative";
         assert_int_equal(step_runner_start(f->event, &p, &callbacks, f, &r), -EINVAL);
         p.working_directory = NULL;
-        p.user = "no-such-user-batchd-test";
-        assert_int_equal(step_runner_start(f->event, &p, &callbacks, f, &r), -ESRCH);
+        p.user = "";
+        assert_int_equal(step_runner_start(f->event, &p, &callbacks, f, &r), -EINVAL);
         assert_null(r);
+}
+
+/* The user is looked up by batchd-exec in the step's process, not by batchd (NSS may wait on the network): an
+ * unknown user starts the step and fails it, with the words batchd used when it looked the user up itself.
+ * Before the helper, step_runner_start() itself looked the user up and returned -ESRCH. */
+static void test_unknown_user_fails_the_step(void **state) {
+        Fixture *f = *state;
+        StepRunnerParameters p = {
+                .argv = (char *[]) { (char *) "/bin/true", NULL },
+                .user = "no-such-user-batchd-test",
+                .output_fd = -1,
+        };
+
+        fixture_run(f, &p);
+        assert_int_equal(f->outcome, STEP_OUTCOME_FAILED);
+        assert_string_equal(f->message, "Failed to start step: no such user");
+        assert_int_equal(f->error, -ESRCH);
+}
+
+/* A helper that cannot be executed is the step's clear failure, not batchd's. */
+static void test_missing_helper(void **state) {
+        _cleanup_free_ char *saved = getenv("BATCHD_EXEC_PATH") ? strdup(getenv("BATCHD_EXEC_PATH")) : NULL;
+        Fixture *f = *state;
+        StepRunnerParameters p = {
+                .argv = (char *[]) { (char *) "/bin/true", NULL },
+                .output_fd = -1,
+        };
+
+        assert_int_equal(setenv("BATCHD_EXEC_PATH", "/no/such/batchd-exec", 1), 0);
+        fixture_run(f, &p);
+        assert_int_equal(f->outcome, STEP_OUTCOME_FAILED);
+        assert_string_equal(f->message, "Failed to execute the helper /no/such/batchd-exec: No such file or directory");
+        if (saved)
+                assert_int_equal(setenv("BATCHD_EXEC_PATH", saved, 1), 0);
+        else
+                assert_int_equal(unsetenv("BATCHD_EXEC_PATH"), 0);
 }
 
 /* ---- timeouts and stops ---- */
@@ -1042,6 +1078,8 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exec_failure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_invalid_parameters, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unknown_user_fails_the_step, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_missing_helper, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timeout_ignoring_sigterm, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timeout_honouring_sigterm, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stop, setup, teardown),

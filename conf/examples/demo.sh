@@ -32,7 +32,8 @@ chmod 0644 "$tmp/batchd.conf"
 bus_pid=$(dbus-daemon --session --address="unix:path=$tmp/bus" --fork --print-pid=1)
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$tmp/bus"
 
-"$build/daemon/batchd" --user --config "$tmp/batchd.conf" >"$tmp/batchd.log" 2>&1 &
+# Uninstalled: batchd runs every step through the helper built beside it.
+BATCHD_EXEC_PATH="$build/daemon/batchd-exec" "$build/daemon/batchd" --user --config "$tmp/batchd.conf" >"$tmp/batchd.log" 2>&1 &
 batchd_pid=$!
 batchctl() { "$build/ctl/batchctl" --user --no-pager "$@"; }
 for _ in $(seq 100); do

@@ -1062,6 +1062,8 @@ class World:
             args = ["--user"] + list(args)
         env.pop("NOTIFY_SOCKET", None)
         env.pop("JOURNAL_STREAM", None)
+        # An uninstalled batchd runs its steps through the batchd-exec built beside it (meson test sets it).
+        env.setdefault("BATCHD_EXEC_PATH", os.path.join(os.path.dirname(os.path.abspath(self.batchd)), "batchd-exec"))
         try:
             self.batchd_log_offset = os.path.getsize(self.batchd_log_path)
         except OSError:
