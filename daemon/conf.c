@@ -541,6 +541,22 @@ static int parse_incrementer(ParseState *st, const config_setting_t *s, void *da
         return 0;
 }
 
+static int parse_context_format(ParseState *st, const config_setting_t *s, void *data) {
+        ContextFormat *f = data, v;
+        const char *t = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &t);
+        if (r < 0)
+                return r;
+        v = context_format_from_string(t);
+        if (v < 0)
+                return parse_error(st, s, "'%s': unknown format '%s' (expected \"json\", \"java\" or \"jackson\")",
+                                   config_setting_name(s), t);
+        *f = v;
+        return 0;
+}
+
 static int parse_environment(ParseState *st, const config_setting_t *s, void *data) {
         _cleanup_strv_free_ char **l = NULL;
         char ***env = data;
@@ -1562,6 +1578,7 @@ static const ConfigKey main_keys[] = {
         { "keep_executions",           parse_unsigned,        offsetof(Config, keep_executions)           },
         { "stop_timeout",              parse_timeout,         offsetof(Config, stop_timeout_usec)         },
         { "kill_grace",                parse_duration,        offsetof(Config, kill_grace_usec)           },
+        { "context_format",            parse_context_format,  offsetof(Config, context_format)            },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1630,6 +1647,7 @@ int config_new(const char *main_path, Config **ret) {
                 .admin_gid = (gid_t) -1,
                 .stop_timeout_usec = CONFIG_STOP_TIMEOUT_DEFAULT,
                 .kill_grace_usec = CONFIG_KILL_GRACE_DEFAULT,
+                .context_format = CONTEXT_FORMAT_JSON,
         };
         c->path = strdup(main_path ?: CONFIG_MAIN_PATH_DEFAULT);
         c->database = strdup(CONFIG_DATABASE_DEFAULT);

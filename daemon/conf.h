@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "calendar.h"
+#include "context-format.h"
 #include "job-parameters.h"
 #include "repository.h"
 #include "macro.h"
@@ -104,6 +105,7 @@ typedef struct Config {
         unsigned keep_executions;        /* 0: keep forever */
         usec_t stop_timeout_usec;        /* USEC_INFINITY: wait forever */
         usec_t kill_grace_usec;          /* USEC_INFINITY: never SIGKILL */
+        ContextFormat context_format;    /* how execution contexts are written; any is read */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

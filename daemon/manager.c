@@ -194,6 +194,7 @@ int manager_startup(Manager *m) {
         k = repository_open(c->database, 0, &m->repository, &error);
         if (k < 0)
                 return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
+        repository_set_context_format(m->repository, c->context_format);
 
         /* Spring Batch leaves the executions of a crashed JVM STARTED forever; nothing of ours is running yet,
          * so whatever claims to run was cut off, and is marked so it can be restarted. */
@@ -296,6 +297,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         }
         config_ref_unref(m->config);
         m->config = ref;
+        repository_set_context_format(m->repository, c->context_format);
         scheduler_reload(m);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);

@@ -189,6 +189,7 @@ struct Repository {
         bool read_only;
         unsigned tx_depth;
         sqlite3_stmt *stmts[_SQL_MAX];
+        ContextFormat context_format;    /* how contexts are written; reading takes any */
 };
 
 /* ---- errors ---- */
@@ -598,6 +599,12 @@ struct sqlite3 *repository_get_database(Repository *r) {
         return r->db;
 }
 
+void repository_set_context_format(Repository *r, ContextFormat f) {
+        assert(r);
+        assert(f >= 0 && f < _CONTEXT_FORMAT_MAX);
+        r->context_format = f;
+}
+
 int repository_schema_version(Repository *r) {
         int64_t v;
         int k;
@@ -659,8 +666,9 @@ void step_execution_array_free(StepExecution **a, size_t n) {
 
 /* ---- contexts ---- */
 
-static int context_bind(sqlite3_stmt *s, const ExecutionContext *c, char **ret_serialized, char **ret_short) {
-        _cleanup_free_ char *serialized = NULL, *shrt = NULL;
+static int context_bind(Repository *r, sqlite3_stmt *s, const ExecutionContext *c, char **ret_serialized,
+                        char **ret_short) {
+        _cleanup_free_ char *serialized = NULL, *shrt = NULL, *message = NULL;
         _cleanup_(execution_context_freep) ExecutionContext *empty = NULL;
         int k;
 
@@ -670,9 +678,10 @@ static int context_bind(sqlite3_stmt *s, const ExecutionContext *c, char **ret_s
                         return k;
                 c = empty;
         }
-        k = execution_context_serialize(c, &serialized);
+        k = execution_context_serialize_as(c, r->context_format, &serialized, &message);
         if (k < 0)
-                return k;
+                return message ? log_warning_errno(k, "Cannot write an execution context as %s: %s",
+                                                   context_format_to_string(r->context_format), message) : k;
         k = execution_context_short(serialized, &shrt);
         if (k < 0)
                 return k;
@@ -691,7 +700,7 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
 
         PREPARE(r, id, s, error);
         sqlite3_bind_int64(s, 1, owner);
-        k = context_bind(s, c, &serialized, &shrt);
+        k = context_bind(r, s, c, &serialized, &shrt);
         if (k < 0)
                 return k;
         k = step_done(r, s, error, "save an execution context");
@@ -703,13 +712,21 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
         return 0;
 }
 
-/* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL. */
-static int context_from_columns(sqlite3_stmt *s, int short_col, int long_col, ExecutionContext **ret) {
-        const char *json = (const char *) sqlite3_column_text(s, long_col);
+/* What execution_context_parse() fails with for a context it cannot read, as opposed to a database error. */
+#define IN_SET_CONTEXT_ERROR(k) ((k) == -EBADMSG || (k) == -EPROTONOSUPPORT || (k) == -E2BIG)
 
-        if (!json)
-                json = (const char *) sqlite3_column_text(s, short_col);
-        return execution_context_deserialize(json, ret);
+/* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL.
+ * Any format is read (context-format.h); what cannot be is logged with the reason, e.g. the Java class. */
+static int context_from_columns(sqlite3_stmt *s, int short_col, int long_col, ExecutionContext **ret) {
+        _cleanup_free_ char *message = NULL;
+        int col = sqlite3_column_type(s, long_col) != SQLITE_NULL ? long_col : short_col;
+        const char *text = (const char *) sqlite3_column_text(s, col);
+        int k;
+
+        k = execution_context_parse(text, text ? (size_t) sqlite3_column_bytes(s, col) : 0, ret, &message);
+        if (k < 0 && message)
+                log_warning_errno(k, "Unreadable execution context: %s", message);
+        return k;
 }
 
 static int context_load(Repository *r, Sql id, int64_t owner, ExecutionContext **ret) {
@@ -1072,7 +1089,7 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
 
                 PREPARE(r, SQL_INSERT_JOB_CONTEXT, c, error);
                 sqlite3_bind_int64(c, 1, e->id);
-                k = context_bind(c, e->context, &serialized, &shrt);
+                k = context_bind(r, c, e->context, &serialized, &shrt);
                 if (k < 0)
                         return k;
                 k = step_done(r, c, error, "store the job execution context");
@@ -1318,7 +1335,7 @@ int repository_add_step_execution(Repository *r, const JobExecution *e, const ch
 
         PREPARE(r, SQL_INSERT_STEP_CONTEXT, c, error);
         sqlite3_bind_int64(c, 1, x->id);
-        k = context_bind(c, x->context, &serialized, &shrt);
+        k = context_bind(r, c, x->context, &serialized, &shrt);
         if (k < 0)
                 return k;
         k = step_done(r, c, error, "store the step execution context");
@@ -1582,6 +1599,9 @@ int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_b
         }
 
         k = execution_load_details(r, e);
+        if (IN_SET_CONTEXT_ERROR(k))
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The execution context of job execution %"
+                                         PRIi64 " cannot be read; batchd's log says why.", id), k;
         if (k < 0)
                 return k == -ENOMEM ? k : repository_error(r, sqlite3_errcode(r->db), error,
                                                            "read the job execution's parameters");

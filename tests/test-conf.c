@@ -173,6 +173,7 @@ static void test_missing_main_file(void **state) {
         assert_int_equal(c->keep_executions, 0);
         assert_true(c->stop_timeout_usec == 90 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
+        assert_int_equal(c->context_format, CONTEXT_FORMAT_JSON);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
         if (access("/etc/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
@@ -196,7 +197,8 @@ static void test_valid(void **state) {
                             "keep_days = 30;\n"
                             "keep_executions = 100;\n"
                             "stop_timeout = \"2min\";\n"
-                            "kill_grace = \"1h 30min\";\n");
+                            "kill_grace = \"1h 30min\";\n"
+                            "context_format = \"java\";\n");
         fixture_write_main(&f, main_extra);
 
         a = fixture_job_file(&f, "a.conf",
@@ -271,6 +273,7 @@ static void test_valid(void **state) {
         assert_int_equal(c->keep_executions, 100);
         assert_true(c->stop_timeout_usec == 120 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 5400 * USEC_PER_SEC);
+        assert_int_equal(c->context_format, CONTEXT_FORMAT_JAVA);
 
         /* File order, then order within the file. */
         assert_int_equal(c->n_jobs, 3);
@@ -588,7 +591,7 @@ static void test_main_file_errors(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
-        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *missing = NULL, *text = NULL;
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL, *missing = NULL, *text = NULL;
         ConfigLoadOptions o = options_for_test(false);
 
         fixture_init(&f);
@@ -596,17 +599,20 @@ static void test_main_file_errors(void **state) {
                                "max_concurrent_executions = -1;\n"
                                "admin_group = \"batchd-no-such-group\";\n"
                                "keep_day = 3;\n"
-                               "stop_timeout = 90;\n");
+                               "stop_timeout = 90;\n"
+                               "context_format = \"xml\";\n");
         /* Even when not strict: a wrong database or jobs_dir must not be replaced by a default. */
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
         assert_null(c);
         e1 = format("%s:2: 'database': 'batch.db' is neither an absolute path nor \":memory:\"", f.main_path);
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
-                    "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace",
-                    f.main_path);
+                    "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
+                    "context_format", f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
-        assert_errors(errors, e1, e2, e3, e4, NULL);
+        e5 = format("%s:7: 'context_format': unknown format 'xml' (expected \"json\", \"java\" or \"jackson\")",
+                    f.main_path);
+        assert_errors(errors, e1, e2, e3, e4, e5, NULL);
         errors = strv_free(errors);
 
         /* Looked up only once everything else is right. */
