@@ -892,7 +892,7 @@ static void test_packaged_main_file(void **state) {
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 8);
+        assert_int_equal(n_keys, 9);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -904,6 +904,7 @@ static void test_packaged_main_file(void **state) {
         assert_int_equal(c->keep_executions, defaults->keep_executions);
         assert_true(c->stop_timeout_usec == defaults->stop_timeout_usec);
         assert_true(c->kill_grace_usec == defaults->kill_grace_usec);
+        assert_int_equal(c->context_format, defaults->context_format);
         assert_string_equal(defaults->jobs_dir, "/etc/batchd/jobs.d");
         assert_string_equal(defaults->path, "/etc/batchd/batchd.conf");
 }
