@@ -104,7 +104,7 @@ JavaType java_type_for_value(json_object *v, JavaType remembered) {
 
                 /* One UTF-16 unit: a single code point below U+10000, 1 to 3 bytes of UTF-8. */
                 if (type == json_type_string && json_object_get_string_len(v) > 0 &&
-                    ((s[0] < 0x80 && json_object_get_string_len(v) == 1 && s[0] != 0) ||
+                    ((s[0] < 0x80 && json_object_get_string_len(v) == 1) ||
                      ((s[0] & 0xE0) == 0xC0 && json_object_get_string_len(v) == 2) ||
                      ((s[0] & 0xF0) == 0xE0 && json_object_get_string_len(v) == 3 && !(s[0] == 0xED && s[1] >= 0xA0))))
                         return remembered;
@@ -243,9 +243,11 @@ int execution_context_parse(const char *text, size_t size, ExecutionContext **re
 
         if (f == CONTEXT_FORMAT_JAVA) {
                 _cleanup_free_ uint8_t *bytes = NULL;
-                size_t n = 0;
+                size_t n = 0, skip = 0;
 
-                k = base64_decode(text, size, &bytes, &n, ret_error);
+                while (is_space(text[skip]))
+                        skip++;
+                k = base64_decode(text + skip, size - skip, &bytes, &n, ret_error);
                 if (k < 0)
                         return k;
                 return context_java_read(bytes, n, ret, ret_error);

@@ -174,6 +174,7 @@ typedef struct ClassDesc {
 typedef struct Handle {
         HandleKind kind;
         ClassDesc desc;      /* HANDLE_CLASS_DESC */
+        bool complete;       /* HANDLE_CLASS_DESC: read to its end, so a reference to it is no cycle */
         json_object *value;  /* HANDLE_STRING, HANDLE_VALUE; NULL for a value not yet read */
         JavaType type;
 } Handle;
@@ -374,6 +375,7 @@ static int read_new_class_desc(Reader *r, unsigned depth, ClassDesc *ret) {
                                      "Java serialized context gives %s an unexpected superclass.", name);
 
         r->handles[index].desc = desc;
+        r->handles[index].complete = true;
         *ret = desc;
         return 0;
 }
@@ -397,6 +399,9 @@ static int read_class_desc(Reader *r, unsigned depth, ClassDesc *ret) {
                 k = read_handle(r, HANDLE_CLASS_DESC, &h);
                 if (k < 0)
                         return k;
+                if (!h->complete)
+                        return context_error(r->ret_error, -EBADMSG,
+                                             "Java serialized context has a class descriptor that is its own superclass.");
                 *ret = h->desc;
                 return 0;
         case TC_PROXYCLASSDESC:

@@ -273,6 +273,17 @@ static void test_not_a_context(void **state) {
         assert_parse_error("rO0AB", 5, -EBADMSG, "Base64");
         assert_parse_error("{\"a\":1}\0x", 9, -EBADMSG, "NUL");
         assert_parse_error("[1]", 3, -EBADMSG, NULL);
+        /* Deep nesting: refused by json-c's depth limit, in any JSON flavour. */
+        {
+                char deep[4096];
+                size_t n = 0;
+
+                n += (size_t) sprintf(deep, "{\"@class\":\"java.util.HashMap\",\"a\":");
+                while (n < 2048)
+                        deep[n++] = '[';
+                deep[n] = 0;
+                assert_parse_error(deep, n, -EBADMSG, "JSON");
+        }
         /* Empty: an empty context, as for NULL columns. */
         assert_int_equal(execution_context_parse(NULL, 0, &c, NULL), 0);
         assert_int_equal(execution_context_size(c), 0);
@@ -282,6 +293,10 @@ static void test_not_a_context(void **state) {
                 _cleanup_free_ char *text = strdup(JDK_CONTEXT_EMPTY);
 
                 *strchr(text, '=') = 0;
+                assert_int_equal(execution_context_parse(text, strlen(text), &c, NULL), 0);
+                c = execution_context_free(c);
+                free(text);
+                assert_true(asprintf(&text, " \n%s\n", JDK_CONTEXT_EMPTY) > 0);
                 assert_int_equal(execution_context_parse(text, strlen(text), &c, NULL), 0);
         }
 }
@@ -326,6 +341,48 @@ static void test_java_errors(void **state) {
                         assert_true(r < 0 ? !c && error : c && !error);
                         bytes[i] ^= (uint8_t) (1u << bit);
                 }
+}
+
+/* Random multi-byte damage of every JDK vector, from a fixed seed: a clean result either way, no crash, no
+ * leak (the sanitizer build checks that). */
+static void test_java_random_damage(void **state) {
+        const char *vectors[] = { JDK_CONTEXT_SCALARS, JDK_CONTEXT_ALL, JDK_CONTEXT_SPRING, JDK_CONTEXT_SHARED,
+                                  JDK_CONTEXT_MANY, JDK_CONTEXT_DATE };
+        uint64_t seed = 0x9E3779B97F4A7C15;
+
+        for (size_t v = 0; v < ELEMENTSOF(vectors); v++) {
+                _cleanup_free_ uint8_t *bytes = NULL, *work = NULL;
+                size_t n = base64_decode(vectors[v], &bytes);
+
+                work = malloc(n + 16);
+                assert_non_null(work);
+                for (unsigned round = 0; round < 3000; round++) {
+                        _cleanup_(execution_context_freep) ExecutionContext *c = NULL;
+                        _cleanup_free_ char *error = NULL;
+                        size_t m = n;
+                        int r;
+
+                        memcpy(work, bytes, n);
+                        for (unsigned k = 0; k < 1 + round % 4; k++) {
+                                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                                size_t at = (size_t) (seed >> 33) % m;
+                                uint8_t b = (uint8_t) (seed >> 17);
+
+                                switch ((seed >> 8) % 3) {
+                                case 0: /* overwrite, often with a stream constant */
+                                        work[at] = (seed >> 12) % 2 ? b : (uint8_t) (0x70 + b % 15);
+                                        break;
+                                case 1: /* cut */
+                                        m = at + 1;
+                                        break;
+                                default: /* length fields grow */
+                                        work[at] = 0xFF;
+                                }
+                        }
+                        r = context_java_read(work, m, &c, &error);
+                        assert_true(r < 0 ? !c && error : c && !error);
+                }
+        }
 }
 
 /* A hand-made stream: the HashMap header of the JDK's empty map with its size and then body appended. */
@@ -418,6 +475,11 @@ static void test_java_crafted(void **state) {
                 assert_int_equal(read_crafted(body, n, 1, &e), -EBADMSG);
                 assert_non_null(strstr(e, "too deeply"));
         }
+        /* A Long descriptor that names itself as its superclass. */
+        CRAFTED(1, -EBADMSG, "its own superclass", 0x74, 0, 1, 'k', 0x73, 0x72, 0, 14, 'j', 'a', 'v', 'a', '.',
+                'l', 'a', 'n', 'g', '.', 'L', 'o', 'n', 'g', 0x3b, 0x8b, 0xe4, 0x90, 0xcc, 0x8f, 0x23, 0xdf, 0x02,
+                0, 1, 'J', 0, 5, 'v', 'a', 'l', 'u', 'e', 0x78, 0x71, 0x00, 0x7E, 0x00, 0x03, 0, 0, 0, 0, 0, 0,
+                0, 1, 0x78);
         /* A class outside the list, named. */
         CRAFTED(1, -EPROTONOSUPPORT, "com.example.Evil", 0x74, 0, 1, 'k', 0x73, 0x72, 0, 16, 'c', 'o', 'm', '.',
                 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'E', 'v', 'i', 'l', 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0, 0,
@@ -508,6 +570,7 @@ int main(void) {
                 cmocka_unit_test(test_jackson_errors),
                 cmocka_unit_test(test_not_a_context),
                 cmocka_unit_test(test_java_errors),
+                cmocka_unit_test(test_java_random_damage),
                 cmocka_unit_test(test_java_crafted),
                 cmocka_unit_test(test_write_errors),
                 cmocka_unit_test(test_write_long_strings),
