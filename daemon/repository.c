@@ -712,8 +712,9 @@ static int context_save(Repository *r, Sql id, int64_t owner, const ExecutionCon
         return 0;
 }
 
-/* What execution_context_parse() fails with for a context it cannot read, as opposed to a database error. */
-#define IN_SET_CONTEXT_ERROR(k) ((k) == -EBADMSG || (k) == -EPROTONOSUPPORT || (k) == -E2BIG)
+/* A stored context that cannot be read (the reason is logged), told apart from database errors: no SQLite
+ * error maps to it (errno_from_sqlite()). */
+#define CONTEXT_UNREADABLE (-EILSEQ)
 
 /* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL.
  * Any format is read (context-format.h); what cannot be is logged with the reason, e.g. the Java class. */
@@ -724,9 +725,13 @@ static int context_from_columns(sqlite3_stmt *s, int short_col, int long_col, Ex
         int k;
 
         k = execution_context_parse(text, text ? (size_t) sqlite3_column_bytes(s, col) : 0, ret, &message);
-        if (k < 0 && message)
-                log_warning_errno(k, "Unreadable execution context: %s", message);
-        return k;
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                log_warning_errno(k, "Unreadable execution context: %s", strna(message));
+                return CONTEXT_UNREADABLE;
+        }
+        return 0;
 }
 
 static int context_load(Repository *r, Sql id, int64_t owner, ExecutionContext **ret) {
@@ -1047,6 +1052,9 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
                 k = context_load(r, SQL_GET_JOB_CONTEXT, last, &e->context);
         else
                 k = execution_context_new(&e->context);
+        if (k == CONTEXT_UNREADABLE)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The job execution context of execution %"
+                                         PRIi64 " cannot be read; batchd's log says why.", last), k;
         if (k < 0)
                 return repository_error(r, sqlite3_errcode(r->db), error, "load the job execution context");
 
@@ -1239,6 +1247,9 @@ int repository_should_start_step(Repository *r, const JobExecution *e, const cha
         assert(ret_last);
 
         k = repository_get_last_step_execution(r, e->job_instance_id, step_name, &last);
+        if (k == CONTEXT_UNREADABLE)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The execution context of the last execution "
+                                         "of step %s cannot be read; batchd's log says why.", step_name), k;
         if (k < 0)
                 return repository_error(r, sqlite3_errcode(r->db), error, "look up the last step execution");
 
@@ -1599,7 +1610,7 @@ int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_b
         }
 
         k = execution_load_details(r, e);
-        if (IN_SET_CONTEXT_ERROR(k))
+        if (k == CONTEXT_UNREADABLE)
                 return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The execution context of job execution %"
                                          PRIi64 " cannot be read; batchd's log says why.", id), k;
         if (k < 0)

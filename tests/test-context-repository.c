@@ -108,8 +108,47 @@ static void test_unreadable_context(void **state) {
         e = new_execution(r, NULL);
         /* A java.util.Date is beyond what batchd reads: a named error, not a crash or a wrong context. */
         spring_writes(path, "BATCH_JOB_EXECUTION_CONTEXT", "JOB_EXECUTION_ID", e->id, JDK_CONTEXT_DATE);
-        assert_int_equal(repository_get_execution(r, e->id, &back, &error), -EPROTONOSUPPORT);
+        assert_int_equal(repository_get_execution(r, e->id, &back, &error), -EILSEQ);
         assert_null(back);
+        assert_string_equal(error.name, BATCH_ERROR_DATABASE);
+        assert_non_null(strstr(error.message, "cannot be read"));
+}
+
+/* A restart never resumes from part of a context: it fails, saying which context. */
+static void test_restart_from_unreadable_context(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *again = NULL;
+        _cleanup_(step_execution_freep) StepExecution *s = NULL, *last = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        JobParameters p = {};
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        e = new_execution(r, &s);
+        s->status = BATCH_STATUS_FAILED;
+        assert_int_equal(repository_update_step_execution(r, s, NULL), 0);
+        e->status = BATCH_STATUS_FAILED;
+        e->end_time = now_usec(CLOCK_REALTIME);
+        assert_int_equal(repository_update_execution(r, e, NULL), 0);
+
+        /* The step's context holds a class batchd does not read. */
+        spring_writes(path, "BATCH_STEP_EXECUTION_CONTEXT", "STEP_EXECUTION_ID", s->id, JDK_CONTEXT_DATE);
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &again, NULL), 0);
+        assert_int_equal(repository_should_start_step(r, again, "s", false, 0, &last, &error), -EILSEQ);
+        assert_string_equal(error.name, BATCH_ERROR_DATABASE);
+        assert_non_null(strstr(error.message, "of step s cannot be read"));
+        sd_bus_error_free(&error);
+        again->status = BATCH_STATUS_FAILED;
+        again->end_time = now_usec(CLOCK_REALTIME);
+        assert_int_equal(repository_update_execution(r, again, NULL), 0);
+
+        /* The job's context too: the launch itself fails. */
+        spring_writes(path, "BATCH_JOB_EXECUTION_CONTEXT", "JOB_EXECUTION_ID", again->id,
+                      "{\"@class\":\"java.util.HashMap\",\"when\":[\"java.util.Date\",0]}");
+        again = job_execution_free(again);
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &again, &error), -EILSEQ);
+        assert_null(again);
         assert_string_equal(error.name, BATCH_ERROR_DATABASE);
         assert_non_null(strstr(error.message, "cannot be read"));
 }
@@ -169,6 +208,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_read_spring_contexts),
                 cmocka_unit_test(test_unreadable_context),
+                cmocka_unit_test(test_restart_from_unreadable_context),
                 cmocka_unit_test(test_write_formats),
         };
 
