@@ -247,7 +247,8 @@ static int add_handle(Reader *r, HandleKind kind, size_t *ret_index) {
         return 0;
 }
 
-static int read_handle(Reader *r, HandleKind kind, Handle **ret) {
+/* The handle after TC_REFERENCE; only handles assigned before can be referred to. */
+static int read_handle(Reader *r, Handle **ret) {
         uint64_t h;
         int k;
 
@@ -258,10 +259,12 @@ static int read_handle(Reader *r, HandleKind kind, Handle **ret) {
                 return context_error(r->ret_error, -EBADMSG,
                                      "Java serialized context refers to an unknown handle 0x%" PRIx64 ".", h);
         *ret = r->handles + (h - BASE_WIRE_HANDLE);
-        if ((*ret)->kind != kind)
-                return context_error(r->ret_error, -EBADMSG,
-                                     "Java serialized context refers to handle 0x%" PRIx64 " of the wrong kind.", h);
         return 0;
+}
+
+static int wrong_kind(Reader *r) {
+        return context_error(r->ret_error, -EBADMSG,
+                             "Java serialized context refers to a handle of the wrong kind at byte %zu.", r->pos);
 }
 
 /* The string body after TC_STRING (2-byte length) or TC_LONGSTRING (8-byte length). */
@@ -396,9 +399,11 @@ static int read_class_desc(Reader *r, unsigned depth, ClassDesc *ret) {
         case TC_CLASSDESC:
                 return read_new_class_desc(r, depth, ret);
         case TC_REFERENCE:
-                k = read_handle(r, HANDLE_CLASS_DESC, &h);
+                k = read_handle(r, &h);
                 if (k < 0)
                         return k;
+                if (h->kind != HANDLE_CLASS_DESC)
+                        return wrong_kind(r);
                 if (!h->complete)
                         return context_error(r->ret_error, -EBADMSG,
                                              "Java serialized context has a class descriptor that is its own superclass.");
@@ -537,31 +542,20 @@ static int read_value(Reader *r, json_object **ret, JavaType *ret_type) {
                 *ret_type = JAVA_TYPE_STRING;
                 return read_string_body(r, tag == TC_STRING ? 2 : 8, ret);
 
-        case TC_REFERENCE: {
-                uint64_t v;
-                size_t at = r->pos;
-
-                k = read_be(r, 4, &v);
+        case TC_REFERENCE:
+                /* The same String or box object once more (Java writes each object only once). */
+                k = read_handle(r, &h);
                 if (k < 0)
                         return k;
-                r->pos = at;
-                if (v >= BASE_WIRE_HANDLE && v - BASE_WIRE_HANDLE < r->n_handles &&
-                    r->handles[v - BASE_WIRE_HANDLE].kind == HANDLE_STRING)
-                        k = read_handle(r, HANDLE_STRING, &h);
-                else
-                        k = read_handle(r, HANDLE_VALUE, &h);
-                if (k < 0) {
-                        if (v >= BASE_WIRE_HANDLE && v - BASE_WIRE_HANDLE < r->n_handles &&
-                            r->handles[v - BASE_WIRE_HANDLE].kind == HANDLE_MAP)
-                                return context_error(r->ret_error, -EPROTONOSUPPORT,
-                                                     "Java serialized context holds a map inside itself, which "
-                                                     "batchd cannot read.");
-                        return k;
-                }
+                if (h->kind == HANDLE_MAP)
+                        return context_error(r->ret_error, -EPROTONOSUPPORT,
+                                             "Java serialized context holds a map inside itself, which batchd "
+                                             "cannot read.");
+                if (h->kind != HANDLE_STRING && h->kind != HANDLE_VALUE)
+                        return wrong_kind(r);
                 *ret = json_object_get(h->value);
                 *ret_type = h->type;
                 return 0;
-        }
 
         case TC_OBJECT:
                 k = read_class_desc(r, 0, &desc);
