@@ -590,6 +590,22 @@ static int parse_incrementer(ParseState *st, const config_setting_t *s, void *da
         return 0;
 }
 
+static int parse_context_format(ParseState *st, const config_setting_t *s, void *data) {
+        ContextFormat *f = data, v;
+        const char *t = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &t);
+        if (r < 0)
+                return r;
+        v = context_format_from_string(t);
+        if (v < 0)
+                return parse_error(st, s, "'%s': unknown format '%s' (expected \"json\", \"java\" or \"jackson\")",
+                                   config_setting_name(s), t);
+        *f = v;
+        return 0;
+}
+
 static int parse_environment(ParseState *st, const config_setting_t *s, void *data) {
         _cleanup_strv_free_ char **l = NULL;
         char ***env = data;
@@ -1642,6 +1658,7 @@ static const ConfigKey main_keys[] = {
         { "job_file_size_max",         parse_size,            offsetof(Config, job_file_size_max)         },
         { "context_size_max",          parse_size,            offsetof(Config, context_size_max)          },
         { "timestamps",                parse_timestamps,      offsetof(Config, timestamps_utc)            },
+        { "context_format",            parse_context_format,  offsetof(Config, context_format)            },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1712,6 +1729,7 @@ int config_new(const char *main_path, Config **ret) {
                 .kill_grace_usec = CONFIG_KILL_GRACE_DEFAULT,
                 .job_file_size_max = CONFIG_FILE_SIZE_MAX_DEFAULT,
                 .context_size_max = CONFIG_CONTEXT_SIZE_MAX_DEFAULT,
+                .context_format = CONTEXT_FORMAT_JSON,
         };
         c->path = strdup(main_path ?: CONFIG_MAIN_PATH_DEFAULT);
         c->database = strdup(CONFIG_DATABASE_DEFAULT);

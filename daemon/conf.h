@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "calendar.h"
+#include "context-format.h"
 #include "job-parameters.h"
 #include "repository.h"
 #include "macro.h"
@@ -116,6 +117,7 @@ typedef struct Config {
         uint64_t job_file_size_max;      /* bytes */
         uint64_t context_size_max;       /* bytes */
         bool timestamps_utc;             /* "timestamps": times in the database are UTC, not local time */
+        ContextFormat context_format;    /* how execution contexts are written; any is read */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

@@ -40,19 +40,28 @@ ExecutionContext *execution_context_free(ExecutionContext *c) {
                 return NULL;
 
         json_object_put(c->object);
+        json_object_put(c->java_types);
         return mfree(c);
 }
 
 int execution_context_copy(const ExecutionContext *c, ExecutionContext **ret) {
+        _cleanup_(json_object_putp) json_object *types = NULL;
         json_object *o = NULL;
+        int r;
 
         if (!c || !ret)
                 return -EINVAL;
 
+        if (c->java_types && json_object_deep_copy(c->java_types, &types, NULL) < 0)
+                return -ENOMEM;
         if (json_object_deep_copy(c->object, &o, NULL) < 0)
                 return -ENOMEM;
 
-        return execution_context_new_take(o, ret);
+        r = execution_context_new_take(o, ret);
+        if (r < 0)
+                return r;
+        (*ret)->java_types = TAKE_PTR(types);
+        return 0;
 }
 
 int execution_context_share(const ExecutionContext *c, ExecutionContext **ret) {
@@ -86,7 +95,51 @@ int execution_context_put_json(ExecutionContext *c, const char *key, json_object
                 json_object_put(value);
                 return -ENOMEM;
         }
+        /* A new value has no Java class until execution_context_put_typed() gives it one. */
+        if (c->java_types)
+                json_object_object_del(c->java_types, key);
         return 0;
+}
+
+int execution_context_put_typed(ExecutionContext *c, const char *key, json_object *value, JavaType type) {
+        json_object *t;
+        int r;
+
+        if (!c || !key || type < 0 || type >= _JAVA_TYPE_MAX) {
+                json_object_put(value);
+                return -EINVAL;
+        }
+
+        r = execution_context_put_json(c, key, value);
+        if (r < 0 || type == JAVA_TYPE_NONE)
+                return r;
+
+        if (!c->java_types) {
+                c->java_types = json_object_new_object();
+                if (!c->java_types)
+                        goto fail;
+        }
+        t = json_object_new_int(type);
+        if (!t || json_object_object_add(c->java_types, key, t) < 0) {
+                json_object_put(t);
+                goto fail;
+        }
+        return 0;
+
+fail:
+        /* Never leave a value whose class was lost silently: the caller sees the whole put fail. */
+        json_object_object_del(c->object, key);
+        return -ENOMEM;
+}
+
+JavaType execution_context_get_java_type(const ExecutionContext *c, const char *key) {
+        json_object *t;
+        int v;
+
+        if (!c || !key || !c->java_types || !json_object_object_get_ex(c->java_types, key, &t))
+                return JAVA_TYPE_NONE;
+        v = json_object_get_int(t);
+        return v > JAVA_TYPE_NONE && v < _JAVA_TYPE_MAX ? (JavaType) v : JAVA_TYPE_NONE;
 }
 
 int execution_context_put_string(ExecutionContext *c, const char *key, const char *value) {
@@ -123,6 +176,8 @@ int execution_context_remove(ExecutionContext *c, const char *key) {
                 return 0;
 
         json_object_object_del(c->object, key);
+        if (c->java_types)
+                json_object_object_del(c->java_types, key);
         return 1;
 }
 
@@ -166,7 +221,7 @@ int execution_context_merge(ExecutionContext *c, const ExecutionContext *src) {
                 if (json_object_deep_copy(value, &copy, NULL) < 0)
                         return -ENOMEM;
 
-                r = execution_context_put_json(c, key, copy);
+                r = execution_context_put_typed(c, key, copy, execution_context_get_java_type(src, key));
                 if (r < 0)
                         return r;
         }

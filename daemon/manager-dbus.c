@@ -578,7 +578,10 @@ static int method_get_step_executions(sd_bus_message *msg, void *userdata, sd_bu
                 return k;
         k = repository_get_step_executions(m->repository, (int64_t) id, &steps, &n);
         if (k < 0)
-                return sd_bus_error_set_errnof(error, k, "Failed to read step executions: %m");
+                return k == -EILSEQ ? sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
+                                                        "The execution context of a step of execution %" PRIu64
+                                                        " cannot be read; batchd's log says why.", id), k
+                                    : sd_bus_error_set_errnof(error, k, "Failed to read step executions: %m");
 
         k = sd_bus_message_new_method_return(msg, &reply);
         if (k >= 0)

@@ -143,6 +143,7 @@ static int manager_open_database(Manager *m, const Config *c, Repository **ret, 
         if (k < 0)
                 return k;
         repository_set_context_size_max(r, c->context_size_max);
+        repository_set_context_format(r, c->context_format);
         repository_set_replaced_callback(r, on_database_replaced, m);
         *ret = r;
         return 0;
@@ -390,6 +391,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         old = TAKE_PTR(m->config);
         m->config = ref;
         repository_set_context_size_max(m->repository, c->context_size_max);
+        repository_set_context_format(m->repository, c->context_format);
         scheduler_reload(m);
         manager_send_jobs_changed(m, old->config);
         config_ref_unref(old);

@@ -264,6 +264,8 @@ struct Repository {
         unsigned fault_countdown;
         unsigned fault_count;           /* that many executions in a row */
         int fault_rc;
+
+        ContextFormat context_format;    /* how contexts are written; reading takes any */
 };
 
 /* ---- errors ---- */
@@ -887,6 +889,12 @@ struct sqlite3 *repository_get_database(Repository *r) {
         return r->db;
 }
 
+void repository_set_context_format(Repository *r, ContextFormat f) {
+        assert(r);
+        assert(f >= 0 && f < _CONTEXT_FORMAT_MAX);
+        r->context_format = f;
+}
+
 int repository_schema_version(Repository *r) {
         int64_t v;
         int k;
@@ -948,8 +956,9 @@ void step_execution_array_free(StepExecution **a, size_t n) {
 
 /* ---- contexts ---- */
 
-static int context_bind(sqlite3_stmt *s, const ExecutionContext *c, char **ret_serialized, char **ret_short) {
-        _cleanup_free_ char *serialized = NULL, *shrt = NULL;
+static int context_bind(Repository *r, sqlite3_stmt *s, const ExecutionContext *c, char **ret_serialized,
+                        char **ret_short) {
+        _cleanup_free_ char *serialized = NULL, *shrt = NULL, *message = NULL;
         _cleanup_(execution_context_freep) ExecutionContext *empty = NULL;
         int k;
 
@@ -959,9 +968,10 @@ static int context_bind(sqlite3_stmt *s, const ExecutionContext *c, char **ret_s
                         return k;
                 c = empty;
         }
-        k = execution_context_serialize(c, &serialized);
+        k = execution_context_serialize_as(c, r->context_format, &serialized, &message);
         if (k < 0)
-                return k;
+                return message ? log_warning_errno(k, "Cannot write an execution context as %s: %s",
+                                                   context_format_to_string(r->context_format), message) : k;
         k = execution_context_short(serialized, &shrt);
         if (k < 0)
                 return k;
@@ -982,7 +992,7 @@ static int context_save_limited(Repository *r, Sql id, int64_t owner, const Exec
 
         PREPARE(r, id, s, error);
         sqlite3_bind_int64(s, 1, owner);
-        k = context_bind(s, c, &serialized, &shrt);
+        k = context_bind(r, s, c, &serialized, &shrt);
         if (k < 0)
                 return k;
         /* Measured on the serialization that is written anyway: the limit costs nothing. */
@@ -1009,13 +1019,26 @@ void repository_set_context_size_max(Repository *r, uint64_t size_max) {
         r->context_size_max = size_max;
 }
 
-/* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL. */
-static int context_from_columns(sqlite3_stmt *s, int short_col, int long_col, ExecutionContext **ret) {
-        const char *json = (const char *) sqlite3_column_text(s, long_col);
+/* A stored context that cannot be read (the reason is logged), told apart from database errors: no SQLite
+ * error maps to it (errno_from_sqlite()). */
+#define CONTEXT_UNREADABLE (-EILSEQ)
 
-        if (!json)
-                json = (const char *) sqlite3_column_text(s, short_col);
-        return execution_context_deserialize(json, ret);
+/* SERIALIZED_CONTEXT is authoritative; SHORT_CONTEXT alone is enough when Spring left SERIALIZED_CONTEXT NULL.
+ * Any format is read (context-format.h); what cannot be is logged with the reason, e.g. the Java class. */
+static int context_from_columns(sqlite3_stmt *s, int short_col, int long_col, ExecutionContext **ret) {
+        _cleanup_free_ char *message = NULL;
+        int col = sqlite3_column_type(s, long_col) != SQLITE_NULL ? long_col : short_col;
+        const char *text = (const char *) sqlite3_column_text(s, col);
+        int k;
+
+        k = execution_context_parse(text, text ? (size_t) sqlite3_column_bytes(s, col) : 0, ret, &message);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                log_warning_errno(k, "Unreadable execution context: %s", strna(message));
+                return CONTEXT_UNREADABLE;
+        }
+        return 0;
 }
 
 static int context_load(Repository *r, Sql id, int64_t owner, ExecutionContext **ret) {
@@ -1360,6 +1383,9 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
                 k = context_load(r, SQL_GET_JOB_CONTEXT, last, &e->context);
         else
                 k = execution_context_new(&e->context);
+        if (k == CONTEXT_UNREADABLE)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The job execution context of execution %"
+                                         PRIi64 " cannot be read; batchd's log says why.", last), k;
         if (k < 0)
                 return repository_error(r, sqlite3_errcode(r->db), error, "load the job execution context");
 
@@ -1402,7 +1428,7 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
 
                 PREPARE(r, SQL_INSERT_JOB_CONTEXT, c, error);
                 sqlite3_bind_int64(c, 1, e->id);
-                k = context_bind(c, e->context, &serialized, &shrt);
+                k = context_bind(r, c, e->context, &serialized, &shrt);
                 if (k < 0)
                         return k;
                 k = step_done(r, c, error, "store the job execution context");
@@ -1572,6 +1598,9 @@ int repository_should_start_step(Repository *r, const JobExecution *e, const cha
         assert(ret_last);
 
         k = repository_get_last_step_execution(r, e->job_instance_id, step_name, &last);
+        if (k == CONTEXT_UNREADABLE)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The execution context of the last execution "
+                                         "of step %s cannot be read; batchd's log says why.", step_name), k;
         if (k < 0)
                 return repository_error(r, sqlite3_errcode(r->db), error, "look up the last step execution");
 
@@ -1669,7 +1698,7 @@ int repository_add_step_execution(Repository *r, const JobExecution *e, const ch
 
         PREPARE(r, SQL_INSERT_STEP_CONTEXT, c, error);
         sqlite3_bind_int64(c, 1, x->id);
-        k = context_bind(c, x->context, &serialized, &shrt);
+        k = context_bind(r, c, x->context, &serialized, &shrt);
         if (k < 0)
                 return k;
         k = step_done(r, c, error, "store the step execution context");
@@ -2021,6 +2050,9 @@ int repository_get_execution(Repository *r, int64_t id, JobExecution **ret, sd_b
                 return k;
 
         k = execution_load_details(r, e);
+        if (k == CONTEXT_UNREADABLE)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "The execution context of job execution %"
+                                         PRIi64 " cannot be read; batchd's log says why.", id), k;
         if (k < 0)
                 return k == -ENOMEM ? k : repository_error(r, sqlite3_errcode(r->db), error,
                                                            "read the job execution's parameters");

@@ -4,6 +4,7 @@
 #include <systemd/sd-bus.h>
 
 #include "batch-status.h"
+#include "context-format.h"
 #include "execution-context.h"
 #include "job-parameters.h"
 #include "time-util.h"
@@ -75,6 +76,9 @@ int repository_open(const char *path, RepositoryOpenFlags flags, Repository **re
 Repository *repository_free(Repository *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Repository *, repository_free);
 int repository_schema_version(Repository *r);
+/* The format execution contexts are written in from now on (CONTEXT_FORMAT_JSON until set); contexts in
+ * any format are read. */
+void repository_set_context_format(Repository *r, ContextFormat f);
 
 /* The connection, for batchd's own tables next to Spring's (schedule-store.c). */
 struct sqlite3 *repository_get_database(Repository *r);

@@ -174,6 +174,7 @@ static void test_missing_main_file(void **state) {
         assert_true(c->stop_timeout_usec == 90 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
         assert_false(c->timestamps_utc);
+        assert_int_equal(c->context_format, CONTEXT_FORMAT_JSON);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
         if (access(SYSCONFDIR "/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
@@ -198,7 +199,8 @@ static void test_valid(void **state) {
                             "keep_executions = 100;\n"
                             "stop_timeout = \"2min\";\n"
                             "kill_grace = \"1h 30min\";\n"
-                            "timestamps = \"utc\";\n");
+                            "timestamps = \"utc\";\n"
+                            "context_format = \"java\";\n");
         fixture_write_main(&f, main_extra);
 
         a = fixture_job_file(&f, "a.conf",
@@ -274,6 +276,7 @@ static void test_valid(void **state) {
         assert_true(c->stop_timeout_usec == 120 * USEC_PER_SEC);
         assert_true(c->kill_grace_usec == 5400 * USEC_PER_SEC);
         assert_true(c->timestamps_utc);
+        assert_int_equal(c->context_format, CONTEXT_FORMAT_JAVA);
 
         /* File order, then order within the file. */
         assert_int_equal(c->n_jobs, 3);
@@ -752,7 +755,7 @@ static void test_main_file_errors(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
-        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL, *missing = NULL, *text = NULL;
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL, *e6 = NULL, *missing = NULL, *text = NULL;
         ConfigLoadOptions o = options_for_test(false);
 
         fixture_init(&f);
@@ -761,7 +764,8 @@ static void test_main_file_errors(void **state) {
                                "admin_group = \"batchd-no-such-group\";\n"
                                "keep_day = 3;\n"
                                "stop_timeout = 90;\n"
-                               "timestamps = \"UTC+1\";\n");
+                               "timestamps = \"UTC+1\";\n"
+                               "context_format = \"xml\";\n");
         /* Even when not strict: a wrong database or jobs_dir must not be replaced by a default. */
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
         assert_null(c);
@@ -769,11 +773,13 @@ static void test_main_file_errors(void **state) {
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
                     "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
-                    "job_file_size_max, context_size_max, timestamps",
+                    "job_file_size_max, context_size_max, timestamps, context_format",
                     f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
         e5 = format("%s:7: 'timestamps': unknown value 'UTC+1' (expected \"local\" or \"utc\")", f.main_path);
-        assert_errors(errors, e1, e2, e3, e4, e5, NULL);
+        e6 = format("%s:8: 'context_format': unknown format 'xml' (expected \"json\", \"java\" or \"jackson\")",
+                    f.main_path);
+        assert_errors(errors, e1, e2, e3, e4, e5, e6, NULL);
         errors = strv_free(errors);
 
         /* Looked up only once everything else is right. */
@@ -1053,7 +1059,8 @@ static void test_packaged_main_file(void **state) {
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 11);
+        assert_int_equal(n_keys, 12);
+        assert_int_equal(n_keys, 9);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -1070,6 +1077,9 @@ static void test_packaged_main_file(void **state) {
         assert_true(c->timestamps_utc == defaults->timestamps_utc);
         assert_string_equal(defaults->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
         assert_string_equal(defaults->path, SYSCONFDIR "/batchd/batchd.conf");
+        assert_int_equal(c->context_format, defaults->context_format);
+        assert_string_equal(defaults->jobs_dir, "/etc/batchd/jobs.d");
+        assert_string_equal(defaults->path, "/etc/batchd/batchd.conf");
 }
 
 static void test_names(void **state) {
