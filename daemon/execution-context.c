@@ -65,10 +65,17 @@ int execution_context_copy(const ExecutionContext *c, ExecutionContext **ret) {
 }
 
 int execution_context_share(const ExecutionContext *c, ExecutionContext **ret) {
+        int r;
+
         if (!c || !ret)
                 return -EINVAL;
 
-        return execution_context_new_take(json_object_get(c->object), ret);
+        r = execution_context_new_take(json_object_get(c->object), ret);
+        if (r < 0)
+                return r;
+        /* The Java classes of the values are part of the context: a shared one writes them back the same. */
+        (*ret)->java_types = json_object_get(c->java_types);
+        return 0;
 }
 
 size_t execution_context_size(const ExecutionContext *c) {

@@ -58,6 +58,7 @@ def expected_files(o):
     files = {
         os.path.join(prefix, o["bindir"], "batchctl"),
         os.path.join(prefix, o["libexecdir"], "batchd"),
+        os.path.join(prefix, o["libexecdir"], "batchd-exec"),
         os.path.join(sysconfdir, "batchd", "batchd.conf"),
         os.path.join(sysconfdir, "batchd", "jobs.d") + "/",
         (o["systemdsystemunitdir"] or os.path.join(prefix, "lib/systemd/system")) + "/batchd.service",
@@ -135,7 +136,8 @@ def test_system_prefix_plan():
         meson("setup", b, SOURCE_ROOT, "--prefix=/usr", "--sysconfdir=/etc", "--localstatedir=/var",
               "-Dtests=false")
         plan = set(json.loads(meson("introspect", "--installed", b)).values())
-        for path in ("/usr/bin/batchctl", "/usr/libexec/batchd", "/usr/lib/systemd/system/batchd.service",
+        for path in ("/usr/bin/batchctl", "/usr/libexec/batchd", "/usr/libexec/batchd-exec",
+                     "/usr/lib/systemd/system/batchd.service",
                      "/usr/lib/systemd/catalog/batchd.catalog", "/usr/lib/sysusers.d/batchd.conf",
                      "/usr/lib/tmpfiles.d/batchd.conf", "/usr/share/dbus-1/system.d/org.batchd.Batch1.conf",
                      "/usr/share/dbus-1/system-services/org.batchd.Batch1.service",
