@@ -3,6 +3,7 @@
 
 import json
 import os
+import select
 import subprocess
 import time
 
@@ -61,15 +62,35 @@ def ctl_popen(w, *args, env=None):
                             stdin=subprocess.DEVNULL)
 
 
-def finish(p, args, timeout=60):
-    """Waits for a ctl_popen() process; returns (returncode, stdout, stderr)."""
+def wait_stdout(p, needle, timeout=30):
+    """Reads a ctl_popen() process's stdout until a line contains needle (the process has got that far, e.g. is
+    following) and returns what it read; finish(p, ..., seen=that) adds it to the rest. Raises AssertionError
+    when the process exits or the time runs out first."""
+    seen = []
+    deadline = time.monotonic() + timeout * time_scale()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([p.stdout], [], [], 0.2)
+        if not ready:
+            continue
+        line = p.stdout.readline()
+        if not line:
+            raise AssertionError("batchctl exited before printing %r; it printed %r" % (needle, "".join(seen)))
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError("batchctl printed no %r in time; it printed %r" % (needle, "".join(seen)))
+
+
+def finish(p, args, timeout=60, seen=""):
+    """Waits for a ctl_popen() process; returns (returncode, stdout, stderr). seen: what wait_stdout() read."""
     try:
         out, err = p.communicate(timeout=timeout * time_scale())
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()
         raise AssertionError("batchctl %s did not exit in time\n--- stdout:\n%s--- stderr:\n%s" % (
-            " ".join(args), out, err))
+            " ".join(args), seen + out, err))
+    out = seen + out
     for pat in SANITIZER_PATTERNS:
         if pat in err:
             raise AssertionError("sanitizer report from batchctl %s:\n%s" % (" ".join(args), err))

@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MESSAGE_IDS, World, assert_eq, assert_in, jobs_file, main, param, step,  # noqa: E402
                      wait_for)
-from batchctl_util import GATE_SCRIPT, ctl, ctl_popen, finish, one_line  # noqa: E402
+from batchctl_util import GATE_SCRIPT, ctl, ctl_popen, finish, one_line, wait_stdout  # noqa: E402
 
 STEP_STARTED = MESSAGE_IDS["MESSAGE_STEP_STARTED"]
 JOB_FINISHED = MESSAGE_IDS["MESSAGE_JOB_FINISHED"]
@@ -146,9 +146,10 @@ def test_logs_follow_when_batchd_goes_away():
         eid = w.start("gate")
         w.wait_status(eid, "STARTED")
         p = ctl_popen(w, "logs", eid, "-f")
-        time.sleep(0.5)
+        # Following for sure (not still asking batchd about the execution) before batchd goes away.
+        seen = wait_stdout(p, "Executing step: [wait]")
         w.kill_batchd()
-        rc, out, err = finish(p, ["logs", "-f"], timeout=30)
+        rc, out, err = finish(p, ["logs", "-f"], timeout=30, seen=seen)
         assert_eq(rc, 1, "logs -f when batchd goes away")
         assert_eq(one_line(err, "gone"), "batchd went away before execution %d ended." % eid, "message")
         assert_in("Executing step: [wait]", out, "what was there is shown")

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (World, assert_eq, assert_in, jobs_file, main, param, require_binaries,  # noqa: E402
                      require_root, step, wait_for)
 from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, ctl_popen,  # noqa: E402
-                           finish, one_line)
+                           finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
          "show", "logs", "calendar", "help", "step"]
@@ -488,10 +488,12 @@ def test_wait_when_batchd_goes_away():
     with world("gone") as w:
         w.start_batchd()
         p = ctl_popen(w, "start", "gate", "gate=" + w.out("never"), "--wait")
+        # batchctl has read the execution back and is waiting for its end (not still asking) before batchd goes.
+        seen = wait_stdout(p, "Started execution")
         eid = wait_for(lambda: [e[0] for e in w.call("GetRunningExecutions")[0]], 20, what="the execution")[0]
         w.wait_status(eid, "STARTED")
         w.kill_batchd()
-        rc, out, err = finish(p, ["start", "--wait"], timeout=30)
+        rc, out, err = finish(p, ["start", "--wait"], timeout=30, seen=seen)
         assert_eq(rc, 1, "exit status when batchd goes away")
         assert_eq(one_line(err, "batchd gone"), "batchd went away before execution %d ended." % eid, "message")
 

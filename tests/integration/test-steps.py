@@ -145,9 +145,8 @@ while :; do sleep 0.2; done
                   "execution")
         (s,) = w.steps(eid)
         assert_eq((s["status"], s["exit_code"], s["exit_message"]), ("FAILED", "FAILED", "timed out after 1s"), "step")
-        took = (s["end_time"] - s["start_time"]) / 1e6
-        # SIGTERM after the 1s timeout (ignored), SIGKILL after the 1s grace period.
-        assert 1.9 <= took <= 8 * time_scale(), "the step ran %.2fs, expected timeout + kill_grace = 2s" % took
+        # SIGTERM after the 1s timeout (ignored), SIGKILL after the grace period: what the step saw, not how long
+        # it took (no timed assertions; the kill itself is checked below).
         assert "TERM" in w.read_out("term.log"), "the step never saw SIGTERM"
         pid = int(w.read_out("pid"))
         wait_for(lambda: not os.path.exists("/proc/%d" % pid), 5, what="the step process to be gone")
