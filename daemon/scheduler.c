@@ -663,8 +663,9 @@ static int clock_watch_arm(Manager *m) {
         struct itimerspec its = { .it_value.tv_sec = INT32_MAX };
         uint64_t dummy;
 
-        /* Reading acknowledges the change; ECANCELED is what a clock change reports. */
-        (void) read(m->clock_fd, &dummy, sizeof(dummy));
+        /* Reading acknowledges the change; ECANCELED is what a clock change reports, EAGAIN that there was none. */
+        if (read(m->clock_fd, &dummy, sizeof(dummy)) < 0 && errno != ECANCELED && errno != EAGAIN)
+                log_debug_errno(errno, "Failed to read the clock-change timer: %m");
         if (timerfd_settime(m->clock_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
                 return -errno;
         return 0;
