@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 
 #include "calendar.h"
+#include "tests.h"
 
 #define DEFAULT_SEED UINT64_C(20221101)
 #define DEFAULT_COUNT 6000
@@ -40,13 +41,8 @@ extern char **environ;
 
 static uint64_t rng_state;
 
-/* splitmix64: tiny, good enough, and the same on every platform. */
 static uint64_t rnd(void) {
-        uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-
-        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-        return z ^ (z >> 31);
+        return test_random(&rng_state);
 }
 
 static unsigned rn(unsigned n) {

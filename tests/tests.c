@@ -45,3 +45,11 @@ void test_write_file(const char *path, const char *contents) {
         if (!f || fputs(contents, f) < 0 || fclose(f) != 0)
                 abort();
 }
+
+uint64_t test_random(uint64_t *state) {
+        uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        return z ^ (z >> 31);
+}
