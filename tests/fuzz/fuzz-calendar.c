@@ -2,8 +2,8 @@
 
 /* calendar_spec_from_string() (a job's schedule). An accepted expression's normalized form must parse again
  * to the same normalized form, and computing elapses from a fixed base must not fail other than with
- * -ENOENT (never elapses again). Expressions with a time zone compute in a forked child: the test command
- * runs this harness with -rss_limit_mb=0, so libFuzzer starts no thread and the fork is safe. */
+ * -ENOENT (never elapses again). Expressions with a time zone switch $TZ in-process: the test command
+ * runs this harness with -rss_limit_mb=0, so libFuzzer starts no thread and that is safe. */
 
 #include "calendar.h"
 #include "fuzz.h"
