@@ -492,6 +492,13 @@ int verb_logs(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open the journal%s%s: %m", arg_directory ? " in " : "",
                                        strempty(arg_directory));
+        if (arg_follow) {
+                /* The inotify watch exists from here on, before the first read: an entry written between the
+                 * end of what is read now and the start of following still wakes follow() (as journalctl -f). */
+                r = sd_journal_get_fd(l.journal);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the journal: %m");
+        }
 
         r = collect_steps(&l);
         if (r < 0)

@@ -63,22 +63,24 @@ def ctl_popen(w, *args, env=None):
 
 
 def wait_stdout(p, needle, timeout=30):
-    """Reads a ctl_popen() process's stdout until a line contains needle (the process has got that far, e.g. is
-    following) and returns what it read; finish(p, ..., seen=that) adds it to the rest. Raises AssertionError
-    when the process exits or the time runs out first."""
-    seen = []
+    """Reads a ctl_popen() process's stdout until it contains needle (the process has got that far, e.g. is
+    following) and returns what it read; finish(p, ..., seen=that) adds it to the rest. Reads the pipe itself,
+    unbuffered, so nothing it has read can hide from select(). Raises AssertionError when the process exits or the
+    time runs out first."""
+    fd = p.stdout.fileno()
+    seen = b""
     deadline = time.monotonic() + timeout * time_scale()
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([p.stdout], [], [], 0.2)
+        ready, _, _ = select.select([fd], [], [], 0.2)
         if not ready:
             continue
-        line = p.stdout.readline()
-        if not line:
-            raise AssertionError("batchctl exited before printing %r; it printed %r" % (needle, "".join(seen)))
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError("batchctl printed no %r in time; it printed %r" % (needle, "".join(seen)))
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError("batchctl exited before printing %r; it printed %r" % (needle, seen.decode()))
+        seen += chunk
+        if needle.encode() in seen:
+            return seen.decode()
+    raise AssertionError("batchctl printed no %r in time; it printed %r" % (needle, seen.decode()))
 
 
 def finish(p, args, timeout=60, seen=""):
