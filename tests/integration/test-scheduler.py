@@ -175,12 +175,14 @@ def test_catch_up_after_ready():
         w.write_job("c.conf", jobs_file(w.job("busy", [step("s", ["/bin/true"])], schedule="*:*:* Europe/Berlin")))
         w.start_batchd()
         w.stop_batchd()
+        # The first batchd may have fired the secondly job once before it stopped: only new runs count.
+        before = executions(w, "busy")
         set_last_fire(w, "busy", (int(time.time()) - 10 * 365 * 86400) * 1000000)
         w.start_batchd()
         for _ in range(5):
             w.call("Ping", path="/org/batchd/Batch1", iface="org.freedesktop.DBus.Peer")
             assert_eq(w.job_names(), ["busy"], "ListJobs during the catch-up")
-        assert_eq(executions(w, "busy"), [], "no fire of the job runs before its missed ones are handled")
+        assert_eq(executions(w, "busy"), before, "no fire of the job runs before its missed ones are handled")
         assert_eq(w.stop_batchd(), 0, "exit status on SIGTERM during a catch-up")
 
 
@@ -193,6 +195,7 @@ def test_queue_moves_during_catch_up():
         w.write_job("c.conf", jobs_file(w.job("busy", [step("s", ["/bin/true"])], schedule="*:*:* Europe/Berlin")))
         w.start_batchd()
         w.stop_batchd()
+        before = executions(w, "busy")      # the first batchd may have fired the secondly job once
         set_last_fire(w, "busy", (int(time.time()) - 10 * 365 * 86400) * 1000000)
         due = (datetime.datetime.now() + datetime.timedelta(seconds=3 * time_scale())).replace(microsecond=0)
         sched = due.strftime("%Y-%m-%d %H:%M:%S")
@@ -201,7 +204,7 @@ def test_queue_moves_during_catch_up():
         w.start_batchd()
         wait_for(lambda: w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'")["N"] == 3,
                  20 * time_scale(), what="the three queued fires to run during the catch-up")
-        assert_eq(executions(w, "busy"), [], "the job catching up has not run yet")
+        assert_eq(executions(w, "busy"), before, "the job catching up has not run yet")
         assert_eq(w.stop_batchd(), 0, "exit status on SIGTERM during a catch-up")
 
 
