@@ -110,6 +110,13 @@ def env():
         with open("/proc/filesystems") as f:
             if "overlay" not in f.read():
                 skip("the kernel has no overlayfs")
+        # The machine gets a private /run in a mount namespace whose mounts do not reach the host's: impossible
+        # where / is not a mount point (a chroot such as a bare debootstrap root), and booting systemd without
+        # that isolation is never done.
+        if subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                          capture_output=True).returncode != 0:
+            skip("unshare cannot make / private here (/ is not a mount point: a chroot?), so a machine's /run "
+                 "could not be kept off the host's")
         _ENV = Env()
     return _ENV
 
