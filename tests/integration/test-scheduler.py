@@ -130,6 +130,10 @@ def test_persistent_catch_up():
         expected = [t for t in range(int(down_from) + 1, int(down_until) + 1) if t % 2 == 0]
         assert len(expected) >= 2, expected
         w.start_batchd()
+        # batchd takes the end of its downtime at its own start, somewhere between down_until and now: a fire that
+        # fell due while it started (slow in the sanitizer build) is missed too, legitimately.
+        started = time.time()
+        window = [t for t in range(int(down_from) + 1, int(started) + 1) if t % 2 == 0]
         # The catch-up runs after READY=1 and its fires one after the other: wait for them to have run (a fixed
         # second was not always enough in the sanitizer build on a loaded machine), then stop.
         wait_for(lambda: len([e for e in executions(w, "daily")[first_daily:] if e["END"]]) >= len(expected),
@@ -150,11 +154,13 @@ def test_persistent_catch_up():
         # (A regular fire that came due while a caught-up execution still ran may be an overlap non-run.)
         assert_eq([r for r in nonruns(w, "daily") if r["REASON"] != "overlap"], [], "daily: nothing recorded as missed")
         # A plain job does not catch up: its missed fires are non-runs.
-        missed = [r for r in nonruns(w, "plain") if r["REASON"] == "missed"]
-        assert_eq(sorted(r["SCHEDULED_USEC"] // 1000000 for r in missed), expected, "plain: missed fires")
+        missed = sorted(r["SCHEDULED_USEC"] // 1000000 for r in nonruns(w, "plain") if r["REASON"] == "missed")
+        assert_eq(missed, window[:len(missed)], "plain: missed fires, every one from the downtime on, in order")
+        assert len(missed) >= len(expected), "plain: missed fires %s, expected at least %s" % (missed, expected)
         # persistent without schedule_parameter: systemd's behaviour, only the latest missed fire runs.
-        latest_missed = [r["SCHEDULED_USEC"] // 1000000 for r in nonruns(w, "latest") if r["REASON"] == "missed"]
-        assert_eq(sorted(latest_missed), expected[:-1], "latest: all but the newest missed fire are non-runs")
+        latest_missed = sorted(r["SCHEDULED_USEC"] // 1000000 for r in nonruns(w, "latest") if r["REASON"] == "missed")
+        assert_eq(latest_missed, window[:len(latest_missed)], "latest: all but the newest missed fire are non-runs")
+        assert len(latest_missed) + 1 >= len(expected), "latest: non-runs %s for missed %s" % (latest_missed, expected)
 
 
 def set_last_fire(w, job, usec):
