@@ -28,6 +28,7 @@ typedef struct DbOps {
         bool (*in_transaction)(Db *db);
         int (*next_id)(Db *db, const char *sequence, int64_t *ret);
         void (*set_busy_timeout)(Db *db, unsigned msec);
+        void (*set_response_deadline)(Db *db, unsigned msec);   /* may be NULL */
 } DbOps;
 
 struct Db {

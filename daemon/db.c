@@ -232,6 +232,12 @@ void db_set_busy_timeout(Db *db, unsigned msec) {
         db->ops->set_busy_timeout(db, msec);
 }
 
+void db_set_response_deadline(Db *db, unsigned msec) {
+        assert(db);
+        if (db->ops->set_response_deadline)
+                db->ops->set_response_deadline(db, msec);
+}
+
 int db_inject_fault(Db *db, const char *sql_prefix, unsigned n, unsigned count, int error) {
         assert(db);
         assert(error < 0);

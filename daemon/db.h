@@ -101,6 +101,10 @@ int db_next_id(Db *db, const char *sequence, int64_t *ret);
 /* SQLite: how long the busy handler waits for another connection's lock. PostgreSQL: lock_timeout, and the
  * deadline of a whole statement on the client side (so a hung server cannot hold the caller longer). */
 void db_set_busy_timeout(Db *db, unsigned msec);
+/* PostgreSQL: the longest one call waits for the server's answer before it gives the connection up (-ETIMEDOUT;
+ * the server then rolls back what was open) and reconnects later; bounds how long a hung server or network can
+ * hold the caller. SQLite: nothing (a local file answers or fails). db_open() sets 10 s. */
+void db_set_response_deadline(Db *db, unsigned msec);
 
 /* Tests only: the nth execution from now of a statement whose SQL starts with sql_prefix, and the count - 1
  * after it, fail with error (a negative errno from the list above) instead of running. One fault at a time;
