@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the PostgreSQL backend exposes besides db_postgresql_ops, for its tests. */
+
+/* Translates SQLite's numbered parameters ?N to PostgreSQL's $N outside literals, quoted identifiers and
+ * comments. *ret_n_params gets the highest N. -EINVAL for a '?' that is not ?N. */
+int db_postgresql_translate(const char *sql, char **ret, int *ret_n_params);
