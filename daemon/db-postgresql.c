@@ -130,7 +130,11 @@ static int pg_lost(PgDb *d, int error) {
                                d->deadline_msec);
         else
                 pg_set_errmsg(d, d->conn ? PQerrorMessage(d->conn) : "the connection to PostgreSQL was lost");
-        log_debug("PostgreSQL connection to %s given up: %s", d->db.location, strempty(d->errmsg));
+        /* A lost connection is worth a warning once; each failed reconnect attempt of an outage is not. */
+        if (d->connecting)
+                log_debug("Reconnecting to PostgreSQL at %s failed: %s", d->db.location, strempty(d->errmsg));
+        else
+                log_warning("Connection to PostgreSQL at %s lost: %s", d->db.location, strempty(d->errmsg));
         pg_drop_connection(d);
         return error;
 }
@@ -153,6 +157,9 @@ static int pg_error_from_sqlstate(const char *state) {
         /* Connection exceptions, and the server shutting down or crashing under the session. */
         if (strneq(state, "08", 2) || strneq(state, "57P0", 4))
                 return -ECONNRESET;
+        /* statement_timeout: the server ended a statement that ran past the client's deadline. */
+        if (streq(state, "57014"))
+                return -ETIMEDOUT;
         return -EIO;
 }
 
@@ -264,6 +271,12 @@ static int pg_query(PgDb *d, const char *sql, int params_n, const char *const *p
         return 0;
 }
 
+/* A statement the client gave up on at its deadline goes on running on the server, holding its locks, until it
+ * tries to answer: the server ends it itself a little after the client's deadline. */
+static unsigned pg_statement_timeout_msec(PgDb *d) {
+        return d->deadline_msec + 1000;
+}
+
 static int pg_session_setup(PgDb *d) {
         _cleanup_free_ char *sql = NULL;
         int r;
@@ -280,8 +293,10 @@ static int pg_session_setup(PgDb *d) {
                      "SET default_transaction_isolation = 'read committed'; "
                      "SET default_transaction_read_only = %s; "
                      "SET lock_timeout = %u; "
+                     "SET statement_timeout = %u; "
                      "SET idle_in_transaction_session_timeout = %u",
-                     d->read_only ? "on" : "off", d->busy_timeout_msec, PG_IDLE_IN_TRANSACTION_MSEC) < 0)
+                     d->read_only ? "on" : "off", d->busy_timeout_msec, pg_statement_timeout_msec(d),
+                     PG_IDLE_IN_TRANSACTION_MSEC) < 0)
                 return -ENOMEM;
 
         r = pg_query(d, sql, -1, NULL, NULL);
@@ -306,11 +321,11 @@ static bool pg_ready(PgDb *d) {
                         pg_set_errmsg(d, "out of memory");
                         return false;
                 }
+                d->connecting = true;
                 if (PQstatus(d->conn) == CONNECTION_BAD) {
                         pg_lost(d, -ECONNRESET);
                         return false;
                 }
-                d->connecting = true;
                 d->connect_wants = PGRES_POLLING_WRITING;
                 d->connect_started_usec = now_monotonic_usec();
                 return false;
@@ -347,14 +362,8 @@ static bool pg_ready(PgDb *d) {
         }
 }
 
-/* Until the connection is back: fail at once, with the reason it went away (in errmsg) kept. */
-static int pg_not_ready(PgDb *d) {
-        (void) d;
-        return -ECONNRESET;
-}
-
 /* The URI for messages: without the password of its user info or of a password= parameter. */
-static char *pg_redact_uri(const char *uri) {
+char *db_postgresql_redact_uri(const char *uri) {
         const char *scheme_end, *p, *at, *colon, *q;
         char *out, *o;
 
@@ -440,14 +449,15 @@ static int pg_open(const char *location, DbOpenFlags flags, Db **ret, char **ret
 
         options = PQconninfoParse(location, &err);
         if (!options) {
+                r = err ? -EINVAL : -ENOMEM;
                 if (ret_message)
                         *ret_message = strndup(err ?: "out of memory", strcspn(err ?: "out of memory", "\n"));
                 PQfreemem(err);
-                return err ? -EINVAL : -ENOMEM;
+                return r;
         }
         PQconninfoFree(options);
 
-        redacted = pg_redact_uri(location);
+        redacted = db_postgresql_redact_uri(location);
         d = calloc(1, sizeof(PgDb));
         if (!redacted || !d) {
                 free(d);
@@ -696,7 +706,7 @@ static int pg_step(DbStatement *stmt) {
 
         if (!s->result) {
                 if (!pg_ready(d))
-                        return pg_not_ready(d);
+                        return -ECONNRESET;     /* at once; errmsg keeps why */
                 r = pg_query(d, s->pg_sql, s->n_params, (const char *const *) s->params, &s->result);
                 if (r < 0)
                         return r;
@@ -770,7 +780,7 @@ static int pg_exec(Db *db, const char *sql) {
         PgDb *d = PG(db);
 
         if (!pg_ready(d))
-                return pg_not_ready(d);
+                return -ECONNRESET;     /* at once; errmsg keeps why */
         return pg_query(d, sql, -1, NULL, NULL);
 }
 
@@ -784,7 +794,7 @@ static int pg_commit(Db *db) {
         int r;
 
         if (!pg_ready(d))
-                return pg_not_ready(d);
+                return -ECONNRESET;     /* at once; errmsg keeps why */
         r = pg_query(d, "COMMIT", 0, NULL, &res);
         if (r < 0)
                 return r;
@@ -831,7 +841,7 @@ static int pg_next_id(Db *db, const char *sequence, int64_t *ret) {
         if (asprintf(&sql, "SELECT nextval('%s')", sequence) < 0)
                 return -ENOMEM;
         if (!pg_ready(d))
-                return pg_not_ready(d);
+                return -ECONNRESET;     /* at once; errmsg keeps why */
         r = pg_query(d, sql, 0, NULL, &res);
         if (r < 0)
                 return r;
@@ -845,21 +855,30 @@ static int pg_next_id(Db *db, const char *sequence, int64_t *ret) {
         return 0;
 }
 
-static void pg_set_busy_timeout(Db *db, unsigned msec) {
-        PgDb *d = PG(db);
-        char sql[64];
+/* Applies a setting now if the connection is up; a reconnect applies it in its session setup anyway. A failure
+ * (an aborted transaction refuses SET) is left to that: the setting is a bound, not a result. */
+static void pg_set_now(PgDb *d, const char *name, unsigned msec) {
+        char sql[80];
 
-        d->busy_timeout_msec = msec;
-        /* Applied now if the connection is up; a reconnect applies it in its session setup anyway. */
         if (!d->conn || d->connecting || PQstatus(d->conn) != CONNECTION_OK)
                 return;
-        (void) snprintf(sql, sizeof(sql), "SET lock_timeout = %u", msec);
+        (void) snprintf(sql, sizeof(sql), "SET %s = %u", name, msec);
         if (pg_query(d, sql, -1, NULL, NULL) < 0)
-                log_debug("Could not set lock_timeout on %s: %s", d->db.location, strempty(d->errmsg));
+                log_debug("Could not set %s on %s: %s", name, d->db.location, strempty(d->errmsg));
+}
+
+static void pg_set_busy_timeout(Db *db, unsigned msec) {
+        PgDb *d = PG(db);
+
+        d->busy_timeout_msec = msec;
+        pg_set_now(d, "lock_timeout", msec);
 }
 
 static void pg_set_response_deadline(Db *db, unsigned msec) {
-        PG(db)->deadline_msec = msec;
+        PgDb *d = PG(db);
+
+        d->deadline_msec = msec;
+        pg_set_now(d, "statement_timeout", pg_statement_timeout_msec(d));
 }
 
 const DbOps db_postgresql_ops = {

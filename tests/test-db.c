@@ -481,6 +481,27 @@ static void test_pg_translate(void **state) {
         assert_null(out);
 }
 
+static void test_pg_redact_uri(void **state) {
+        static const char *const cases[][2] = {
+                { "postgresql://u:pw@h/db", "postgresql://u@h/db" },
+                { "postgresql://u@h:5432,h2:5433/db?target_session_attrs=read-write",
+                  "postgresql://u@h:5432,h2:5433/db?target_session_attrs=read-write" },
+                { "postgres://u:p%40ss@h1,h2/db?password=x&sslmode=require&password=y",
+                  "postgres://u@h1,h2/db?sslmode=require" },
+                { "postgresql:///batchd?host=/tmp/pg&user=nobody", "postgresql:///batchd?host=/tmp/pg&user=nobody" },
+                { "postgresql://h/db?password=only", "postgresql://h/db" },
+                { "postgresql://h:5432/db", "postgresql://h:5432/db" },
+        };
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *r = db_postgresql_redact_uri(cases[i][0]);
+
+                assert_non_null(r);
+                assert_string_equal(r, cases[i][1]);
+        }
+}
+
 static int run_argv(char *const argv[]) {
         pid_t pid = fork();
         int status;
@@ -537,12 +558,26 @@ static unsigned wait_recovered(Db *db, DbStatement *s, uint64_t *ret_slowest_mse
         return calls;
 }
 
+static void assert_show(Db *db, const char *setting, const char *expected) {
+        _cleanup_free_ char *sql = NULL;
+        DbStatement *s;
+
+        assert_true(asprintf(&sql, "SHOW %s", setting) > 0);
+        assert_int_equal(db_prepare(db, sql, &s), 0);
+        assert_int_equal(db_step(s), DB_ROW);
+        assert_string_equal(db_column_text(s, 0), expected);
+        db_reset(s);
+}
+
 static void test_pg_restart_immediate(void **state) {
         Db *db = pg_db_or_skip(state);
         DbStatement *one, *ins;
         uint64_t t, slowest;
         unsigned calls;
         int r;
+
+        db_set_busy_timeout(db, 1200);
+        assert_show(db, "lock_timeout", "1200ms");
 
         /* pgserver.py runs the server with synchronous_commit=off, which may lose the last commits in a crash:
          * this session's commits must survive it. */
@@ -574,12 +609,11 @@ static void test_pg_restart_immediate(void **state) {
                       slowest);
 
         assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM t_restart"), 1);
-        /* The session setup ran again on the new connection. */
-        DbStatement *iso;
-        assert_int_equal(db_prepare(db, "SHOW default_transaction_isolation", &iso), 0);
-        assert_int_equal(db_step(iso), DB_ROW);
-        assert_string_equal(db_column_text(iso, 0), "read committed");
-        db_reset(iso);
+        /* The session setup ran again on the new connection, with the busy timeout set before the restart. */
+        assert_show(db, "default_transaction_isolation", "read committed");
+        assert_show(db, "lock_timeout", "1200ms");
+        assert_show(db, "idle_in_transaction_session_timeout", "1min");
+        assert_show(db, "DateStyle", "ISO, YMD");
         assert_int_equal(db_begin(db), 0);
         assert_int_equal(db_bind_int64(ins, 1, 2), 0);
         assert_int_equal(db_step(ins), DB_DONE);
@@ -610,7 +644,10 @@ static void test_pg_response_deadline(void **state) {
 
         calls = wait_recovered(db, one, &slowest);
         print_message("recovered after %u calls, the slowest took %" PRIu64 " ms\n", calls, slowest);
+        /* The server ends a statement the client gave up on by itself, a little after the client's deadline. */
+        assert_show(db, "statement_timeout", "1200ms");
         db_set_response_deadline(db, 10000);
+        assert_show(db, "statement_timeout", "11s");
         assert_int_equal(db_step(sleep2), DB_ROW);
         db_reset(sleep2);
 }
@@ -690,6 +727,7 @@ int main(void) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         const struct CMUnitTest common[] = {
                 cmocka_unit_test(test_pg_translate),
+                cmocka_unit_test(test_pg_redact_uri),
         };
         int r = 0;
 
