@@ -113,7 +113,9 @@ static int pg_wait_socket(PgDb *d, short events, uint64_t deadline_usec) {
                         return -ECONNRESET;
                 if (n >= deadline_usec)
                         return -ETIMEDOUT;
-                r = poll(&p, 1, (int) MIN((deadline_usec - n + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (uint64_t) INT32_MAX));
+                uint64_t left_msec = (deadline_usec - n + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+
+                r = poll(&p, 1, (int) MIN(left_msec, (uint64_t) INT32_MAX));
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;

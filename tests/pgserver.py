@@ -7,8 +7,9 @@ As a library (Python integration tests):
 
 As a wrapper command (meson registers C tests through it):
     python3 tests/pgserver.py run -- CMD ARGS...
-starts a server, exports BATCHD_TEST_POSTGRESQL (a libpq URI of database batchd), BATCHD_TEST_PGDATA and
-BATCHD_TEST_PG_BIN, runs CMD, stops the server whatever happens and exits with CMD's code. Where PostgreSQL's
+starts a server, exports BATCHD_TEST_POSTGRESQL (a libpq URI of database batchd), BATCHD_TEST_PGDATA,
+BATCHD_TEST_PG_BIN and BATCHD_TEST_PG_OPTIONS (pg_ctl's -o), and as root BATCHD_TEST_PG_SETPRIV (the command
+prefix that runs pg_ctl as the server's owner), runs CMD, stops the server whatever happens and exits with CMD's code. Where PostgreSQL's
 binaries are missing it runs CMD without the variables and says why on stderr (the tests then skip, printing
 the reason).
 
@@ -80,9 +81,14 @@ class PgServer:
         self._run([os.path.join(PG_BIN, "createdb"), "-h", self.dir, "-U", self.user, "batchd"])
         return self
 
-    def _pg_ctl_start(self):
-        opts = ("-k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=%s -c full_page_writes=off"
+    @property
+    def options(self):
+        """The server's options (pg_ctl -o), for a test that starts it again itself."""
+        return ("-k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=%s -c full_page_writes=off"
                 % (self.dir, self.synchronous_commit))
+
+    def _pg_ctl_start(self):
+        opts = self.options
         self._run([os.path.join(PG_BIN, "pg_ctl"), "start", "-w", "-D", self.pgdata, "-l",
                    os.path.join(self.dir, "log"), "-o", opts], stdout=subprocess.DEVNULL)
 
@@ -135,7 +141,7 @@ def run(argv):
     try:
         pg.start()
         env = dict(os.environ, BATCHD_TEST_POSTGRESQL=pg.uri, BATCHD_TEST_PGDATA=pg.pgdata,
-                   BATCHD_TEST_PG_BIN=PG_BIN)
+                   BATCHD_TEST_PG_BIN=PG_BIN, BATCHD_TEST_PG_OPTIONS=pg.options)
         if os.geteuid() == 0:
             # The test restarts the server as its owner.
             env["BATCHD_TEST_PG_SETPRIV"] = "setpriv --reuid=%d --regid=%d --clear-groups --" % (pg.uid, pg.gid)

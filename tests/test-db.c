@@ -515,19 +515,25 @@ static int run_argv(char *const argv[]) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-/* `pg_ctl restart -m immediate` as the server's owner: a crash, for every client. */
-static void pg_restart_immediate(void) {
+/* pg_ctl as the server's owner: "restart -m immediate" (a crash, for every client), "stop -m immediate",
+ * "start". */
+static void pg_ctl(const char *action) {
         const char *pgdata = getenv("BATCHD_TEST_PGDATA"), *bin = getenv("BATCHD_TEST_PG_BIN");
-        const char *setpriv = getenv("BATCHD_TEST_PG_SETPRIV");
+        const char *setpriv = getenv("BATCHD_TEST_PG_SETPRIV"), *options = getenv("BATCHD_TEST_PG_OPTIONS");
         _cleanup_free_ char *cmd = NULL;
 
-        if (!pgdata || !bin) {
-                print_message("SKIP: $BATCHD_TEST_PGDATA/$BATCHD_TEST_PG_BIN not set: cannot restart the server\n");
+        if (!pgdata || !bin || !options) {
+                print_message("SKIP: $BATCHD_TEST_PGDATA, $BATCHD_TEST_PG_BIN or $BATCHD_TEST_PG_OPTIONS not set: "
+                              "cannot restart the server (run through tests/pgserver.py run)\n");
                 skip();
         }
-        assert_true(asprintf(&cmd, "%s %s/pg_ctl restart -w -m immediate -D '%s' -l '%s/../log' >/dev/null",
-                             strempty(setpriv), bin, pgdata, pgdata) > 0);
+        assert_true(asprintf(&cmd, "%s %s/pg_ctl %s -w -D '%s' -l '%s/../log' -o \"%s\" >/dev/null",
+                             strempty(setpriv), bin, action, pgdata, pgdata, options) > 0);
         assert_int_equal(run_argv((char *[]) { (char *) "/bin/sh", (char *) "-c", cmd, NULL }), 0);
+}
+
+static void pg_restart_immediate(void) {
+        pg_ctl("restart -m immediate");
 }
 
 /* Steps "SELECT 1" until it works again; each call must fail at once with -ECONNRESET/-ETIMEDOUT meanwhile. */
@@ -622,6 +628,41 @@ static void test_pg_restart_immediate(void **state) {
         assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM t_restart"), 2);
 }
 
+/* A server that stays away: every call fails at once, none waits for it, and the connection comes back by
+ * itself once the server does. */
+static void test_pg_server_down(void **state) {
+        Db *db = pg_db_or_skip(state);
+        DbStatement *one;
+        uint64_t slowest = 0, t;
+        unsigned calls;
+
+        assert_int_equal(db_prepare(db, "SELECT 1", &one), 0);
+        assert_int_equal(db_step(one), DB_ROW);
+        db_reset(one);
+        assert_int_equal(db_begin(db), 0);
+
+        pg_ctl("stop -m immediate");
+        for (unsigned i = 0; i < 50; i++) {
+                int r;
+
+                t = now_msec();
+                r = db_step(one);
+                slowest = MAX(slowest, now_msec() - t);
+                db_reset(one);
+                assert_int_equal(r, -ECONNRESET);
+                assert_false(db_in_transaction(db));
+                assert_true(strlen(db_errmsg(db)) > 0);
+                assert_int_equal(db_begin(db), -ECONNRESET);
+                assert_int_equal(db_rollback(db), 0);   /* nothing to roll back: the server did */
+                (void) usleep(10 * 1000);
+        }
+        print_message("50 calls with the server down, the slowest took %" PRIu64 " ms (%s)\n", slowest,
+                      db_errmsg(db));
+        pg_ctl("start");
+        calls = wait_recovered(db, one, &slowest);
+        print_message("recovered after %u calls, the slowest took %" PRIu64 " ms\n", calls, slowest);
+}
+
 static void test_pg_response_deadline(void **state) {
         Db *db = pg_db_or_skip(state);
         DbStatement *sleep2, *one;
@@ -696,6 +737,7 @@ static const struct {
         CASE(test_read_only),
         CASE(test_pg_location_without_password),
         CASE(test_pg_restart_immediate),
+        CASE(test_pg_server_down),
         CASE(test_pg_response_deadline),
         CASE(test_pg_errors),
 };
