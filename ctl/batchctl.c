@@ -3,6 +3,7 @@
 #include <locale.h>
 
 #include "batchctl.h"
+#include "conf.h"
 #include "log.h"
 #include "output.h"
 #include "step-verbs.h"
@@ -77,6 +78,15 @@ static const Verb verbs[] = {
           "elapse next, exactly as \"systemd-analyze calendar\" does. Needs no daemon. TIME is\n"
           "@UNIX_SECONDS or 'YYYY-MM-DD HH:MM:SS [ZONE]' (ZONE: UTC or a zone name such as\n"
           "Europe/Berlin).\n" },
+        { "verify", 1, VERB_ANY, verb_verify, "[FILE...] [--config FILE]",
+          "Check batchd.conf and job files as batchd loads them, without a running batchd: every error\n"
+          "and warning as \"<file>:<line>: <what>\", exactly as batchd logs it. Without FILE: the\n"
+          "configuration batchd would load (--config FILE, else " CONFIG_MAIN_PATH_DEFAULT "),\n"
+          "its jobs_dir included, with batchd's ownership and permission checks (root's with --system, the\n"
+          "invoking user's with --user). A FILE named batchd.conf is a main file, checked the same way;\n"
+          "any other FILE is a job file, checked for its content: together with the other job files\n"
+          "given, with the job_file_size_max of the main file. Exits 1 if there is any error, 0 if\n"
+          "there are only warnings or nothing at all.\n" },
         { "help", 1, 2, verb_help, "[COMMAND]",
           "Show the help of batchctl, or of one command.\n" },
         { "step", 1, VERB_ANY, verb_step, "COMMAND ...",
@@ -112,6 +122,7 @@ static int help(void) {
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
                "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
+               "  verify [FILE...]               Check the configuration without a running batchd\n"
                "  help [COMMAND]                 Show this help, or the help of a command\n"
                "\n"
                "%s"
@@ -134,11 +145,12 @@ static int help(void) {
                "  -D --directory=DIR             logs: read the journal files in DIR\n"
                "     --iterations=N              calendar: show N elapses (default: 1)\n"
                "     --base-time=TIME            calendar: count from TIME instead of now\n"
+               "     --config=FILE               verify: the main file (default: %s)\n"
                "\n"
                WAIT_EXIT_STATUS
                "\n"
                "See batchctl(1) for details.\n",
-               step_verbs_help);
+               step_verbs_help, CONFIG_MAIN_PATH_DEFAULT);
         return 0;
 }
 
@@ -178,6 +190,7 @@ typedef enum OptionId {
         OPT_DIRECTORY,
         OPT_ITERATIONS,
         OPT_BASE_TIME,
+        OPT_CONFIG,
 } OptionId;
 
 typedef enum OptionArgument {
@@ -210,6 +223,7 @@ static const Option options[] = {
         { "directory",  'D', OPTION_REQUIRED_ARGUMENT, OPT_DIRECTORY,  "logs" },
         { "iterations", 0,   OPTION_REQUIRED_ARGUMENT, OPT_ITERATIONS, "calendar" },
         { "base-time",  0,   OPTION_REQUIRED_ARGUMENT, OPT_BASE_TIME,  "calendar" },
+        { "config",     0,   OPTION_REQUIRED_ARGUMENT, OPT_CONFIG,     "verify" },
 };
 
 static bool word_in_list(const char *list, const char *word) {
@@ -301,6 +315,11 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
                 r = parse_base_time(value, &arg_base_time);
                 if (r < 0)
                         return log_error_errno(r, "Failed to parse --base-time= parameter: %s", value);
+                return 0;
+        case OPT_CONFIG:
+                if (isempty(value))
+                        return log_error_errno(EINVAL, "--config needs a file.");
+                arg_config = value;
                 return 0;
         }
         return log_error_errno(EINVAL, "Unhandled option");

@@ -29,3 +29,6 @@ int verb_logs(int argc, char *argv[], void *userdata);
 
 /* verb-calendar.c */
 int verb_calendar(int argc, char *argv[], void *userdata);
+
+/* verb-verify.c */
+int verb_verify(int argc, char *argv[], void *userdata);

@@ -35,11 +35,11 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions show logs calendar help step'
+        local verbs='start next restart stop abandon reload status list-jobs list-executions show logs calendar verify help step'
         local step_verbs='get put commit status exit-code'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
-        local opts_arg='--limit -n --iterations --base-time --directory -D'
+        local opts_arg='--limit -n --iterations --base-time --directory -D --config'
 
         # The argument of an option.
         case $prev in
@@ -53,6 +53,10 @@ _batchctl() {
                         ;;
                 --directory|-D)
                         COMPREPLY=($(compgen -d -- "$cur"))
+                        return 0
+                        ;;
+                --config)
+                        COMPREPLY=($(compgen -f -- "$cur"))
                         return 0
                         ;;
         esac
@@ -97,6 +101,7 @@ _batchctl() {
                 status|list-executions) verb_opts='--limit' ;;
                 logs) verb_opts='--follow --directory' ;;
                 calendar) verb_opts='--iterations --base-time' ;;
+                verify) verb_opts='--config' ;;
         esac
         if [[ $cur == --* ]]; then
                 COMPREPLY=($(compgen -W "$opts_global $verb_opts" -- "$cur"))
@@ -133,6 +138,9 @@ _batchctl() {
                         ;;
                 show|logs)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions)" -- "$cur"))
+                        ;;
+                verify)
+                        COMPREPLY=($(compgen -f -- "$cur"))
                         ;;
                 help)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$verbs" -- "$cur"))

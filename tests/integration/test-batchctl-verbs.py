@@ -19,7 +19,7 @@ from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, 
                            finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
-         "show", "logs", "calendar", "help", "step"]
+         "show", "logs", "calendar", "verify", "help", "step"]
 
 
 def world(name):
@@ -617,6 +617,9 @@ def test_bash_completion():
         assert_eq(complete("logs", "1", "--fo"), ["--follow"], "verb options")
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
         assert_in("--json=pretty", complete("--js"), "options")
+        assert_eq(complete("veri"), ["verify"], "verify")
+        assert_eq(complete("verify", "--con"), ["--config"], "verify's option")
+        assert_in(w.conf_path, complete("verify", "--config", w.conf_path[:-3]), "a file after --config")
         w.write_file(w.out("completion-gate"), "")
 
 
