@@ -70,6 +70,12 @@ static const Verb verbs[] = {
         { "show", 2, 2, verb_show, "EXECUTION_ID",
           "Show an execution: status, times, parameters, job context, and every step with its\n"
           "counters, exit status and context.\n" },
+        { "cat", 2, VERB_ANY, verb_cat, "JOB...",
+          "Show the definition of each JOB as batchd loaded it, headed by \"# FILE:LINE\", where it is\n"
+          "defined, as systemctl cat does. batchd writes it back from what it loaded: every setting with\n"
+          "its value (defaults included), without the file's comments; edits to the file since the last\n"
+          "reload are not in it. The definition of a job whose file is not readable by everyone is shown\n"
+          "only to those allowed to start jobs.\n" },
         { "logs", 2, 2, verb_logs, "EXECUTION_ID [-f] [-D DIR]",
           "Show batchd's journal entries of an execution together with the output of its steps.\n"
           "With -f keep following until the execution ends.\n" },
@@ -120,6 +126,7 @@ static int help(void) {
                "  list-jobs                      List the configured jobs\n"
                "  list-executions [JOB]          List executions, newest first\n"
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
+               "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
                "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
                "  verify [FILE...]               Check the configuration without a running batchd\n"

@@ -32,3 +32,6 @@ int verb_calendar(int argc, char *argv[], void *userdata);
 
 /* verb-verify.c */
 int verb_verify(int argc, char *argv[], void *userdata);
+
+/* verb-job.c */
+int verb_cat(int argc, char *argv[], void *userdata);

@@ -2,11 +2,13 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "bus-names.h"
 #include "db-retry.h"
+#include "job-format.h"
 #include "log.h"
 #include "manager.h"
 #include "schedule-store.h"
@@ -444,6 +446,35 @@ static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The definition of a job as batchd loaded it (job-format.h), with the file and line it came from. A job file
+ * may hold secrets in its environment, and only its mode decides who can read it: a file others cannot read now
+ * is served only to those who may change batchd's state. */
+static int method_get_job_definition(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *text = NULL;
+        Manager *m = userdata;
+        const JobConfig *j;
+        const char *name;
+        struct stat st;
+        int k;
+
+        k = sd_bus_message_read(msg, "s", &name);
+        if (k < 0)
+                return k;
+        j = config_find_job(m->config->config, name);
+        if (!j)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB, "No job configuration with the name [%s] "
+                                         "was registered", name);
+        if (stat(j->source_file, &st) < 0 || !(st.st_mode & S_IROTH)) {
+                k = manager_authorize(m, msg, error);
+                if (k != 0)
+                        return k;
+        }
+        k = job_config_format(j, &text);
+        if (k < 0)
+                return k;
+        return sd_bus_reply_method_return(msg, "sus", j->source_file, j->source_line, text);
+}
+
 static int method_list_job_instances(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
@@ -695,6 +726,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(sssttssuo)", jobs),
                                 method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetJobDefinition",
+                                SD_BUS_ARGS("s", job),
+                                SD_BUS_RESULT("s", file, "u", line, "s", definition),
+                                method_get_job_definition, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobInstances",
                                 SD_BUS_ARGS("s", job, "u", offset, "u", limit),
                                 SD_BUS_RESULT("a(tss)", instances),

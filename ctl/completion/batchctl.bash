@@ -35,7 +35,7 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions show logs calendar verify help step'
+        local verbs='start next restart stop abandon reload status list-jobs list-executions show cat logs calendar verify help step'
         local step_verbs='get put commit status exit-code'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
@@ -124,7 +124,7 @@ _batchctl() {
                         # The job; parameters after it are free text.
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
-                status)
+                status|cat)
                         COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
                 list-executions)

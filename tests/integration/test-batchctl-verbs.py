@@ -19,7 +19,7 @@ from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, 
                            finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
-         "show", "logs", "calendar", "verify", "help", "step"]
+         "show", "cat", "logs", "calendar", "verify", "help", "step"]
 
 
 def world(name):
@@ -618,6 +618,8 @@ def test_bash_completion():
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
         assert_in("--json=pretty", complete("--js"), "options")
         assert_eq(complete("veri"), ["verify"], "verify")
+        assert_eq(complete("cat", "qu"), ["quick"], "job names for cat")
+        assert_eq(complete("cat", "quick", "ga"), ["gate"], "cat takes several jobs")
         assert_eq(complete("verify", "--con"), ["--config"], "verify's option")
         assert_in(w.conf_path, complete("verify", "--config", w.conf_path[:-3]), "a file after --config")
         w.write_file(w.out("completion-gate"), "")
