@@ -23,6 +23,7 @@ bool arg_limit_set = false;
 unsigned arg_iterations = 1;
 usec_t arg_base_time = USEC_INFINITY;
 const char *arg_directory = NULL;
+char **arg_properties = NULL;
 
 /* Defined in verb-calendar.c: the --base-time syntax belongs to the calendar verb. */
 int parse_base_time(const char *s, usec_t *ret);
@@ -67,9 +68,12 @@ static const Verb verbs[] = {
           "List the configured jobs: schedule, next run, last execution and how many run now.\n" },
         { "list-executions", 1, 2, verb_list_executions, "[JOB] [--limit N]",
           "List executions, newest first, of every job or of JOB; at most N with --limit.\n" },
-        { "show", 2, 2, verb_show, "EXECUTION_ID",
-          "Show an execution: status, times, parameters, job context, and every step with its\n"
-          "counters, exit status and context.\n" },
+        { "show", 2, 2, verb_show, "EXECUTION_ID|JOB [-p NAME...]",
+          "With EXECUTION_ID (a number): the execution's status, times, parameters, job context, and\n"
+          "every step with its counters, exit status and context; with -p, the properties of its D-Bus\n"
+          "object as Key=value lines instead. With JOB: the job's properties as Key=value lines, as\n"
+          "systemctl show prints a unit's: its settings as batchd loaded them, where it is defined, its\n"
+          "next elapse and last execution. -p NAME (repeatable, or NAME,NAME...) shows only those.\n" },
         { "cat", 2, VERB_ANY, verb_cat, "JOB...",
           "Show the definition of each JOB as batchd loaded it, headed by \"# FILE:LINE\", where it is\n"
           "defined, as systemctl cat does. batchd writes it back from what it loaded: every setting with\n"
@@ -126,6 +130,7 @@ static int help(void) {
                "  list-jobs                      List the configured jobs\n"
                "  list-executions [JOB]          List executions, newest first\n"
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
+               "  show JOB                       Show the properties of a job\n"
                "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
                "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
@@ -148,6 +153,7 @@ static int help(void) {
                "  -l --full                      Do not ellipsize table cells on a terminal\n"
                "     --wait                      start, next, restart: wait until the execution ends\n"
                "  -n --limit=N                   list-executions, status: show at most N executions\n"
+               "  -p --property=NAME             show: only this property (repeatable, or NAME,NAME)\n"
                "  -f --follow                    logs: follow until the execution ends\n"
                "  -D --directory=DIR             logs: read the journal files in DIR\n"
                "     --iterations=N              calendar: show N elapses (default: 1)\n"
@@ -198,6 +204,7 @@ typedef enum OptionId {
         OPT_ITERATIONS,
         OPT_BASE_TIME,
         OPT_CONFIG,
+        OPT_PROPERTY,
 } OptionId;
 
 typedef enum OptionArgument {
@@ -231,6 +238,7 @@ static const Option options[] = {
         { "iterations", 0,   OPTION_REQUIRED_ARGUMENT, OPT_ITERATIONS, "calendar" },
         { "base-time",  0,   OPTION_REQUIRED_ARGUMENT, OPT_BASE_TIME,  "calendar" },
         { "config",     0,   OPTION_REQUIRED_ARGUMENT, OPT_CONFIG,     "verify" },
+        { "property",   'p', OPTION_REQUIRED_ARGUMENT, OPT_PROPERTY,   "show" },
 };
 
 static bool word_in_list(const char *list, const char *word) {
@@ -323,6 +331,34 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
                 if (r < 0)
                         return log_error_errno(r, "Failed to parse --base-time= parameter: %s", value);
                 return 0;
+        case OPT_PROPERTY: {
+                size_t n = 0;
+                char **t;
+
+                if (isempty(value))
+                        return log_error_errno(EINVAL, "--property needs a property name.");
+                while (arg_properties && arg_properties[n])
+                        n++;
+                for (const char *p = value; *p; ) {
+                        size_t l = strcspn(p, ",");
+
+                        if (l > 0) {
+                                t = reallocarray(arg_properties, n + 2, sizeof(char *));
+                                if (!t)
+                                        return log_oom();
+                                arg_properties = t;
+                                arg_properties[n] = strndup(p, l);
+                                if (!arg_properties[n])
+                                        return log_oom();
+                                arg_properties[++n] = NULL;
+                        }
+                        p += l;
+                        p += strspn(p, ",");
+                }
+                if (!arg_properties)
+                        return log_error_errno(EINVAL, "--property needs a property name.");
+                return 0;
+        }
         case OPT_CONFIG:
                 if (isempty(value))
                         return log_error_errno(EINVAL, "--config needs a file.");
@@ -442,12 +478,15 @@ int main(int argc, char *argv[]) {
         log_set_target(LOG_TARGET_STDERR);
 
         r = parse_argv(argc, argv, &args, &n);
-        if (r != 0)
+        if (r != 0) {
+                arg_properties = strv_free(arg_properties);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
 
         output_init();
 
         r = verbs_dispatch(verbs, ELEMENTSOF(verbs), NULL, n, args, NULL);
         pager_close();
+        arg_properties = strv_free(arg_properties);
         return r < 0 ? EXIT_FAILURE : r;
 }

@@ -887,6 +887,53 @@ static int property_job_running(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "u", manager_count_running(userdata, j->name));
 }
 
+/* The settings of the loaded job that "batchctl show JOB" prints, as systemctl show prints a unit's. Only a
+ * reload changes them, and nothing announces it (EmitsChangedSignal false): read them when needed. The
+ * environment is left out: it may hold secrets, and GetJobDefinition decides who reads it. */
+static int property_job_config(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+
+        if (!j)
+                return -ENOENT;
+        if (streq(property, "SourcePath"))
+                return sd_bus_message_append(reply, "s", j->source_file);
+        if (streq(property, "SourceLine"))
+                return sd_bus_message_append(reply, "u", j->source_line);
+        if (streq(property, "User"))
+                return sd_bus_message_append(reply, "s", strempty(j->user));
+        if (streq(property, "Group"))
+                return sd_bus_message_append(reply, "s", strempty(j->group));
+        if (streq(property, "WorkingDirectory"))
+                return sd_bus_message_append(reply, "s", strempty(j->working_directory));
+        if (streq(property, "Parameters"))
+                return append_parameters(reply, &j->parameters);
+        if (streq(property, "TimeoutUSec"))
+                return sd_bus_message_append(reply, "t", j->timeout_usec);
+        if (streq(property, "Incrementer"))
+                return sd_bus_message_append(reply, "s", job_incrementer_to_string(j->incrementer));
+        if (streq(property, "Persistent"))
+                return sd_bus_message_append(reply, "b", (int) j->persistent);
+        if (streq(property, "CatchUp"))
+                return sd_bus_message_append(reply, "u", j->catch_up);
+        if (streq(property, "RandomizedDelayUSec"))
+                return sd_bus_message_append(reply, "t", j->randomized_delay_usec);
+        if (streq(property, "Overlap"))
+                return sd_bus_message_append(reply, "s", job_overlap_to_string(j->overlap));
+        if (streq(property, "ScheduleParameter")) {
+                _cleanup_free_ char *p = NULL;
+
+                if (j->schedule_parameter &&
+                    asprintf(&p, "%s(%s)", j->schedule_parameter,
+                             job_parameter_type_to_string(j->schedule_parameter_type)) < 0)
+                        return -ENOMEM;
+                return sd_bus_message_append(reply, "s", strempty(p));
+        }
+        if (streq(property, "Enabled"))
+                return sd_bus_message_append(reply, "b", (int) j->enabled);
+        return -EINVAL;
+}
+
 static int method_job_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *name = NULL;
         const JobConfig *j = job_from_path(userdata, sd_bus_message_get_path(msg), error);
@@ -913,6 +960,21 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("LastExecutionId", "t", property_job_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastStatus", "s", property_job_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RunningExecutions", "u", property_job_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* The rest of the loaded settings: property_job_config(). */
+        SD_BUS_PROPERTY("SourcePath", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("SourceLine", "u", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("User", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Group", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("WorkingDirectory", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Parameters", "a(sssb)", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("TimeoutUSec", "t", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Incrementer", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Persistent", "b", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("CatchUp", "u", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("RandomizedDelayUSec", "t", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Overlap", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("ScheduleParameter", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Enabled", "b", property_job_config, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),

@@ -37,9 +37,15 @@ _batchctl() {
 
         local verbs='start next restart stop abandon reload status list-jobs list-executions show cat logs calendar verify help step'
         local step_verbs='get put commit status exit-code'
+        local job_properties='Name Description Schedule NextElapseUSec Restartable Steps LastExecutionId LastStatus
+                              RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
+                              TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
+                              ScheduleParameter Enabled'
+        local execution_properties='Id InstanceId JobName Status ExitCode ExitMessage CreateTimestamp StartTimestamp
+                                    EndTimestamp CurrentStep Progress'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
-        local opts_arg='--limit -n --iterations --base-time --directory -D --config'
+        local opts_arg='--limit -n --iterations --base-time --directory -D --config --property -p'
 
         # The argument of an option.
         case $prev in
@@ -57,6 +63,10 @@ _batchctl() {
                         ;;
                 --config)
                         COMPREPLY=($(compgen -f -- "$cur"))
+                        return 0
+                        ;;
+                --property|-p)
+                        COMPREPLY=($(compgen -W "$job_properties $execution_properties" -- "$cur"))
                         return 0
                         ;;
         esac
@@ -102,6 +112,7 @@ _batchctl() {
                 logs) verb_opts='--follow --directory' ;;
                 calendar) verb_opts='--iterations --base-time' ;;
                 verify) verb_opts='--config' ;;
+                show) verb_opts='--property' ;;
         esac
         if [[ $cur == --* ]]; then
                 COMPREPLY=($(compgen -W "$opts_global $verb_opts" -- "$cur"))
@@ -136,7 +147,10 @@ _batchctl() {
                 restart|abandon)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions 'FAILED|STOPPED|UNKNOWN')" -- "$cur"))
                         ;;
-                show|logs)
+                show)
+                        ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions) $(__batchctl_jobs)" -- "$cur"))
+                        ;;
+                logs)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions)" -- "$cur"))
                         ;;
                 verify)

@@ -4,8 +4,8 @@
 headed by its file and line, loading back as the same job; who may read it; the job's properties as Key=value lines
 with -p; errors and exit statuses."""
 
-import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,6 +92,81 @@ def test_cat():
         assert_eq(r.stdout, "", "--json: nothing when nothing was found")
         r = ctl(w, "cat", expect=1)
         assert_in("Too few arguments for 'cat'", r.stderr, "cat without a job")
+
+
+def properties(text):
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition("=")
+        assert sep, "not Key=value: %r" % line
+        assert k not in out, "%s twice" % k
+        out[k] = v
+    return out
+
+
+def test_show_job():
+    with world("show") as w:
+        w.write_job("b.conf", jobs_file(w.job("odd-name.v2", [step("s", ["/bin/true"])])))
+        w.start_batchd()
+        path = os.path.join(w.jobs_dir, "a.conf")
+        text = open(path).read()
+
+        r = ctl(w, "show", "nightly")
+        p = properties(r.stdout)
+        dbus = w.call("GetAll", "s", "org.batchd.Batch1.Job", path="/org/batchd/Batch1/job/nightly",
+                      iface="org.freedesktop.DBus.Properties")[0]
+        assert_eq(list(p), list(dbus), "every property, in batchd's order")
+        expected = {"Name": "nightly", "Description": "Nightly", "Schedule": "*-*-* 03:00:00", "Restartable": "yes",
+                    "Steps": "load report", "LastExecutionId": "0", "LastStatus": "", "RunningExecutions": "0",
+                    "SourcePath": path, "SourceLine": str(job_line(text, 2)), "User": w.user, "WorkingDirectory": "",
+                    "Parameters": "region=eu -rate(double)=0.5", "TimeoutUSec": "2h", "Incrementer": "none",
+                    "Persistent": "yes", "CatchUp": "2", "RandomizedDelayUSec": "0", "Overlap": "skip",
+                    "ScheduleParameter": "day(date)", "Enabled": "yes"}
+        assert_eq({k: p[k] for k in expected}, expected, "show nightly")
+        assert re.fullmatch(r"\w{3} \d{4}-\d\d-\d\d 03:00:00 \S+", p["NextElapseUSec"]), p["NextElapseUSec"]
+
+        # -p, repeated or with commas: only those, in batchd's order; an unknown name shows nothing.
+        r = ctl(w, "show", "nightly", "-p", "TimeoutUSec,Name", "--property=Persistent", "-p", "NoSuchProperty")
+        assert_eq(r.stdout, "Name=nightly\nTimeoutUSec=2h\nPersistent=yes\n", "-p")
+
+        # --json: the properties with their D-Bus types; parameters as show EXECUTION_ID --json has them.
+        doc = ctl_json(w, "show", "nightly")
+        assert_eq({k: v for k, v in doc.items() if k != "Parameters"},
+                  {k: v for k, v in dbus.items() if k != "Parameters"}, "--json")
+        assert_eq(doc["Parameters"], [{"name": "region", "type": "string", "value": "eu", "identifying": True},
+                                      {"name": "rate", "type": "double", "value": "0.5", "identifying": False}],
+                  "--json Parameters")
+        assert_eq(ctl_json(w, "show", "quick", "-p", "Schedule,Persistent"), {"Schedule": "", "Persistent": False},
+                  "--json -p")
+
+        # A name the object path must escape.
+        assert_eq(ctl(w, "show", "odd-name.v2", "-p", "Name").stdout, "Name=odd-name.v2\n", "escaped object path")
+
+        r = ctl(w, "show", "nosuch", expect=1)
+        assert_eq(one_line(r.stderr, "show nosuch"), "Failed to show job nosuch: NoSuchJob: No job configuration "
+                  "with the name [nosuch] was registered", "unknown job")
+        assert_eq(r.stdout, "", "nothing on stdout")
+
+        # An execution id works as before, and -p shows its object's properties.
+        eid = ctl_json(w, "start", "quick", "--wait")["id"]
+        r = ctl(w, "show", str(eid))
+        assert_in("quick", r.stdout, "show EXECUTION_ID")
+        assert_in("Step only", r.stdout, "show EXECUTION_ID lists the steps")
+        assert_eq(properties(ctl(w, "show", str(eid), "-p", "Status,JobName,ExitCode").stdout),
+                  {"JobName": "quick", "Status": "COMPLETED", "ExitCode": "COMPLETED"}, "show EXECUTION_ID -p")
+        assert_eq(properties(ctl(w, "show", "quick", "-p", "LastExecutionId,LastStatus").stdout),
+                  {"LastExecutionId": str(eid), "LastStatus": "COMPLETED"}, "the job after a run")
+        r = ctl(w, "show", "999", "-p", "Status", expect=1)
+        assert_eq(one_line(r.stderr, "show 999 -p"), "Failed to show execution 999: NoSuchJobExecution: No "
+                  "JobExecution found for id: [999]", "unknown execution with -p")
+        r = ctl(w, "show", "999", expect=1)
+        assert_in("NoSuchJobExecution", r.stderr, "unknown execution")
+
+        r = ctl(w, "status", "-p", "Name", expect=1)
+        assert_eq(one_line(r.stderr, "-p with status"), "Option '--property' cannot be used with 'status'.",
+                  "-p elsewhere")
+        r = ctl(w, "show", "quick", "-p", ",", expect=1)
+        assert_in("--property needs a property name", r.stderr, "-p without a name")
 
 
 def test_cat_is_as_confidential_as_the_file():

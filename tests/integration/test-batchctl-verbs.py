@@ -304,9 +304,10 @@ def test_show():
             assert_eq(got["context"], json.loads(want["context"]), "step context")
         assert_eq(d["steps"][0]["context"], {"position": "4"}, "step context value")
 
+        # Not a number: a job name (test-batchctl-job.py tests show JOB).
         r = ctl(w, "show", "abc", expect=1)
-        assert_eq(one_line(r.stderr, "show abc"), "Invalid execution id 'abc': expected a positive number.",
-                  "show abc")
+        assert_eq(one_line(r.stderr, "show abc"), "Failed to show job abc: NoSuchJob: No job configuration with the "
+                  "name [abc] was registered", "show abc")
         r = ctl(w, "show", "0", expect=1)
         assert_in("Invalid execution id '0'", r.stderr, "show 0")
         err = w.call_error("GetExecution", "t", 999)
@@ -612,7 +613,10 @@ def test_bash_completion():
         assert_eq(complete("start", ""), w.job_names(), "job names")
         assert_eq(complete("status", "qu"), ["quick"], "job names for status")
         assert_eq(complete("start", "quick", ""), [], "no completion for parameters")
-        assert_eq(sorted(complete("show", "")), sorted([str(done), str(eid)]), "execution ids")
+        assert_eq(sorted(complete("show", "")), sorted([str(done), str(eid)] + w.job_names()),
+                  "execution ids and jobs")
+        assert_eq(complete("show", "quick", "-p", "Sched"), ["Schedule", "ScheduleParameter"], "property names")
+        assert_eq(complete("show", "quick", "--prop"), ["--property"], "show's option")
         assert_eq(complete("stop", ""), [str(eid)], "only running executions for stop")
         assert_eq(complete("logs", "1", "--fo"), ["--follow"], "verb options")
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
