@@ -629,5 +629,103 @@ def test_bash_completion():
         w.write_file(w.out("completion-gate"), "")
 
 
+# zsh completes only in an interactive shell with a line editor: each completion runs a fresh `zsh -i` on a pty,
+# types the line and TAB, and a compadd wrapper writes every match it is given (already filtered by what was
+# typed) to a file, ended by a marker from comppostfuncs once the completion is over.
+ZSHRC = r"""
+fpath=($ZCOMPDIR $fpath)
+autoload -Uz compinit && compinit -u -d $ZDOTDIR/.zcompdump
+unsetopt beep
+compadd() {
+        # -O, -A or -D: a completion function collecting matches for itself, not offering them.
+        if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
+                builtin compadd "$@"
+                return $?
+        fi
+        local -a __hits
+        builtin compadd -A __hits "$@"
+        (( $#__hits )) && print -rl -- $__hits >> $ZCAP
+        builtin compadd "$@"
+}
+_zcap_done() { print -r -- "--END--" >> $ZCAP }
+zle-line-init() { comppostfuncs=(_zcap_done) }
+zle -N zle-line-init
+bindkey '^I' complete-word
+PS1='> '
+"""
+
+
+def test_zsh_completion():
+    import pty
+    import select
+    import time
+    zsh = require_binaries("zsh")[0]
+    source = os.environ.get("SOURCE_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    with world("zsh") as w:
+        w.start_batchd()
+        done = ctl_json(w, "start", "quick", "--wait")["id"]
+        failed = ctl_json(w, "start", "fails", "--wait", expect=2)["id"]
+        eid = ctl_json(w, "start", "gate", "gate=" + w.out("zsh-gate"))["id"]
+        w.wait_status(eid, "STARTED")
+        zdot = os.path.join(w.dir, "zsh")
+        os.mkdir(zdot)
+        w.write_file(os.path.join(zdot, ".zshrc"), ZSHRC)
+        cap = os.path.join(zdot, "matches")
+        env = dict(ctl_env(w), ZDOTDIR=zdot, ZCAP=cap, ZCOMPDIR=os.path.join(source, "ctl", "completion"),
+                   TERM="dumb", PATH=os.path.dirname(w.batchctl) + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+
+        def complete(line):
+            if os.path.exists(cap):
+                os.unlink(cap)
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execve(zsh, [zsh, "-i"], env)
+            try:
+                os.write(fd, (line + "\t").encode())
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    if select.select([fd], [], [], 0.1)[0]:
+                        try:
+                            os.read(fd, 65536)
+                        except OSError:
+                            break
+                    if os.path.exists(cap) and "--END--" in open(cap).read():
+                        break
+                else:
+                    raise AssertionError("zsh did not complete %r" % line)
+            finally:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(fd)
+            words = [x for x in open(cap).read().splitlines() if x and x != "--END--"]
+            return sorted(set(words))
+
+        verbs = [v for v in VERBS]
+        assert_eq(complete("batchctl "), sorted(verbs), "every verb")
+        assert_eq(complete("batchctl st"), ["start", "status", "step", "stop"], "verbs")
+        assert_eq(complete("batchctl --no-pager list-"), ["list-executions", "list-jobs"], "verbs after an option")
+        assert_eq(complete("batchctl start "), sorted(w.job_names()), "job names")
+        assert_eq(complete("batchctl status qu"), ["quick"], "job names for status")
+        assert_eq(complete("batchctl cat quick ga"), ["gate"], "cat takes several jobs")
+        assert_eq(complete("batchctl show "), sorted([str(done), str(failed), str(eid)] + w.job_names()),
+                  "execution ids and jobs for show")
+        assert_eq(complete("batchctl stop "), [str(eid)], "only running executions for stop")
+        assert_eq(complete("batchctl restart "), [str(failed)], "only failed or stopped ones for restart")
+        assert_eq(complete("batchctl logs 1 --fo"), ["--follow"], "logs' options")
+        assert_eq(complete("batchctl start quick --wa"), ["--wait"], "start's options")
+        assert_eq(complete("batchctl list-executions --li"), ["--limit"], "list-executions' options")
+        assert_eq(complete("batchctl calendar --ba"), ["--base-time"], "calendar's options")
+        assert_eq(complete("batchctl show quick -p Sched"), ["Schedule", "ScheduleParameter"], "property names")
+        assert_eq(complete("batchctl verify --con"), ["--config"], "verify's option")
+        assert_in(os.path.basename(w.conf_path), complete("batchctl verify %s/batchd.c" % w.dir), "files for verify")
+        assert_eq(complete("batchctl step co"), ["commit"], "step verbs")
+        assert_eq(complete("batchctl step commit --re"), ["--read", "--read-skip"], "step commit's options")
+        assert_eq(complete("batchctl help res"), ["restart"], "help takes a verb")
+        assert_in("--no-legend", complete("batchctl --no"), "global options")
+        assert_in("--json", complete("batchctl status --js"), "global options after the verb")
+        w.write_file(w.out("zsh-gate"), "")
+
+
 if __name__ == "__main__":
     main(globals())
