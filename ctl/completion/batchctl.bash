@@ -45,10 +45,18 @@ _batchctl() {
                                     EndTimestamp CurrentStep Progress'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
-        local opts_arg='--limit -n --iterations --base-time --directory -D --config --property -p'
+        local opts_arg='--limit -n --iterations --base-time --directory -D --config --property -p --state --since --until'
 
         # The argument of an option.
         case $prev in
+                --state)
+                        COMPREPLY=($(compgen -W 'STARTING STARTED STOPPING STOPPED FAILED COMPLETED ABANDONED UNKNOWN' -- "$cur"))
+                        return 0
+                        ;;
+                --since|--until)
+                        COMPREPLY=($(compgen -W 'now @0' -- "$cur"))
+                        return 0
+                        ;;
                 --limit|-n|--iterations)
                         COMPREPLY=()
                         return 0
@@ -108,7 +116,8 @@ _batchctl() {
         local verb_opts=''
         case $verb in
                 start|next|restart) verb_opts='--wait' ;;
-                status|list-executions) verb_opts='--limit' ;;
+                status) verb_opts='--limit' ;;
+                list-executions) verb_opts='--limit --state --since --until' ;;
                 logs) verb_opts='--follow --directory' ;;
                 calendar) verb_opts='--iterations --base-time' ;;
                 verify) verb_opts='--config' ;;

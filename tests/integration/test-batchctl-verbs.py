@@ -222,8 +222,11 @@ def test_list_executions():
         assert_eq([int(line.split()[0]) for line in r.stdout.splitlines()], ids[::-1][:2], "--limit 2 of quick")
         r = ctl(w, "list-executions", "-n", "1", "quick")
         assert r.stdout.endswith("\n1 execution listed.\n"), r.stdout
-        r = ctl(w, "list-executions", "nope")
-        assert_eq(r.stdout.splitlines()[-1], "0 executions listed.", "no executions of an unknown job")
+        r = ctl(w, "list-executions", "nope", expect=1)
+        assert_eq(error_line(r, "unknown job"), "Failed to list executions of job nope: NoSuchJob: No job "
+                  "configuration with the name [nope] was registered, and it has no executions", "unknown job")
+        r = ctl(w, "list-executions", "gate")
+        assert_eq(r.stdout.splitlines()[-1], "0 executions listed.", "a configured job that never ran")
 
         a = ctl_json(w, "list-executions")
         assert_eq([e["id"] for e in a], [fid] + ids[::-1], "--json ids")
@@ -234,6 +237,75 @@ def test_list_executions():
                       (d["instance_id"], d["job"], d["status"], d["exit_code"], d["exit_message"], d["create_time"],
                        d["start_time"], d["end_time"], d["path"]), "execution %d" % e["id"])
             assert_eq(e["duration_usec"], d["end_time"] - d["start_time"], "duration")
+
+
+def test_list_executions_filters():
+    with world("filters") as w:
+        w.start_batchd()
+        runs = []
+        for job in ("quick", "fails", "quick", "fails", "broken"):
+            e = ctl_json(w, "start", job, "n(long)=%d" % len(runs), "--wait", expect=None)
+            runs.append(e)
+        ids = [e["id"] for e in runs][::-1]        # newest first
+        status = {e["id"]: e["status"] for e in runs}
+
+        def listed(*args, **kw):
+            return [e["id"] for e in ctl_json(w, "list-executions", *args, **kw)]
+
+        assert_eq(listed("--state=FAILED"), [i for i in ids if status[i] == "FAILED"], "--state=FAILED")
+        assert_eq(listed("--state", "failed,completed"), ids, "several states, any case")
+        assert_eq(listed("--state=COMPLETED", "--state=ABANDONED"), [i for i in ids if status[i] == "COMPLETED"],
+                  "--state twice")
+        assert_eq(listed("--state=STOPPED"), [], "a state nothing is in")
+        assert_eq(listed("fails", "--state=FAILED", "-n", "1"), [ids[1]], "JOB, --state and -n together")
+        assert_eq(listed("--state=FAILED", "--limit=2"), [i for i in ids if status[i] == "FAILED"][:2],
+                  "-n counts the matching ones")
+
+        # -n1 is the option with its value, not a job name; "-n1=x" stays a job parameter.
+        assert_eq(listed("-n1"), ids[:1], "-n1")
+        assert_eq(listed("-n2", "quick"), [i for i in ids if runs[ids[::-1].index(i)]["job"] == "quick"][:2],
+                  "-n2 JOB")
+        e = ctl_json(w, "start", "quick", "-n1=x", "--wait")
+        assert_eq(list(w.call("GetExecution", "t", e["id"])[1][-1]), ["n1", "string", "x", False], "-n1=x is a parameter")
+        ids.insert(0, e["id"])
+        status[e["id"]] = e["status"]
+        runs.append(e)
+
+        # --since/--until: the start, inclusive at both ends.
+        starts = {e["id"]: e["start_usec"] for e in ctl_json(w, "list-executions")}
+        mid = ids[2]
+
+        def at(usec):
+            return "@%d.%06d" % (usec // 1000000, usec % 1000000)
+
+        assert_eq(listed("--since", at(starts[mid])), [i for i in ids if starts[i] >= starts[mid]], "--since")
+        assert_eq(listed("--until", at(starts[mid])), [i for i in ids if starts[i] <= starts[mid]], "--until")
+        assert_eq(listed("--since", at(starts[mid]), "--until", at(starts[mid])),
+                  [i for i in ids if starts[i] == starts[mid]], "--since and --until")
+        assert_eq(listed("--since=now"), [], "nothing since now")
+        r = ctl(w, "list-executions", "--since=2000-01-01", "--until=2999-12-31 23:59 UTC", "--no-legend")
+        assert_eq(len(r.stdout.splitlines()), len(ids), "dates")
+
+        r = ctl(w, "list-executions", "--state=RUNNING", expect=1)
+        assert_in("--state: unknown state 'RUNNING'", error_line(r, "bad state"), "bad state")
+        r = ctl(w, "list-executions", "--state=,", expect=1)
+        assert_in("--state needs a state", error_line(r, "empty state"), "empty state")
+        r = ctl(w, "list-executions", "--since=yesterday-ish", expect=1)
+        assert_in("Failed to parse --since= parameter: yesterday-ish", error_line(r, "bad time"), "bad time")
+        r = ctl(w, "list-executions", "--since=now", "--until=@1", expect=1)
+        assert_in("--since is later than --until", error_line(r, "empty range"), "empty range")
+        r = ctl(w, "status", "--state=FAILED", expect=1)
+        assert_eq(error_line(r, "--state with status"), "Option '--state' cannot be used with 'status'.", "status")
+
+        # A job gone from the configuration keeps its history; NoSuchJob is for names batchd never knew.
+        w.write_job("test.conf", jobs_file(w.job("other", [step("s", ["/bin/true"])])))
+        ctl(w, "reload")
+        assert_eq(listed("fails"), [i for i in ids if status[i] == "FAILED" and i in
+                                    [e["id"] for e in runs if e["job"] == "fails"]], "a removed job's history")
+        r = ctl(w, "list-executions", "fials", expect=1)
+        assert_in("NoSuchJob", error_line(r, "typo"), "typo")
+        r = ctl(w, "--json", "list-executions", "fials", expect=1)
+        assert_eq(r.stdout, "", "--json: nothing on stdout")
 
 
 def test_list_executions_pages():
@@ -619,6 +691,8 @@ def test_bash_completion():
         assert_eq(complete("show", "quick", "--prop"), ["--property"], "show's option")
         assert_eq(complete("stop", ""), [str(eid)], "only running executions for stop")
         assert_eq(complete("logs", "1", "--fo"), ["--follow"], "verb options")
+        assert_eq(complete("list-executions", "--st"), ["--state"], "list-executions' filters")
+        assert_eq(complete("list-executions", "--state", "FA"), ["FAILED"], "states")
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
         assert_in("--json=pretty", complete("--js"), "options")
         assert_eq(complete("veri"), ["verify"], "verify")
@@ -715,6 +789,8 @@ def test_zsh_completion():
         assert_eq(complete("batchctl logs 1 --fo"), ["--follow"], "logs' options")
         assert_eq(complete("batchctl start quick --wa"), ["--wait"], "start's options")
         assert_eq(complete("batchctl list-executions --li"), ["--limit"], "list-executions' options")
+        assert_eq(complete("batchctl list-executions --si"), ["--since"], "list-executions' filters")
+        assert_eq(complete("batchctl list-executions --state=FA"), ["FAILED"], "states")
         assert_eq(complete("batchctl calendar --ba"), ["--base-time"], "calendar's options")
         assert_eq(complete("batchctl show quick -p Sched"), ["Schedule", "ScheduleParameter"], "property names")
         assert_eq(complete("batchctl verify --con"), ["--config"], "verify's option")
