@@ -3,237 +3,17 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <sys/stat.h>
 
 #include "batch-error.h"
 #include "log.h"
 #include "repository-internal.h"
-#include "schema.h"
-
-
-#define EXECUTION_COLUMNS                                                               \
-        "E.JOB_EXECUTION_ID, E.VERSION, E.JOB_INSTANCE_ID, I.JOB_NAME, E.CREATE_TIME, " \
-        "E.START_TIME, E.END_TIME, E.LAST_UPDATED, E.STATUS, E.EXIT_CODE, E.EXIT_MESSAGE"
-#define EXECUTION_FROM \
-        " FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID"
-#define STEP_COLUMNS                                                                            \
-        "S.STEP_EXECUTION_ID, S.VERSION, S.JOB_EXECUTION_ID, S.STEP_NAME, S.CREATE_TIME, "      \
-        "S.START_TIME, S.END_TIME, S.LAST_UPDATED, S.STATUS, S.COMMIT_COUNT, S.READ_COUNT, "    \
-        "S.FILTER_COUNT, S.WRITE_COUNT, S.READ_SKIP_COUNT, S.WRITE_SKIP_COUNT, "                \
-        "S.PROCESS_SKIP_COUNT, S.ROLLBACK_COUNT, S.EXIT_CODE, S.EXIT_MESSAGE, "                 \
-        "C.SHORT_CONTEXT, C.SERIALIZED_CONTEXT"
-#define STEP_FROM                                                                               \
-        " FROM BATCH_STEP_EXECUTION S"                                                          \
-        " LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID"
-#define RUNNING_STATUSES "('STARTING', 'STARTED', 'STOPPING')"
-/* The same test spelled as the partial index BATCH_JOB_EXEC_RUNNING_IDX spells it (schema/004), so the planner can
- * use that index: it only matches its own expression. */
-#define RUNNING(alias) "(" alias ".STATUS = 'STARTING' OR " alias ".STATUS = 'STARTED' OR " alias ".STATUS = 'STOPPING')"
-
-static const struct {
-        const char *sqlite;
-        const char *postgresql;         /* NULL: the same text */
-} sql_text[_SQL_MAX] = {
-        [SQL_FIND_INSTANCE] = { .sqlite =
-                "SELECT JOB_INSTANCE_ID, VERSION FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1 AND JOB_KEY = ?2" },
-        [SQL_INSERT_INSTANCE] = { .sqlite =
-                "INSERT INTO BATCH_JOB_INSTANCE (JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY) VALUES (?1, 0, ?2, ?3)" },
-        [SQL_GET_INSTANCE] = { .sqlite =
-                "SELECT JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY FROM BATCH_JOB_INSTANCE WHERE JOB_INSTANCE_ID = ?1" },
-        [SQL_INSTANCE_STATUSES] = { .sqlite =
-                "SELECT STATUS, COUNT(*) FROM BATCH_JOB_EXECUTION WHERE JOB_INSTANCE_ID = ?1 GROUP BY STATUS" },
-        [SQL_LAST_EXECUTION_OF_INSTANCE] = { .sqlite =
-                "SELECT MAX(JOB_EXECUTION_ID) FROM BATCH_JOB_EXECUTION WHERE JOB_INSTANCE_ID = ?1" },
-        [SQL_STEP_STATUSES_OF_EXECUTION] = { .sqlite =
-                "SELECT STEP_NAME, STATUS FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = ?1 "
-                "ORDER BY STEP_EXECUTION_ID" },
-        [SQL_INSERT_EXECUTION] = { .sqlite =
-                "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, "
-                "START_TIME, END_TIME, STATUS, EXIT_CODE, EXIT_MESSAGE, LAST_UPDATED) "
-                "VALUES (?1, 0, ?2, ?3, NULL, NULL, ?4, ?5, '', ?3)" },
-        [SQL_INSERT_PARAM] = { .sqlite =
-                "INSERT INTO BATCH_JOB_EXECUTION_PARAMS (JOB_EXECUTION_ID, PARAMETER_NAME, PARAMETER_TYPE, "
-                "PARAMETER_VALUE, IDENTIFYING) VALUES (?1, ?2, ?3, ?4, ?5)" },
-        [SQL_GET_PARAMS] = { .sqlite =
-                "SELECT PARAMETER_NAME, PARAMETER_TYPE, PARAMETER_VALUE, IDENTIFYING "
-                "FROM BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID = ?1 ORDER BY rowid" },
-        [SQL_INSERT_JOB_CONTEXT] = { .sqlite =
-                "INSERT INTO BATCH_JOB_EXECUTION_CONTEXT (JOB_EXECUTION_ID, SHORT_CONTEXT, SERIALIZED_CONTEXT) "
-                "VALUES (?1, ?2, ?3)" },
-        [SQL_GET_JOB_CONTEXT] = { .sqlite =
-                "SELECT SHORT_CONTEXT, SERIALIZED_CONTEXT FROM BATCH_JOB_EXECUTION_CONTEXT WHERE JOB_EXECUTION_ID = ?1" },
-        [SQL_UPDATE_JOB_CONTEXT] = { .sqlite =
-                "UPDATE BATCH_JOB_EXECUTION_CONTEXT SET SHORT_CONTEXT = ?2, SERIALIZED_CONTEXT = ?3 "
-                "WHERE JOB_EXECUTION_ID = ?1" },
-        [SQL_UPDATE_EXECUTION] = { .sqlite =
-                "UPDATE BATCH_JOB_EXECUTION SET START_TIME = ?3, END_TIME = ?4, STATUS = ?5, EXIT_CODE = ?6, "
-                "EXIT_MESSAGE = ?7, VERSION = ?2 + 1, LAST_UPDATED = ?8 "
-                "WHERE JOB_EXECUTION_ID = ?1 AND VERSION = ?2" },
-        [SQL_EXECUTION_VERSION] = { .sqlite =
-                "SELECT VERSION FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?1" },
-        [SQL_GET_EXECUTION] = { .sqlite =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM " WHERE E.JOB_EXECUTION_ID = ?1" },
-        [SQL_INSERT_STEP] = { .sqlite =
-                "INSERT INTO BATCH_STEP_EXECUTION (STEP_EXECUTION_ID, VERSION, STEP_NAME, JOB_EXECUTION_ID, "
-                "CREATE_TIME, START_TIME, END_TIME, STATUS, COMMIT_COUNT, READ_COUNT, FILTER_COUNT, WRITE_COUNT, "
-                "READ_SKIP_COUNT, WRITE_SKIP_COUNT, PROCESS_SKIP_COUNT, ROLLBACK_COUNT, EXIT_CODE, EXIT_MESSAGE, "
-                "LAST_UPDATED) VALUES (?1, 0, ?2, ?3, ?4, NULL, NULL, 'STARTING', 0, 0, 0, 0, 0, 0, 0, 0, "
-                "'EXECUTING', '', ?4)" },
-        [SQL_INSERT_STEP_CONTEXT] = { .sqlite =
-                "INSERT INTO BATCH_STEP_EXECUTION_CONTEXT (STEP_EXECUTION_ID, SHORT_CONTEXT, SERIALIZED_CONTEXT) "
-                "VALUES (?1, ?2, ?3)" },
-        [SQL_GET_STEP_CONTEXT] = { .sqlite =
-                "SELECT SHORT_CONTEXT, SERIALIZED_CONTEXT FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID = ?1" },
-        [SQL_UPDATE_STEP_CONTEXT] = { .sqlite =
-                "UPDATE BATCH_STEP_EXECUTION_CONTEXT SET SHORT_CONTEXT = ?2, SERIALIZED_CONTEXT = ?3 "
-                "WHERE STEP_EXECUTION_ID = ?1" },
-        [SQL_UPDATE_STEP] = { .sqlite =
-                "UPDATE BATCH_STEP_EXECUTION SET START_TIME = ?3, END_TIME = ?4, STATUS = ?5, COMMIT_COUNT = ?6, "
-                "READ_COUNT = ?7, FILTER_COUNT = ?8, WRITE_COUNT = ?9, READ_SKIP_COUNT = ?10, "
-                "WRITE_SKIP_COUNT = ?11, PROCESS_SKIP_COUNT = ?12, ROLLBACK_COUNT = ?13, EXIT_CODE = ?14, "
-                "EXIT_MESSAGE = ?15, VERSION = ?2 + 1, LAST_UPDATED = ?16 "
-                "WHERE STEP_EXECUTION_ID = ?1 AND VERSION = ?2" },
-        [SQL_STEP_VERSION] = { .sqlite =
-                "SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1" },
-        [SQL_GET_STEPS] = { .sqlite =
-                "SELECT " STEP_COLUMNS STEP_FROM " WHERE S.JOB_EXECUTION_ID = ?1 ORDER BY S.STEP_EXECUTION_ID" },
-        /* Spring's getLastStepExecution(): across all executions of the instance, newest first. Newest by id:
-         * the stored times are wall-clock text that repeats in the autumn DST hour (and can be UTC or local,
-         * see "timestamps"), while ids only ever grow. */
-        /* CROSS JOIN pins the executions of the instance as the outer loop; left to itself the planner may
-         * walk every step of that name in the whole history. */
-        [SQL_LAST_STEP] = { .sqlite =
-                "SELECT " STEP_COLUMNS " FROM BATCH_JOB_EXECUTION E"
-                " CROSS JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
-                " LEFT JOIN BATCH_STEP_EXECUTION_CONTEXT C ON C.STEP_EXECUTION_ID = S.STEP_EXECUTION_ID"
-                " WHERE E.JOB_INSTANCE_ID = ?1 AND S.STEP_NAME = ?2"
-                " ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1" },
-        [SQL_STEP_COUNT] = { .sqlite =
-                "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION E"
-                " CROSS JOIN BATCH_STEP_EXECUTION S ON S.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
-                " WHERE E.JOB_INSTANCE_ID = ?1 AND S.STEP_NAME = ?2" },
-        [SQL_JOB_NAMES] = { .sqlite =
-                "SELECT DISTINCT JOB_NAME FROM BATCH_JOB_INSTANCE ORDER BY JOB_NAME" },
-        [SQL_INSTANCES_OF_JOB] = { .sqlite =
-                "SELECT JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1 "
-                "ORDER BY JOB_INSTANCE_ID DESC LIMIT ?3 OFFSET ?2" },
-        [SQL_INSTANCE_COUNT] = { .sqlite =
-                "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = ?1" },
-        /* The highest run.id any execution of the job was launched with (Spring stores canonical longs). First
-         * among the 1000 highest run.ids of all jobs, from BATCHD_RUN_ID_IDX (schema/005): that is exact
-         * whenever the job has one there, and about a millisecond at 200,000 executions. Only a job with none
-         * there walks its own executions' parameters. */
-        [SQL_MAX_RUN_ID] = { .sqlite =
-                "SELECT COALESCE("
-                "(SELECT MAX(T.V) FROM (SELECT CAST(P.PARAMETER_VALUE AS INTEGER) AS V, P.JOB_EXECUTION_ID AS X"
-                " FROM BATCH_JOB_EXECUTION_PARAMS P INDEXED BY BATCHD_RUN_ID_IDX"
-                " WHERE P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'"
-                " ORDER BY CAST(P.PARAMETER_VALUE AS INTEGER) DESC LIMIT 1000) T"
-                " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_EXECUTION_ID = T.X"
-                " CROSS JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = ?1),"
-                "(SELECT MAX(CAST(P.PARAMETER_VALUE AS INTEGER)) FROM BATCH_JOB_INSTANCE I"
-                " CROSS JOIN BATCH_JOB_EXECUTION E ON E.JOB_INSTANCE_ID = I.JOB_INSTANCE_ID"
-                " CROSS JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID"
-                " WHERE I.JOB_NAME = ?1 AND P.PARAMETER_NAME = 'run.id' AND P.PARAMETER_TYPE = 'java.lang.Long'))" },
-        /* One statement per filter: a `(?1 IS NULL OR ...)` filter cannot use an index, so the planner walks the
-         * whole history. test-repository's test_query_plans checks each plan. Unfiltered, the walk backwards
-         * along the primary key stops after offset + limit rows. */
-        [SQL_LIST_EXECUTIONS] = { .sqlite =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3" },
-        /* The page's ids come from the two covering indexes alone (by name, then by instance); only the rows of
-         * the page are read. */
-        [SQL_LIST_EXECUTIONS_OF_JOB] = { .sqlite =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE E.JOB_EXECUTION_ID IN (SELECT E2.JOB_EXECUTION_ID FROM BATCH_JOB_INSTANCE I2"
-                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
-                "  WHERE I2.JOB_NAME = ?1 ORDER BY E2.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3)"
-                " ORDER BY E.JOB_EXECUTION_ID DESC" },
-        [SQL_LIST_EXECUTIONS_OF_INSTANCE] = { .sqlite =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE E.JOB_INSTANCE_ID = ?2 AND (?1 IS NULL OR I.JOB_NAME = ?1)"
-                " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3" },
-        /* ListJobs and the job objects' LastExecutionId/LastStatus: one index lookup per instance of the job. */
-        [SQL_LAST_EXECUTION_OF_JOB] = { .sqlite =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE E.JOB_EXECUTION_ID = (SELECT MAX(E2.JOB_EXECUTION_ID) FROM BATCH_JOB_INSTANCE I2"
-                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
-                "  WHERE I2.JOB_NAME = ?1)" },
-        [SQL_RUNNING_EXECUTIONS] = { .sqlite =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE " RUNNING("E") " AND (?1 IS NULL OR I.JOB_NAME = ?1)"
-                " ORDER BY E.JOB_EXECUTION_ID LIMIT ?2" },
-        [SQL_FAIL_RUNNING_STEPS] = { .sqlite =
-                "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
-                "END_TIME = ?3, LAST_UPDATED = ?3, VERSION = VERSION + 1 "
-                "WHERE JOB_EXECUTION_ID = ?1 AND STATUS IN " RUNNING_STATUSES },
-        /* A step on record as running under an execution that ended: left by a batchd that recorded the job's
-         * end but not the step's. Nothing can be running it. One statement per case, each on an index (the
-         * step executions of one job execution; the partial index of running steps, schema/006). */
-        [SQL_FAIL_ORPHAN_STEPS] = { .sqlite =
-                "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
-                "END_TIME = COALESCE(END_TIME, ?3), LAST_UPDATED = ?3, VERSION = VERSION + 1 "
-                "WHERE JOB_EXECUTION_ID = ?1 AND STATUS IN " RUNNING_STATUSES " "
-                "AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION E WHERE E.JOB_EXECUTION_ID = ?1 AND " RUNNING("E") ")" },
-        [SQL_FAIL_ALL_ORPHAN_STEPS] = { .sqlite =
-                "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'FAILED', EXIT_CODE = 'FAILED', EXIT_MESSAGE = ?2, "
-                "END_TIME = COALESCE(END_TIME, ?3), LAST_UPDATED = ?3, VERSION = VERSION + 1 "
-                "WHERE " RUNNING("BATCH_STEP_EXECUTION") " AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION E "
-                "WHERE E.JOB_EXECUTION_ID = BATCH_STEP_EXECUTION.JOB_EXECUTION_ID AND " RUNNING("E") ")" },
-        /* batchd's own tables (schedule-store.c, schema/003). Two statements for the non-runs: a
-         * `(?1 IS NULL OR ...)` filter cannot use BATCHD_JOB_NONRUN_JOB_IDX. */
-        [SQL_GET_LAST_FIRE] = { .sqlite =
-                "SELECT LAST_FIRE_USEC FROM BATCHD_JOB_SCHEDULE WHERE JOB_NAME = ?1" },
-        [SQL_SET_LAST_FIRE] = { .sqlite =
-                "INSERT INTO BATCHD_JOB_SCHEDULE (JOB_NAME, LAST_FIRE_TIME, LAST_FIRE_USEC, LAST_EXECUTION_ID) "
-                "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (JOB_NAME) DO UPDATE SET "
-                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4" },
-        [SQL_ADD_NONRUN] = { .sqlite =
-                "INSERT INTO BATCHD_JOB_NONRUN (JOB_NAME, SCHEDULED_TIME, SCHEDULED_USEC, RECORDED_TIME, REASON, "
-                "DETAIL) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
-        [SQL_LIST_NONRUNS] = { .sqlite =
-                "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
-                "FROM BATCHD_JOB_NONRUN ORDER BY NONRUN_ID DESC LIMIT ?2" },
-        [SQL_LIST_NONRUNS_OF_JOB] = { .sqlite =
-                "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
-                "FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = ?1 ORDER BY NONRUN_ID DESC LIMIT ?2" },
-};
 
 #define ORPHAN_STEP_MESSAGE "The job execution ended while this step was on record as running; marked FAILED."
-
-/* The connection's schema queries (SQLite only, repository_migrate()), prepared once like the others. */
-typedef enum SchemaSql {
-        SCHEMA_SQL_USER_VERSION,
-        SCHEMA_SQL_FOREIGN_TABLES,
-        SCHEMA_SQL_SPRING_TABLES,
-        _SCHEMA_SQL_MAX,
-} SchemaSql;
-
-struct Repository {
-        Db *db;
-        bool read_only;
-        bool timestamps_utc;
-        unsigned tx_depth;
-        uint64_t context_size_max;
-        DbStatement *stmts[_SQL_MAX];
-        DbStatement *schema_stmts[_SCHEMA_SQL_MAX];
-        DbStatement *plan_stmts[_SQL_MAX];      /* repository_query_plans() */
-        DbStatement *retention_stmt;            /* repository_delete_old() */
-
-        /* The file we opened, to notice when the path names another one (deleted or replaced). */
-        dev_t dev;
-        ino_t ino;
-        bool replaced;
-        void (*replaced_callback)(Repository *r, void *userdata);
-        void *replaced_userdata;
-
-        ContextFormat context_format;    /* how contexts are written; reading takes any */
-};
 
 /* ---- errors ---- */
 
 /* error is a negative errno of db.h. The database's own words go into the message. */
-static int repository_error(Repository *r, int error_code, sd_bus_error *error, const char *what) {
+int repository_error(Repository *r, int error_code, sd_bus_error *error, const char *what) {
         assert(error_code < 0);
 
         if (error_code == -ENOMEM)
@@ -245,29 +25,7 @@ static int repository_error(Repository *r, int error_code, sd_bus_error *error, 
         return error_code;
 }
 
-/* ---- statements and transactions ---- */
-
-static const char *sql_for(Repository *r, Sql id) {
-        if (db_backend(r->db) == DB_BACKEND_POSTGRESQL && sql_text[id].postgresql)
-                return sql_text[id].postgresql;
-        return sql_text[id].sqlite;
-}
-
-int repository_statement(Repository *r, Sql id, DbStatement **ret) {
-        int k;
-
-        assert(r);
-        assert(id >= 0 && id < _SQL_MAX);
-        assert(ret);
-
-        if (!r->stmts[id]) {
-                k = db_prepare(r->db, sql_for(r, id), &r->stmts[id]);
-                if (k < 0)
-                        return k;
-        }
-        *ret = r->stmts[id];
-        return 0;
-}
+/* ---- transactions ---- */
 
 /* Transactions nest: the outermost level is BEGIN/COMMIT, inner levels are savepoints. So every function stays
  * atomic on its own, a caller can group several of them into one disk write (RepositoryTransaction), and an
@@ -294,7 +52,7 @@ static int repository_check_open(Repository *r, sd_bus_error *error) {
         return 0;
 }
 
-static int repository_begin(Repository *r, sd_bus_error *error) {
+int repository_begin(Repository *r, sd_bus_error *error) {
         int k;
 
         if (r->read_only)
@@ -320,7 +78,7 @@ static int repository_begin(Repository *r, sd_bus_error *error) {
         return 0;
 }
 
-static void repository_rollback(Repository *r) {
+void repository_rollback(Repository *r) {
         assert(r->tx_depth > 0);
 
         if (r->tx_depth > 1) {
@@ -337,7 +95,7 @@ static void repository_rollback(Repository *r) {
 }
 
 /* Closes the innermost level. On failure the level stays open, for the caller's guard to roll back. */
-static int repository_commit(Repository *r, sd_bus_error *error) {
+int repository_commit(Repository *r, sd_bus_error *error) {
         int k;
 
         assert(r->tx_depth > 0);
@@ -409,123 +167,6 @@ void repository_transaction_done(RepositoryTransaction *t) {
         repository_rollback(r);
 }
 
-int repository_check_file(Repository *r, sd_bus_error *error) {
-        struct stat st;
-
-        assert(r);
-
-        if (r->ino == 0)        /* in memory */
-                return 0;
-        /* Only a missing file or another inode counts; a stat() that fails otherwise proves nothing. */
-        if (!r->replaced) {
-                if (stat(db_location(r->db), &st) < 0)
-                        r->replaced = errno == ENOENT;
-                else
-                        r->replaced = st.st_dev != r->dev || st.st_ino != r->ino;
-                if (r->replaced && r->replaced_callback)
-                        r->replaced_callback(r, r->replaced_userdata);
-        }
-        if (r->replaced)
-                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE_REPLACED,
-                                         "Database %s was deleted or replaced while batchd had it open; nothing "
-                                         "is written to it until batchd is restarted or reloaded.", db_location(r->db)),
-                       -EIDRM;
-        return 0;
-}
-
-bool repository_is_replaced(Repository *r) {
-        return r && r->replaced;
-}
-
-void repository_set_replaced_callback(Repository *r, void (*callback)(Repository *r, void *userdata), void *userdata) {
-        assert(r);
-        r->replaced_callback = callback;
-        r->replaced_userdata = userdata;
-}
-
-void repository_set_busy_timeout(Repository *r, unsigned msec) {
-        assert(r);
-        db_set_busy_timeout(r->db, msec);
-}
-
-int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int error) {
-        assert(r);
-        assert(error < 0);
-
-        return db_inject_fault(r->db, sql_prefix, n, count, error);
-}
-
-/* Cuts the last ":field" off spec and returns it. */
-static char *split_last(char *spec) {
-        char *colon = strrchr(spec, ':');
-
-        if (!colon)
-                return NULL;
-        *colon = '\0';
-        return colon + 1;
-}
-
-static bool parse_unsigned(const char *s, unsigned *ret) {
-        unsigned long v;
-        char *end;
-
-        if (isempty(s) || !strchr("0123456789", s[0]))
-                return false;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end != '\0' || v == 0 || v > UINT_MAX)
-                return false;
-        *ret = (unsigned) v;
-        return true;
-}
-
-int repository_inject_fault_from_environment(Repository *r) {
-        /* The names stay SQLite's, as the tests and docs spell them; what fails is the errno of db.h. */
-        static const struct {
-                const char *name;
-                int error;
-        } codes[] = {
-                { "BUSY",  -EAGAIN },
-                { "FULL",  -ENOSPC },
-                { "IOERR", -EIO    },
-                { "NOMEM", -ENOMEM },
-        };
-        _cleanup_free_ char *spec = NULL;
-        const char *e = getenv("BATCHD_TEST_FAULT");
-        unsigned n, count = 1;
-        char *field;
-        int error = 0;
-
-        assert(r);
-
-        if (isempty(e))
-                return 0;
-        spec = strdup(e);
-        if (!spec)
-                return -ENOMEM;
-        /* "<sql prefix>:<n>:<code>[:<count>]"; the prefix may contain colons itself. */
-        field = split_last(spec);
-        if (field && parse_unsigned(field, &count))
-                field = split_last(spec);
-        for (size_t i = 0; field && i < ELEMENTSOF(codes); i++)
-                if (streq(field, codes[i].name))
-                        error = codes[i].error;
-        field = error < 0 ? split_last(spec) : NULL;
-        if (!field || !parse_unsigned(field, &n))
-                return -EINVAL;
-        log_warning("Test fault injection: executions %u to %u of \"%s...\" fail with %s.", n, n + count - 1, spec,
-                    strerror(-error));
-        return repository_inject_fault(r, spec, n, count, error);
-}
-
-/* Rolls back whatever transaction level is still open when the guard goes out of scope. */
-static void transaction_rollbackp(Repository **r) {
-        if (*r)
-                repository_rollback(*r);
-}
-
-#define _cleanup_transaction_ _cleanup_(transaction_rollbackp)
-
 static int bind_text(DbStatement *s, int i, const char *v) {
         return db_bind_text(s, i, v);
 }
@@ -584,193 +225,6 @@ static int repository_next_id(Repository *r, const char *sequence, int64_t *ret,
                 if (_k_ < 0)                                                                           \
                         return repository_error((r), _k_, (error), "prepare a statement");             \
         } while (0)
-
-/* ---- open, schema and migrations (SQLite) ---- */
-
-static const char *const schema_sql[_SCHEMA_SQL_MAX] = {
-        [SCHEMA_SQL_USER_VERSION] = "PRAGMA user_version",
-        [SCHEMA_SQL_FOREIGN_TABLES] =
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'BATCH\\_%' ESCAPE '\\' "
-                "AND name NOT LIKE 'BATCHD\\_%' ESCAPE '\\'",
-        [SCHEMA_SQL_SPRING_TABLES] =
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'BATCH_JOB_INSTANCE'",
-};
-
-static int schema_query_int(Repository *r, SchemaSql id, int64_t *ret, sd_bus_error *error) {
-        DbStatement *s;
-        int k;
-
-        assert(db_backend(r->db) == DB_BACKEND_SQLITE);
-
-        if (!r->schema_stmts[id]) {
-                k = db_prepare(r->db, schema_sql[id], &r->schema_stmts[id]);
-                if (k < 0)
-                        return repository_error(r, k, error, "read the database");
-        }
-        s = r->schema_stmts[id];
-        k = db_step(s);
-        *ret = k == DB_ROW ? db_column_int64(s, 0) : 0;
-        db_reset(s);
-        if (k < 0)
-                return repository_error(r, k, error, "read the database");
-        return 0;
-}
-
-/* Brings a SQLite database to the schema this batchd knows (schema/, PRAGMA user_version). */
-static int repository_migrate_sqlite(Repository *r, sd_bus_error *error) {
-        int64_t version, foreign, spring;
-        int k;
-
-        k = schema_query_int(r, SCHEMA_SQL_USER_VERSION, &version, error);
-        if (k < 0)
-                return k;
-        if (version > (int64_t) schema_migrations_count)
-                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
-                                         "Database %s has schema version %" PRIi64 ", newer than the %zu this batchd "
-                                         "knows; refusing to touch it.", db_location(r->db), version,
-                                         schema_migrations_count),
-                       -EPROTONOSUPPORT;
-
-        if (version == 0) {
-                /* A database we did not create: adopt one that Spring Batch created (same tables), refuse
-                 * anything else rather than mixing our tables into someone else's data. */
-                k = schema_query_int(r, SCHEMA_SQL_FOREIGN_TABLES, &foreign, error);
-                if (k < 0)
-                        return k;
-                if (foreign > 0)
-                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
-                                                 "Database %s holds tables that are not Spring Batch's; refusing to "
-                                                 "use a foreign database.", db_location(r->db)),
-                               -EPROTONOSUPPORT;
-
-                k = schema_query_int(r, SCHEMA_SQL_SPRING_TABLES, &spring, error);
-                if (k < 0)
-                        return k;
-                if (spring > 0)
-                        version = 1;
-        }
-
-        if (version == (int64_t) schema_migrations_count)
-                return 0;
-        if (r->read_only)
-                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
-                                         "Database %s has schema version %" PRIi64 " but %zu is needed; start batchd "
-                                         "once to upgrade it.", db_location(r->db), version, schema_migrations_count),
-                       -EPROTONOSUPPORT;
-
-        for (size_t i = (size_t) version; i < schema_migrations_count; i++) {
-                _cleanup_free_ char *sql = NULL;
-
-                if (asprintf(&sql, "BEGIN IMMEDIATE; %s; PRAGMA user_version = %zu; COMMIT;",
-                             schema_migrations[i], i + 1) < 0)
-                        return -ENOMEM;
-                k = db_exec(r->db, sql);
-                if (k < 0) {
-                        k = repository_error(r, k, error, "upgrade the database schema");
-                        if (db_in_transaction(r->db))
-                                (void) db_rollback(r->db);
-                        return k;
-                }
-        }
-        return 0;
-}
-
-static int repository_migrate(Repository *r, sd_bus_error *error) {
-        if (db_backend(r->db) == DB_BACKEND_SQLITE)
-                return repository_migrate_sqlite(r, error);
-        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
-                                 "Database %s is PostgreSQL, which the job repository does not support yet.",
-                                 db_location(r->db)), -EPROTONOSUPPORT;
-}
-
-int repository_open(const char *path, RepositoryOpenFlags flags, Repository **ret, sd_bus_error *error) {
-        _cleanup_(repository_freep) Repository *r = NULL;
-        _cleanup_free_ char *message = NULL;
-        bool memory;
-        int k;
-
-        assert(path);
-        assert(ret);
-
-        memory = streq(path, REPOSITORY_MEMORY);
-
-        r = calloc(1, sizeof(Repository));
-        if (!r)
-                return -ENOMEM;
-        r->read_only = (flags & REPOSITORY_READ_ONLY) && !memory;
-        r->timestamps_utc = flags & REPOSITORY_TIMESTAMPS_UTC;
-
-        /* The connection's set-up (busy timeout, foreign keys, WAL, the checks that the file is a writable
-         * database) is the backend's (db-sqlite.c); its message says what went wrong, with the location. */
-        k = db_open(path, r->read_only ? DB_OPEN_READ_ONLY : 0, &r->db, &message);
-        if (k == -ENOMEM)
-                return k;
-        if (k < 0) {
-                if (message)
-                        return sd_bus_error_setf(error, k == -EAGAIN ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
-                                                 "%s", message), k;
-                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to open the database in %s: %s",
-                                         path, strerror(-k)), k;
-        }
-
-        k = repository_migrate(r, error);
-        if (k < 0)
-                return k;
-
-        if (!memory && db_backend(r->db) == DB_BACKEND_SQLITE) {
-                struct stat st;
-
-                if (stat(path, &st) < 0)
-                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to stat %s: %m", path), -errno;
-                r->dev = st.st_dev;
-                r->ino = st.st_ino;
-        }
-
-        *ret = TAKE_PTR(r);
-        return 0;
-}
-
-Repository *repository_free(Repository *r) {
-        if (!r)
-                return NULL;
-        /* The statements belong to the connection and go with it. */
-        db_free(r->db);
-        return mfree(r);
-}
-
-char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]) {
-        assert(r);
-        return timestamp_format_zone(t, r->timestamps_utc, buf);
-}
-
-int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret) {
-        assert(r);
-        return timestamp_parse_zone(s, r->timestamps_utc, ret);
-}
-
-Db *repository_get_db(Repository *r) {
-        assert(r);
-        return r->db;
-}
-
-void repository_set_context_format(Repository *r, ContextFormat f) {
-        assert(r);
-        assert(f >= 0 && f < _CONTEXT_FORMAT_MAX);
-        r->context_format = f;
-}
-
-int repository_schema_version(Repository *r) {
-        int64_t v;
-        int k;
-
-        assert(r);
-
-        if (db_backend(r->db) != DB_BACKEND_SQLITE)
-                return -EOPNOTSUPP;
-        k = schema_query_int(r, SCHEMA_SQL_USER_VERSION, &v, NULL);
-        return k < 0 ? k : (int) v;
-}
 
 /* ---- object lifetimes ---- */
 
@@ -878,7 +332,8 @@ static int context_save_limited(Repository *r, Sql id, int64_t owner, const Exec
                 return k;
         if (db_changes(r->db) == 0)
                 return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
-                                         "Execution context of %" PRIi64 " is missing in %s.", owner, db_location(r->db)), -EIO;
+                                         "Execution context of %" PRIi64 " is missing in %s.", owner,
+                                         db_location(r->db)), -EIO;
         return 0;
 }
 
@@ -2100,40 +1555,6 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
         return 0;
 }
 
-int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
-                           void *userdata) {
-        assert(r);
-        assert(cb);
-
-        /* SQLite's EXPLAIN QUERY PLAN; PostgreSQL plans differently and has no such rows. */
-        if (db_backend(r->db) != DB_BACKEND_SQLITE)
-                return -EOPNOTSUPP;
-
-        for (Sql id = 0; id < _SQL_MAX; id++) {
-                _cleanup_db_reset_ DbStatement *s = NULL;
-                int k = 0, rc;
-
-                if (!r->plan_stmts[id]) {
-                        _cleanup_free_ char *q = NULL;
-
-                        if (asprintf(&q, "EXPLAIN QUERY PLAN %s", sql_for(r, id)) < 0)
-                                return -ENOMEM;
-                        rc = db_prepare(r->db, q, &r->plan_stmts[id]);
-                        if (rc < 0)
-                                return rc;
-                }
-                s = r->plan_stmts[id];
-                /* Column 3 is the detail ("SEARCH E USING INTEGER PRIMARY KEY ..."). */
-                while (k >= 0 && (rc = db_step(s)) == DB_ROW)
-                        k = cb(sql_for(r, id), db_column_text(s, 3), userdata);
-                if (k < 0)
-                        return k;
-                if (rc < 0)
-                        return rc;
-        }
-        return 0;
-}
-
 /* ---- operations ---- */
 
 int repository_next_run_id(Repository *r, const char *job_name, int64_t *ret, sd_bus_error *error) {
@@ -2307,81 +1728,5 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
                 *ret_ids = TAKE_PTR(ids);
         if (ret_n)
                 *ret_n = n;
-        return 0;
-}
-
-int repository_delete_old(Repository *r, unsigned keep_days, unsigned keep_executions, usec_t now,
-                          uint64_t *ret_deleted) {
-        _cleanup_transaction_ Repository *tx = NULL;
-        _cleanup_db_reset_ DbStatement *s = NULL;
-        char cutoff[TIMESTAMP_MAX] = "";
-        int64_t deleted;
-        int k;
-
-        assert(r);
-
-        if (keep_days == 0 && keep_executions == 0) {
-                if (ret_deleted)
-                        *ret_deleted = 0;
-                return 0;
-        }
-        if (keep_days > 0 && now > (usec_t) keep_days * 86400 * USEC_PER_SEC)
-                (void) repository_timestamp_format(r, now - (usec_t) keep_days * 86400 * USEC_PER_SEC, cutoff);
-
-        k = repository_begin(r, NULL);
-        if (k < 0)
-                return k;
-        tx = r;
-
-        k = db_exec(r->db, "CREATE TEMP TABLE IF NOT EXISTS doomed (ID INTEGER PRIMARY KEY); DELETE FROM doomed;");
-        if (k < 0)
-                return k;
-
-        /* Not in the statement table: it walks the history by design (test_query_plans forbids that there), and
-         * its table only exists once the statement above ran on this connection. */
-        if (!r->retention_stmt) {
-                k = db_prepare(r->db,
-                        "INSERT INTO doomed SELECT E.JOB_EXECUTION_ID FROM BATCH_JOB_EXECUTION E "
-                        "JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "
-                        "WHERE NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION R WHERE R.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "
-                        "                  AND " RUNNING("R") ") "
-                        "AND ((?1 != '' AND E.END_TIME IS NOT NULL AND E.END_TIME < ?1) "
-                        "  OR (?2 > 0 AND E.JOB_EXECUTION_ID IN ("
-                        "      SELECT ID FROM (SELECT E2.JOB_EXECUTION_ID AS ID, ROW_NUMBER() OVER ("
-                        "          PARTITION BY I2.JOB_NAME ORDER BY E2.JOB_EXECUTION_ID DESC) AS RN "
-                        "        FROM BATCH_JOB_EXECUTION E2 "
-                        "        JOIN BATCH_JOB_INSTANCE I2 ON I2.JOB_INSTANCE_ID = E2.JOB_INSTANCE_ID) WHERE RN > ?2)))",
-                        &r->retention_stmt);
-                if (k < 0)
-                        return k;
-        }
-        s = r->retention_stmt;
-        db_bind_text(s, 1, cutoff);
-        db_bind_int64(s, 2, keep_executions);
-        k = db_step(s);
-        if (k < 0)
-                return k;
-        deleted = db_changes(r->db);
-
-        k = db_exec(r->db,
-                "DELETE FROM BATCH_STEP_EXECUTION_CONTEXT WHERE STEP_EXECUTION_ID IN "
-                "  (SELECT STEP_EXECUTION_ID FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed));"
-                "DELETE FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
-                "DELETE FROM BATCH_JOB_EXECUTION_CONTEXT WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
-                "DELETE FROM BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
-                "DELETE FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
-                "DELETE FROM BATCH_JOB_INSTANCE WHERE NOT EXISTS "
-                "  (SELECT 1 FROM BATCH_JOB_EXECUTION E WHERE E.JOB_INSTANCE_ID = BATCH_JOB_INSTANCE.JOB_INSTANCE_ID);"
-                "DELETE FROM doomed;");
-        if (k < 0)
-                return k;
-
-        k = repository_commit(r, NULL);
-        if (k < 0)
-                return k;
-        tx = NULL;
-
-        if (ret_deleted)
-                *ret_deleted = (uint64_t) deleted;
         return 0;
 }
