@@ -20,6 +20,7 @@ bool arg_quiet = false;
 bool arg_full = false;
 bool arg_wait = false;
 bool arg_follow = false;
+bool arg_all = false;
 unsigned arg_limit = 0;
 bool arg_limit_set = false;
 unsigned arg_iterations = 1;
@@ -76,6 +77,12 @@ static const Verb verbs[] = {
           "executions (5, or --limit N) with status, exit code and duration.\n" },
         { "list-jobs", 1, 1, verb_list_jobs, NULL,
           "List the configured jobs: schedule, next run, last execution and how many run now.\n" },
+        { "list-timers", 1, 1, verb_list_timers, "[--all]",
+          "List the schedules of the jobs as systemctl list-timers lists timers, soonest first: when each\n"
+          "fires next (NEXT, LEFT), when it last fell due (LAST, PASSED; whether it ran or not), the job,\n"
+          "and the result: the status of the job's last execution, or \"not run: REASON\" if the newest\n"
+          "was a scheduled fire that did not run (see status). With --all also the jobs without a\n"
+          "schedule.\n" },
         { "list-executions", 1, 2, verb_list_executions,
           "[JOB] [--limit N] [--state STATE,...] [--since TIME] [--until TIME]",
           "List executions, newest first, of every job or of JOB; only those in one of the given\n"
@@ -154,6 +161,7 @@ static int help(void) {
                "  status [JOB...]                Show the status of jobs, or a summary of all\n"
                "  list-jobs                      List the configured jobs\n"
                "  list-executions [JOB]          List executions, newest first\n"
+               "  list-timers                    List the job schedules, soonest first\n"
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
                "  show JOB                       Show the properties of a job\n"
                "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
@@ -186,6 +194,7 @@ static int help(void) {
                "  -p --priority=PRIORITY         logs: only entries of this priority or more important\n"
                "  -o --output=MODE               logs: short, cat or json\n"
                "  -f --follow                    logs: follow until the execution ends\n"
+               "  -a --all                       list-timers: also jobs without a schedule\n"
                "  -D --directory=DIR             logs: read the journal files in DIR\n"
                "     --iterations=N              calendar: show N elapses (default: 1)\n"
                "     --base-time=TIME            calendar: count from TIME instead of now\n"
@@ -242,6 +251,7 @@ typedef enum OptionId {
         OPT_LINES,
         OPT_PRIORITY,
         OPT_OUTPUT,
+        OPT_ALL,
 } OptionId;
 
 typedef enum OptionArgument {
@@ -281,6 +291,7 @@ static const Option options[] = {
         { "property",   'p', OPTION_REQUIRED_ARGUMENT, OPT_PROPERTY,   "show" },
         { "priority",   'p', OPTION_REQUIRED_ARGUMENT, OPT_PRIORITY,   "logs" },
         { "output",     'o', OPTION_REQUIRED_ARGUMENT, OPT_OUTPUT,     "logs" },
+        { "all",        'a', OPTION_NO_ARGUMENT,       OPT_ALL,        "list-timers" },
         { "state",      0,   OPTION_REQUIRED_ARGUMENT, OPT_STATE,      "list-executions" },
         { "since",      0,   OPTION_REQUIRED_ARGUMENT, OPT_SINCE,      "list-executions logs" },
         { "until",      0,   OPTION_REQUIRED_ARGUMENT, OPT_UNTIL,      "list-executions logs" },
@@ -441,6 +452,9 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
                 return 0;
         case OPT_FOLLOW:
                 arg_follow = true;
+                return 0;
+        case OPT_ALL:
+                arg_all = true;
                 return 0;
         case OPT_DIRECTORY:
                 if (isempty(value))

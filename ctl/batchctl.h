@@ -27,6 +27,7 @@ extern bool arg_quiet;
 extern bool arg_full;           /* never ellipsize table cells */
 extern bool arg_wait;           /* start, next, restart: until the execution ends */
 extern bool arg_follow;         /* logs -f */
+extern bool arg_all;            /* list-timers --all */
 extern unsigned arg_limit;      /* list-executions, status: 0 means the verb's default */
 extern bool arg_limit_set;
 extern unsigned arg_iterations; /* calendar */
