@@ -285,8 +285,13 @@ _Noreturn static void relay_run(Relay *r, int fd, pid_t step) {
                         pidfd = safe_close(pidfd);
                         continue;
                 }
-                if (p[0].revents != 0 && relay_read(r, fd) == 0)
-                        open = false;
+                if (p[0].revents != 0) {
+                        int k = relay_read(r, fd);
+
+                        /* EOF, or a pipe that cannot be read: from now on only wait for the step. */
+                        if (k == 0 || (k < 0 && k != -EINTR && k != -EAGAIN))
+                                open = false;
+                }
                 if (p[1].revents != 0) {
                         while ((w = waitpid(step, &status, 0)) < 0 && errno == EINTR)
                                 ;
