@@ -66,11 +66,15 @@ typedef enum Sql {
  * use that index: it only matches its own expression. */
 #define RUNNING(alias) "(" alias ".STATUS = 'STARTING' OR " alias ".STATUS = 'STARTED' OR " alias ".STATUS = 'STOPPING')"
 
-/* The connection's schema queries (SQLite only, repository_migrate()), prepared once like the others. */
+/* The connection's schema queries (repository_migrate()), prepared once like the others. */
 typedef enum SchemaSql {
+        /* SQLite */
         SCHEMA_SQL_USER_VERSION,
         SCHEMA_SQL_FOREIGN_TABLES,
         SCHEMA_SQL_SPRING_TABLES,
+        /* PostgreSQL */
+        SCHEMA_SQL_PG_TABLES,
+        SCHEMA_SQL_PG_VERSION,
         _SCHEMA_SQL_MAX,
 } SchemaSql;
 
