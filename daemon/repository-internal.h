@@ -17,6 +17,7 @@
  * the small statements a launch is made of. */
 typedef enum Sql {
         SQL_FIND_INSTANCE,
+        SQL_LOCK_INSTANCE,
         SQL_INSERT_INSTANCE,
         SQL_GET_INSTANCE,
         SQL_INSTANCE_STATUSES,

@@ -169,7 +169,9 @@ static int pg_migrate_step(Repository *r, bool *ret_done, sd_bus_error *error) {
         if (k < 0)
                 return repository_error(r, k, error, "begin a transaction");
 
-        if (asprintf(&sql, "SELECT pg_advisory_xact_lock(%" PRIi64 ")", PG_MIGRATION_LOCK_KEY) < 0) {
+        /* SET LOCAL: the notices of IF NOT EXISTS are noise in batchd's log, for this transaction only. */
+        if (asprintf(&sql, "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(%" PRIi64 ")",
+                     PG_MIGRATION_LOCK_KEY) < 0) {
                 k = -ENOMEM;
                 goto fail;
         }

@@ -87,10 +87,44 @@ static int run_job(Repository *r, const char *job, const JobParameters *params, 
         return 0;
 }
 
+/* The suite runs once per backend: on SQLite (files and ":memory:") and on the PostgreSQL of
+ * $BATCHD_TEST_POSTGRESQL (a fresh database per case). */
+static DbBackend backend;
+
+/* A cases's fresh location: a file in dir (SQLite), or a new, empty database (PostgreSQL). */
+static char *test_location(const char *dir, const char *name) {
+        static unsigned counter;
+        char db[32];
+
+        if (backend == DB_BACKEND_SQLITE)
+                return test_path(dir, name);
+        (void) snprintf(db, sizeof(db), "repo_%u", counter++);
+        return test_pg_database(db);
+}
+
+/* A case that is about SQLite itself (its files, PRAGMAs, query plans) says so on PostgreSQL and returns. */
+#define SQLITE_ONLY(why)                                                                                \
+        do {                                                                                            \
+                if (backend != DB_BACKEND_SQLITE) {                                                     \
+                        print_message("SKIP on PostgreSQL (SQLite only): %s\n", why);                   \
+                        return;                                                                         \
+                }                                                                                       \
+        } while (0)
+#define POSTGRESQL_ONLY(why)                                                                            \
+        do {                                                                                            \
+                if (backend != DB_BACKEND_POSTGRESQL) {                                                 \
+                        print_message("SKIP on SQLite (PostgreSQL only): %s\n", why);                   \
+                        return;                                                                         \
+                }                                                                                       \
+        } while (0)
+
 static Repository *open_memory(void) {
+        _cleanup_free_ char *location = NULL;
         Repository *r = NULL;
 
-        assert_int_equal(repository_open(REPOSITORY_MEMORY, 0, &r, NULL), 0);
+        if (backend == DB_BACKEND_POSTGRESQL)
+                location = test_location(NULL, NULL);
+        assert_int_equal(repository_open(location ?: REPOSITORY_MEMORY, 0, &r, NULL), 0);
         return r;
 }
 
@@ -107,6 +141,9 @@ static int64_t query_int(const char *path, const char *sql) {
         sqlite3_stmt *s = NULL;
         int64_t v = -1;
 
+        if (backend == DB_BACKEND_POSTGRESQL)
+                return test_query_int(path, sql);
+
         assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
         if (sqlite3_step(s) == SQLITE_ROW)
@@ -121,6 +158,9 @@ static char *query_text(const char *path, const char *sql) {
         sqlite3_stmt *s = NULL;
         char *v = NULL;
 
+        if (backend == DB_BACKEND_POSTGRESQL)
+                return test_query_text(path, sql);
+
         assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
         if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
@@ -131,8 +171,10 @@ static char *query_text(const char *path, const char *sql) {
 }
 
 static void test_open_creates_schema(void **state) {
+        SQLITE_ONLY("sqlite_master, WAL (test_pg_open_creates_schema is its PostgreSQL form)");
+
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_free_ char *mode = NULL;
 
@@ -191,7 +233,7 @@ static void test_seed_002(void **state) {
 /* Seed 003: user1 succeeds; user2 fails, then succeeds: two instances, three executions, three parameter sets. */
 static void test_seed_003(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters u1 = JOB_PARAMETERS_NULL, u2 = JOB_PARAMETERS_NULL;
         TestStep ok[] = { { "step1" } }, bad[] = { { "step1", .fail = true } };
@@ -401,7 +443,7 @@ static void test_abandon(void **state) {
  * context, and completed steps before it are skipped. */
 static void test_step_restart_with_context(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db"), *ctx = NULL;
+        _cleanup_free_ char *path = test_location(dir, "batch.db"), *ctx = NULL;
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *e2 = NULL;
@@ -465,6 +507,10 @@ static void test_step_restart_with_context(void **state) {
 static void exec_sql(const char *path, const char *sql) {
         sqlite3 *db = NULL;
 
+        if (backend == DB_BACKEND_POSTGRESQL) {
+                test_exec(path, sql);
+                return;
+        }
         assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
@@ -474,7 +520,7 @@ static void exec_sql(const char *path, const char *sql) {
  * an earlier CREATE_TIME than the one before it. "Last" must mean the highest id, never the latest text. */
 static void test_last_step_is_newest_by_id(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
@@ -494,9 +540,9 @@ static void test_last_step_is_newest_by_id(void **state) {
                 /* equal, then inverted (the second attempt at 02:10 of the repeated hour, the first at 02:50) */
                 exec_sql(path, i == 0 ?
                          "UPDATE BATCH_STEP_EXECUTION SET CREATE_TIME = '2026-10-25 02:30:00.000000'" :
-                         "UPDATE BATCH_STEP_EXECUTION SET CREATE_TIME = CASE WHEN STEP_EXECUTION_ID = "
-                         "(SELECT MAX(STEP_EXECUTION_ID) FROM BATCH_STEP_EXECUTION) "
-                         "THEN '2026-10-25 02:10:00.000000' ELSE '2026-10-25 02:50:00.000000' END");
+                         "UPDATE BATCH_STEP_EXECUTION SET CREATE_TIME = '2026-10-25 02:50:00.000000'; "
+                         "UPDATE BATCH_STEP_EXECUTION SET CREATE_TIME = '2026-10-25 02:10:00.000000' "
+                         "WHERE STEP_EXECUTION_ID = (SELECT MAX(STEP_EXECUTION_ID) FROM BATCH_STEP_EXECUTION)");
                 assert_int_equal(repository_get_last_step_execution(r, 1, "s", &last), 0);
                 assert_non_null(last);
                 assert_int_equal(last->id, newest);
@@ -516,7 +562,7 @@ static void test_last_step_is_newest_by_id(void **state) {
 /* batchd.conf's timestamps: every table of one database is written and read in the zone it says. */
 static void test_timestamps_zone(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db"), *created = NULL, *fired = NULL;
+        _cleanup_free_ char *path = test_location(dir, "batch.db"), *created = NULL, *fired = NULL;
         _cleanup_free_ char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *back = NULL;
@@ -537,6 +583,10 @@ static void test_timestamps_zone(void **state) {
                 _cleanup_(repository_freep) Repository *r = NULL;
                 bool as_utc = i == 1;
 
+                if (backend == DB_BACKEND_POSTGRESQL) {
+                        free(path);
+                        path = test_location(dir, "batch.db");
+                }
                 assert_int_equal(unlink(path) < 0 && errno != ENOENT, false);
                 assert_int_equal(repository_open(path, as_utc ? REPOSITORY_TIMESTAMPS_UTC : 0, &r, NULL), 0);
                 job_parameters_done(&p);
@@ -551,8 +601,13 @@ static void test_timestamps_zone(void **state) {
 
                 created = mfree(created);
                 fired = mfree(fired);
-                created = query_text(path, "SELECT START_TIME FROM BATCH_JOB_EXECUTION");
-                fired = query_text(path, "SELECT LAST_FIRE_TIME FROM BATCHD_JOB_SCHEDULE");
+                /* PostgreSQL's TIMESTAMP columns print without trailing zeros; the value is the same. */
+                created = query_text(path, backend == DB_BACKEND_SQLITE ?
+                                     "SELECT START_TIME FROM BATCH_JOB_EXECUTION" :
+                                     "SELECT to_char(START_TIME, 'YYYY-MM-DD HH24:MI:SS.US') FROM BATCH_JOB_EXECUTION");
+                fired = query_text(path, backend == DB_BACKEND_SQLITE ?
+                                   "SELECT LAST_FIRE_TIME FROM BATCHD_JOB_SCHEDULE" :
+                                   "SELECT to_char(LAST_FIRE_TIME, 'YYYY-MM-DD HH24:MI:SS.US') FROM BATCHD_JOB_SCHEDULE");
                 assert_string_equal(created, as_utc ? utc : local);
                 assert_string_equal(fired, as_utc ? utc : local);
 
@@ -639,7 +694,7 @@ static void test_optimistic_locking(void **state) {
 
 static void test_short_context(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db"), *shrt = NULL, *full = NULL, *big = NULL;
+        _cleanup_free_ char *path = test_location(dir, "batch.db"), *shrt = NULL, *full = NULL, *big = NULL;
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
@@ -757,8 +812,10 @@ static int plan_check(const char *sql, const char *detail, void *userdata) {
 /* Every statement of the repository, planned against a real database file: none walks the execution or step
  * history, which grows without bound, and the instance table is only walked along an index. */
 static void test_query_plans(void **state) {
+        SQLITE_ONLY("SQLite's EXPLAIN QUERY PLAN");
+
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         PlanCheck c = {};
         TestStep ok[] = { { "s" } };
@@ -842,7 +899,12 @@ static void test_page_limit(void **state) {
         size_t n = 0;
 
         /* More rows than a page, written directly: the repository's launch path is not what is tested. */
-        assert_int_equal(db_exec(db,
+        assert_int_equal(db_exec(db, backend == DB_BACKEND_POSTGRESQL ?
+                "INSERT INTO BATCH_JOB_INSTANCE SELECT x, 0, 'alpha', lpad(x::text, 32, '0') "
+                "FROM generate_series(1, 1500) AS c(x);"
+                "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, STATUS, "
+                "EXIT_CODE, EXIT_MESSAGE) SELECT JOB_INSTANCE_ID, 0, JOB_INSTANCE_ID, '2026-01-01 00:00:00', "
+                "'COMPLETED', 'COMPLETED', '' FROM BATCH_JOB_INSTANCE;" :
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500) "
                 "INSERT INTO BATCH_JOB_INSTANCE SELECT x, 0, 'alpha', printf('%032d', x) FROM c;"
                 "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, STATUS, "
@@ -897,7 +959,7 @@ static void test_fail_running(void **state) {
 
 static void test_retention(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *running = NULL;
         TestStep ok[] = { { "s" } };
@@ -938,7 +1000,7 @@ static void test_retention(void **state) {
 
 static void test_bad_input(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         JobExecution *e = NULL;
@@ -990,6 +1052,8 @@ static void test_bad_input(void **state) {
 }
 
 static void test_bad_database_files(void **state) {
+        SQLITE_ONLY("files that are not databases, PRAGMA user_version (test_pg_foreign_and_future is its PostgreSQL form)");
+
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *garbage = test_path(dir, "garbage.db"), *foreign = test_path(dir, "foreign.db"),
                             *future = test_path(dir, "future.db"), *missing = test_path(dir, "no/such/dir.db");
@@ -1038,6 +1102,8 @@ static void test_bad_database_files(void **state) {
 
 /* A Spring Batch database (tables, no user_version) is adopted: the indexes are added, data kept. */
 static void test_adopt_spring_database(void **state) {
+        SQLITE_ONLY("Spring's SQLite schema (test_pg_adopt_spring_database is its PostgreSQL form)");
+
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *path = test_path(dir, "spring.db");
         _cleanup_(repository_freep) Repository *r = NULL;
@@ -1065,7 +1131,7 @@ static void test_adopt_spring_database(void **state) {
 
 static void test_read_only(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL, *ro = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1082,6 +1148,7 @@ static void test_read_only(void **state) {
 
         /* A database file the caller may not write: refused at open with a clear message. As root, the check
          * needs an unprivileged process to mean anything. */
+        SQLITE_ONLY("a database file without write permission");
         assert_int_equal(chmod(path, 0444), 0);
         assert_int_equal(chmod(dir, 0755), 0);
         pid = fork();
@@ -1106,7 +1173,7 @@ static void test_read_only(void **state) {
 /* Nested transactions: an inner failure undoes its own part only; the outer commit keeps the rest. */
 static void test_nested_transactions(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters a = JOB_PARAMETERS_NULL, b = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e1 = NULL, *e2 = NULL, *dup = NULL, *rolled = NULL;
@@ -1148,7 +1215,7 @@ static void test_nested_transactions(void **state) {
 
 static void test_concurrent_launchers(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         enum { N = 8 };
         pid_t pids[N];
@@ -1206,8 +1273,10 @@ static void test_concurrent_launchers(void **state) {
  * longer than the timeout set), and committing the guard that never opened is an error, not an abort. The
  * daemon's on_step_finished used to commit after a failed begin and die on "Assertion 'r->tx_depth > 0'". */
 static void test_transaction_guard_under_foreign_lock(void **state) {
+        SQLITE_ONLY("a second sqlite3 handle's BEGIN IMMEDIATE");
+
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
@@ -1274,7 +1343,7 @@ static char *table_counts(const char *path) {
 static char *row_text(const char *path, const char *table, const char *key, int64_t id) {
         _cleanup_free_ char *sql = NULL;
 
-        assert_true(asprintf(&sql, "SELECT STATUS || '/' || VERSION || '/' || COALESCE(END_TIME, '-') FROM %s "
+        assert_true(asprintf(&sql, "SELECT STATUS || '/' || VERSION || '/' || COALESCE(CAST(END_TIME AS VARCHAR), '-') FROM %s "
                              "WHERE %s = %" PRIi64, table, key, id) > 0);
         return query_text(path, sql);
 }
@@ -1296,8 +1365,13 @@ static void test_faults_leave_nothing_half_written(void **state) {
         for (size_t c = 0; c < ELEMENTSOF(codes); c++)
                 for (size_t i = 0; i < ELEMENTSOF(statements); i++)
                         for (unsigned nth = 1; nth <= 3; nth++) {
+                                /* PostgreSQL's ids come from nextval(), outside the statements db.h
+                                 * can fail on purpose (and outside any transaction: a rollback does not
+                                 * give an id back, as with Spring's sequences). */
+                                if (backend == DB_BACKEND_POSTGRESQL && strstr(statements[i], "_SEQ"))
+                                        continue;
                                 _cleanup_(test_dir_freep) char *dir = test_dir_new();
-                                _cleanup_free_ char *path = test_path(dir, "batch.db");
+                                _cleanup_free_ char *path = test_location(dir, "batch.db");
                                 _cleanup_(repository_freep) Repository *r = NULL;
                                 _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
                                 _cleanup_(job_execution_freep) JobExecution *e = NULL;
@@ -1395,7 +1469,7 @@ static void test_faults_leave_nothing_half_written(void **state) {
  * marks the step FAILED, and a restart of the instance is not refused as "already running". */
 static void test_orphan_step_repaired(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *again = NULL;
@@ -1436,8 +1510,10 @@ static void on_replaced(Repository *r, void *userdata) {
 /* The database file is deleted, then replaced by another: writes are refused with DatabaseReplaced from the
  * first one on (the callback fires once), reads still work on the open file; a new Repository works again. */
 static void test_replaced_file(void **state) {
+        SQLITE_ONLY("a database file deleted or replaced under batchd");
+
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_free_ char *wal = test_path(dir, "batch.db-wal"), *shm = test_path(dir, "batch.db-shm");
         _cleanup_(repository_freep) Repository *r = NULL, *fresh = NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
@@ -1470,6 +1546,7 @@ static void test_replaced_file(void **state) {
 }
 
 int main(void) {
+        int failed;
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_open_creates_schema),
                 cmocka_unit_test(test_seed_002),
@@ -1508,5 +1585,12 @@ int main(void) {
         setenv("TZ", "UTC", 1);
         tzset();
         log_set_max_level(LOG_WARNING);
-        return cmocka_run_group_tests(tests, NULL, NULL);
+
+        backend = DB_BACKEND_SQLITE;
+        failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+        if (!test_pg_available())
+                return failed;
+        backend = DB_BACKEND_POSTGRESQL;
+        failed += cmocka_run_group_tests_name("postgresql", tests, NULL, NULL);
+        return failed;
 }

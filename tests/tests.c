@@ -81,6 +81,8 @@ char *test_pg_database(const char *name) {
                 fprintf(stderr, "test_pg_database: %s\n", strna(message));
                 abort();
         }
+        if (db_exec(db, "SET client_min_messages = warning") < 0)
+                goto fail;
         if (asprintf(&sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name) < 0 || db_exec(db, sql) < 0)
                 goto fail;
         sql = mfree(sql);
