@@ -304,9 +304,11 @@ int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char 
         assert(r);
         assert(cb);
 
-        /* SQLite's EXPLAIN QUERY PLAN; PostgreSQL plans differently and has no such rows. */
-        if (db_backend(r->db) != DB_BACKEND_SQLITE)
-                return -EOPNOTSUPP;
+        /* SQLite's EXPLAIN QUERY PLAN gives a row per loop, its column 3 the detail ("SEARCH E USING INTEGER
+         * PRIMARY KEY ..."). PostgreSQL's EXPLAIN gives a row per line of the plan, in column 0; it parses and
+         * plans the statement with its parameters unbound, so it also proves that every parameter's type can be
+         * determined, without running anything. */
+        bool pg = db_backend(r->db) == DB_BACKEND_POSTGRESQL;
 
         for (Sql id = 0; id < _SQL_MAX; id++) {
                 _cleanup_db_reset_ DbStatement *s = NULL;
@@ -315,16 +317,15 @@ int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char 
                 if (!r->plan_stmts[id]) {
                         _cleanup_free_ char *q = NULL;
 
-                        if (asprintf(&q, "EXPLAIN QUERY PLAN %s", repository_sql(r, id)) < 0)
+                        if (asprintf(&q, pg ? "EXPLAIN %s" : "EXPLAIN QUERY PLAN %s", repository_sql(r, id)) < 0)
                                 return -ENOMEM;
                         rc = db_prepare(r->db, q, &r->plan_stmts[id]);
                         if (rc < 0)
                                 return rc;
                 }
                 s = r->plan_stmts[id];
-                /* Column 3 is the detail ("SEARCH E USING INTEGER PRIMARY KEY ..."). */
                 while (k >= 0 && (rc = db_step(s)) == DB_ROW)
-                        k = cb(repository_sql(r, id), db_column_text(s, 3), userdata);
+                        k = cb(repository_sql(r, id), db_column_text(s, pg ? 0 : 3), userdata);
                 if (k < 0)
                         return k;
                 if (rc < 0)

@@ -12,6 +12,7 @@
 
 #include "batch-error.h"
 #include "repository.h"
+#include "repository-internal.h"   /* _SQL_MAX, to count the statements */
 #include "schedule-store.h"
 #include "schema.h"
 #include "tests.h"
@@ -1545,6 +1546,269 @@ static void test_replaced_file(void **state) {
         assert_int_equal(repository_create_execution(fresh, "j", &p, 0, &e3, NULL), 0);
 }
 
+/* Launchers of an instance that exists (its last execution FAILED, so each would restart it) from N connections
+ * at once: exactly one restart, the others JobExecutionAlreadyRunning; a lock wait that ran out (DatabaseBusy) is
+ * tried again, as the daemon does. On PostgreSQL this is the instance row's lock at READ COMMITTED. */
+static void test_restart_launchers(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        TestStep failing[] = { { "s", .fail = true } };
+        enum { N = 6 };
+        pid_t pids[N];
+        int go[2], won = 0, busy = 0;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        params_add(&p, "day(date)=2026-11-21");
+        assert_int_equal(run_job(r, "settlement", &p, failing, 1, NULL, NULL), 0);
+        r = repository_free(r);
+        assert_int_equal(pipe(go), 0);
+
+        for (int i = 0; i < N; i++) {
+                pids[i] = fork();
+                assert_true(pids[i] >= 0);
+                if (pids[i] == 0) {
+                        Repository *x = NULL;
+                        JobExecution *e = NULL;
+                        char c;
+                        int k;
+
+                        close(go[1]);
+                        if (repository_open(path, 0, &x, NULL) < 0)
+                                _exit(3);
+                        (void) read(go[0], &c, 1);
+                        for (unsigned attempt = 0; attempt < 100; attempt++) {
+                                sd_bus_error err = SD_BUS_ERROR_NULL;
+
+                                k = repository_create_execution(x, "settlement", &p, 0, &e, &err);
+                                if (k == 0)
+                                        _exit(0);
+                                if (k == -EBUSY && sd_bus_error_has_name(&err, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING))
+                                        _exit(1);
+                                if (k == -EAGAIN && sd_bus_error_has_name(&err, BATCH_ERROR_DATABASE_BUSY)) {
+                                        sd_bus_error_free(&err);
+                                        (void) usleep(10000);
+                                        continue;
+                                }
+                                fprintf(stderr, "unexpected: %d %s: %s\n", k, strna(err.name), strna(err.message));
+                                _exit(4);
+                        }
+                        _exit(5);
+                }
+        }
+        close(go[0]);
+        close(go[1]);
+
+        for (int i = 0; i < N; i++) {
+                int status;
+
+                assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+                assert_true(WIFEXITED(status));
+                if (WEXITSTATUS(status) == 0)
+                        won++;
+                else if (WEXITSTATUS(status) == 1)
+                        busy++;
+        }
+        assert_int_equal(won, 1);
+        assert_int_equal(busy, N - 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
+}
+
+/* ---- PostgreSQL only ---- */
+
+typedef struct PgPlans {
+        unsigned statements, rows;
+        const char *last_sql;
+} PgPlans;
+
+static int pg_plan_collect(const char *sql, const char *detail, void *userdata) {
+        PgPlans *c = userdata;
+
+        if (c->last_sql != sql) {
+                c->statements++;
+                c->last_sql = sql;
+        }
+        c->rows++;
+        return 0;
+}
+
+/* Every statement of the table parses and plans on PostgreSQL, with every parameter's type determined; the
+ * run.id query reads BATCHD_RUN_ID_IDX (its ORDER BY is the index's expression under the index's condition). */
+static void test_pg_every_statement_plans(void **state) {
+        POSTGRESQL_ONLY("PostgreSQL's EXPLAIN of every statement (test_query_plans is SQLite's)");
+
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        PgPlans c = {};
+
+        /* On empty tables a scan is cheapest; this asks whether the index can be used at all. */
+        assert_int_equal(db_exec(repository_get_db(r), "SET enable_seqscan = off"), 0);
+        assert_int_equal(repository_query_plans(r, pg_plan_collect, &c), 0);
+        assert_int_equal(c.statements, _SQL_MAX);
+        assert_true(c.rows >= c.statements);
+
+        /* Unbound, JOB_NAME = NULL folds the run.id query to nothing; with a job name it reads the index. */
+        {
+                _cleanup_free_ char *q = NULL;
+                DbStatement *s = NULL;
+                bool index = false;
+                int k;
+
+                assert_true(asprintf(&q, "EXPLAIN %s", repository_sql(r, SQL_MAX_RUN_ID)) > 0);
+                assert_int_equal(db_prepare(repository_get_db(r), q, &s), 0);
+                assert_int_equal(db_bind_text(s, 1, "alpha"), 0);
+                while ((k = db_step(s)) == DB_ROW)
+                        index = index || strstr(db_column_text(s, 0), "batchd_run_id_idx");
+                assert_int_equal(k, DB_DONE);
+                db_reset(s);
+                assert_true(index);
+        }
+}
+
+/* Spring's tables, ours, the version table; reopening applies nothing twice. */
+static void test_pg_open_creates_schema(void **state) {
+        POSTGRESQL_ONLY("the PostgreSQL schema and BATCHD_SCHEMA_VERSION");
+
+        _cleanup_free_ char *uri = test_location(NULL, NULL);
+        _cleanup_(repository_freep) Repository *r = NULL;
+
+        assert_int_equal(repository_open(uri, 0, &r, NULL), 0);
+        assert_int_equal(repository_schema_version(r), (int) schema_migrations_postgresql_count);
+        r = repository_free(r);
+
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                                             "table_schema = current_schema() AND table_name LIKE 'batch\\_%'"), 6);
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                                             "table_schema = current_schema() AND table_name LIKE 'batchd\\_%'"), 3);
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.sequences WHERE "
+                                             "sequence_schema = current_schema() AND sequence_name LIKE 'batch\\_%\\_seq'"), 3);
+        assert_int_equal(test_query_int(uri, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"),
+                         (int64_t) schema_migrations_postgresql_count);
+        assert_int_equal(repository_open(uri, 0, &r, NULL), 0);
+        assert_int_equal(repository_schema_version(r), (int) schema_migrations_postgresql_count);
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM BATCHD_SCHEMA_VERSION"), 1);
+}
+
+/* The application's own tables beside ours are fine on PostgreSQL; a newer schema is refused, untouched; a
+ * read-only opener migrates nothing and says what to do. */
+static void test_pg_foreign_and_future(void **state) {
+        POSTGRESQL_ONLY("PostgreSQL's version table and shared databases");
+
+        _cleanup_free_ char *shared = test_location(NULL, NULL), *future = test_location(NULL, NULL),
+                            *behind = test_location(NULL, NULL);
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+
+        test_exec(shared, "CREATE TABLE customers (id INTEGER); INSERT INTO customers VALUES (1)");
+        assert_int_equal(repository_open(shared, 0, &r, NULL), 0);
+        params_add(&p, "x=1");
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, NULL), 0);
+        r = repository_free(r);
+        assert_int_equal(test_query_int(shared, "SELECT COUNT(*) FROM customers"), 1);
+
+        test_exec(future, "CREATE TABLE BATCHD_SCHEMA_VERSION (VERSION INTEGER NOT NULL); "
+                          "INSERT INTO BATCHD_SCHEMA_VERSION VALUES (99)");
+        assert_int_equal(repository_open(future, 0, &r, &error), -EPROTONOSUPPORT);
+        assert_string_equal(error.name, BATCH_ERROR_DATABASE);
+        assert_non_null(strstr(error.message, "has schema version 99, newer than the"));
+        assert_int_equal(test_query_int(future, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                                                "table_schema = current_schema()"), 1);
+        sd_bus_error_free(&error);
+        assert_int_equal(repository_open(future, REPOSITORY_READ_ONLY, &r, &error), -EPROTONOSUPPORT);
+        sd_bus_error_free(&error);
+
+        assert_int_equal(repository_open(behind, REPOSITORY_READ_ONLY, &r, &error), -EPROTONOSUPPORT);
+        assert_non_null(strstr(error.message, "has schema version 0 but"));
+        assert_non_null(strstr(error.message, "start batchd once to upgrade it"));
+        assert_int_equal(test_query_int(behind, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                                                "table_schema = current_schema()"), 0);
+        assert_int_equal(repository_open(behind, 0, &r, NULL), 0);
+        r = repository_free(r);
+        assert_int_equal(repository_open(behind, REPOSITORY_READ_ONLY, &r, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "j", &p, 0, &e, &error), -EROFS);
+}
+
+/* A database Spring Batch's initializer created: schema/postgresql/001 applied by hand, as
+ * spring.batch.jdbc.initialize-schema would, and a row Spring wrote. batchd adopts it (ours from 002 on) and
+ * reads the row; its own ids continue Spring's sequences. */
+static void test_pg_adopt_spring_database(void **state) {
+        POSTGRESQL_ONLY("Spring Batch's schema-postgresql.sql");
+
+        _cleanup_free_ char *uri = test_location(NULL, NULL);
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *mine = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+
+        test_exec(uri, schema_migrations_postgresql[0]);
+        test_exec(uri,
+                "INSERT INTO BATCH_JOB_INSTANCE VALUES (nextval('BATCH_JOB_SEQ'), 0, 'springJob', "
+                "'d41d8cd98f00b204e9800998ecf8427e');"
+                "INSERT INTO BATCH_JOB_EXECUTION VALUES (nextval('BATCH_JOB_EXECUTION_SEQ'), 2, 1, "
+                "'2024-01-15 10:00:00', '2024-01-15 10:00:00.1', '2024-01-15 10:00:01', 'COMPLETED', 'COMPLETED', "
+                "'', '2024-01-15 10:00:01');"
+                "INSERT INTO BATCH_JOB_EXECUTION_PARAMS VALUES (1, 'run.id', 'java.lang.Long', '41', 'Y');"
+                "INSERT INTO BATCH_JOB_EXECUTION_CONTEXT VALUES (1, '{}', NULL);");
+
+        assert_int_equal(repository_open(uri, 0, &r, NULL), 0);
+        assert_int_equal(repository_schema_version(r), (int) schema_migrations_postgresql_count);
+        assert_int_equal(repository_get_execution(r, 1, &e, NULL), 0);
+        assert_string_equal(e->job_name, "springJob");
+        assert_int_equal(e->status, BATCH_STATUS_COMPLETED);
+        assert_true(e->end_time - e->start_time == 900000);
+        assert_int_equal(e->parameters.n, 1);
+
+        /* the run.id incrementer continues Spring's, and the ids its sequences */
+        assert_int_equal(repository_next_parameters(r, "springJob", NULL, &p, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "springJob", &p, 0, &mine, NULL), 0);
+        assert_int_equal(mine->id, 2);
+        assert_int_equal(test_query_int(uri, "SELECT MAX(CAST(PARAMETER_VALUE AS BIGINT)) FROM "
+                                             "BATCH_JOB_EXECUTION_PARAMS WHERE PARAMETER_NAME = 'run.id'"), 42);
+}
+
+/* Three nodes start at once against an empty database: the schema is created once, every opener succeeds. */
+static void test_pg_migration_race(void **state) {
+        POSTGRESQL_ONLY("concurrent migrations under pg_advisory_xact_lock");
+
+        _cleanup_free_ char *uri = test_location(NULL, NULL);
+        enum { N = 3 };
+        pid_t pids[N];
+        int go[2];
+
+        assert_int_equal(pipe(go), 0);
+        for (int i = 0; i < N; i++) {
+                pids[i] = fork();
+                assert_true(pids[i] >= 0);
+                if (pids[i] == 0) {
+                        Repository *x = NULL;
+                        sd_bus_error err = SD_BUS_ERROR_NULL;
+                        char c;
+                        int k;
+
+                        close(go[1]);
+                        (void) read(go[0], &c, 1);
+                        k = repository_open(uri, 0, &x, &err);
+                        if (k < 0)
+                                fprintf(stderr, "open: %d %s\n", k, strna(err.message));
+                        _exit(k < 0 ? 1 : repository_schema_version(x) == (int) schema_migrations_postgresql_count ? 0 : 2);
+                }
+        }
+        close(go[0]);
+        close(go[1]);
+        for (int i = 0; i < N; i++) {
+                int status;
+
+                assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+        }
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM BATCHD_SCHEMA_VERSION"), 1);
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'batchd_run_id_idx'"), 1);
+}
+
 int main(void) {
         int failed;
         const struct CMUnitTest tests[] = {
@@ -1579,6 +1843,12 @@ int main(void) {
                 cmocka_unit_test(test_faults_leave_nothing_half_written),
                 cmocka_unit_test(test_orphan_step_repaired),
                 cmocka_unit_test(test_replaced_file),
+                cmocka_unit_test(test_restart_launchers),
+                cmocka_unit_test(test_pg_every_statement_plans),
+                cmocka_unit_test(test_pg_open_creates_schema),
+                cmocka_unit_test(test_pg_foreign_and_future),
+                cmocka_unit_test(test_pg_adopt_spring_database),
+                cmocka_unit_test(test_pg_migration_race),
         };
 
         /* Timestamps are local time, as Spring stores them; make the tests independent of the machine's zone. */
