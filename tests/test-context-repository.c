@@ -24,7 +24,7 @@ static char *test_location(const char *dir) {
         char name[32];
 
         if (backend == DB_BACKEND_SQLITE)
-                return test_location(dir);
+                return test_path(dir, "batch.db");
         (void) snprintf(name, sizeof(name), "ctx_%u", counter++);
         return test_pg_database(name);
 }
