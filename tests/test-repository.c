@@ -1769,6 +1769,44 @@ static void test_pg_adopt_spring_database(void **state) {
                                              "BATCH_JOB_EXECUTION_PARAMS WHERE PARAMETER_NAME = 'run.id'"), 42);
 }
 
+/* A launcher that finds the instance row locked by another node's launch waits no longer than its lock timeout
+ * (the daemon sets a few milliseconds: nothing waits in its event loop) and gets DatabaseBusy, which the daemon
+ * retries from a timer (db-retry.h); once the other launch committed, the retry sees its execution. */
+static void test_pg_lock_wait_is_busy(void **state) {
+        POSTGRESQL_ONLY("the instance row lock at READ COMMITTED");
+
+        _cleanup_free_ char *uri = test_location(NULL, NULL);
+        _cleanup_(repository_freep) Repository *a = NULL, *b = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL, *other = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        TestStep failing[] = { { "s", .fail = true } };
+        RepositoryTransaction t;
+        usec_t start;
+
+        assert_int_equal(repository_open(uri, 0, &a, NULL), 0);
+        assert_int_equal(repository_open(uri, 0, &b, NULL), 0);
+        repository_set_busy_timeout(b, 50);
+        params_add(&p, "x=1");
+        assert_int_equal(run_job(a, "j", &p, failing, 1, NULL, NULL), 0);
+
+        /* a's restart is under way: its transaction holds the instance row */
+        assert_int_equal(repository_transaction_open(a, &t, NULL), 0);
+        assert_int_equal(repository_create_execution(a, "j", &p, 0, &e, NULL), 0);
+
+        start = now_usec(CLOCK_MONOTONIC);
+        assert_int_equal(repository_create_execution(b, "j", &p, 0, &other, &error), -EAGAIN);
+        assert_true(now_usec(CLOCK_MONOTONIC) - start < 2 * USEC_PER_SEC);
+        assert_string_equal(error.name, BATCH_ERROR_DATABASE_BUSY);
+        assert_null(other);
+        sd_bus_error_free(&error);
+
+        assert_int_equal(repository_transaction_commit(&t, NULL), 0);
+        assert_int_equal(repository_create_execution(b, "j", &p, 0, &other, &error), -EBUSY);
+        assert_string_equal(error.name, BATCH_ERROR_JOB_EXECUTION_ALREADY_RUNNING);
+        assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 2);
+}
+
 /* Three nodes start at once against an empty database: the schema is created once, every opener succeeds. */
 static void test_pg_migration_race(void **state) {
         POSTGRESQL_ONLY("concurrent migrations under pg_advisory_xact_lock");
@@ -1849,6 +1887,7 @@ int main(void) {
                 cmocka_unit_test(test_pg_foreign_and_future),
                 cmocka_unit_test(test_pg_adopt_spring_database),
                 cmocka_unit_test(test_pg_migration_race),
+                cmocka_unit_test(test_pg_lock_wait_is_busy),
         };
 
         /* Timestamps are local time, as Spring stores them; make the tests independent of the machine's zone. */
