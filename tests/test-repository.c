@@ -1546,6 +1546,44 @@ static void test_replaced_file(void **state) {
         assert_int_equal(repository_create_execution(fresh, "j", &p, 0, &e3, NULL), 0);
 }
 
+/* batchd's own tables through the same statement table on both backends: the schedule's last fire (an upsert),
+ * non-runs with ids the database assigns (SQLite's rowid, PostgreSQL's identity), newest first, per job or all,
+ * their times read back to the microsecond. */
+static void test_schedule_store(void **state) {
+        _cleanup_(repository_freep) Repository *r = open_memory();
+        NonRun *a = NULL;
+        size_t n = 0;
+        usec_t fire = 0;
+        const usec_t t = 1792888200 * USEC_PER_SEC + 123456;
+
+        assert_int_equal(schedule_store_get_last_fire(r, "j", &fire), -ENOENT);
+        assert_int_equal(schedule_store_set_last_fire(r, "j", t, 0), 0);
+        assert_int_equal(schedule_store_set_last_fire(r, "j", t + 1, 7), 0);
+        assert_int_equal(schedule_store_get_last_fire(r, "j", &fire), 0);
+        assert_true(fire == t + 1);
+
+        assert_int_equal(schedule_store_add_nonrun(r, "j", t, NONRUN_OVERLAP, "execution 7 was running"), 0);
+        assert_int_equal(schedule_store_add_nonrun(r, "k", t + 1, NONRUN_MISSED, NULL), 0);
+        assert_int_equal(schedule_store_add_nonrun(r, "j", t + 2, NONRUN_DISABLED, NULL), 0);
+
+        assert_int_equal(schedule_store_list_nonruns(r, NULL, 0, &a, &n), 0);
+        assert_int_equal(n, 3);
+        assert_true(a[0].id > a[1].id && a[1].id > a[2].id);
+        assert_string_equal(a[0].reason, NONRUN_DISABLED);
+        assert_string_equal(a[1].job_name, "k");
+        assert_null(a[1].detail);
+        assert_string_equal(a[2].detail, "execution 7 was running");
+        assert_true(a[2].scheduled == t);
+        assert_true(a[2].recorded > 0);
+        nonrun_array_free(a, n);
+
+        assert_int_equal(schedule_store_list_nonruns(r, "j", 1, &a, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(a[0].reason, NONRUN_DISABLED);
+        assert_true(a[0].scheduled == t + 2);
+        nonrun_array_free(a, n);
+}
+
 /* Launchers of an instance that exists (its last execution FAILED, so each would restart it) from N connections
  * at once: exactly one restart, the others JobExecutionAlreadyRunning; a lock wait that ran out (DatabaseBusy) is
  * tried again, as the daemon does. On PostgreSQL this is the instance row's lock at READ COMMITTED. */
@@ -1882,6 +1920,7 @@ int main(void) {
                 cmocka_unit_test(test_orphan_step_repaired),
                 cmocka_unit_test(test_replaced_file),
                 cmocka_unit_test(test_restart_launchers),
+                cmocka_unit_test(test_schedule_store),
                 cmocka_unit_test(test_pg_every_statement_plans),
                 cmocka_unit_test(test_pg_open_creates_schema),
                 cmocka_unit_test(test_pg_foreign_and_future),
