@@ -8,6 +8,7 @@
 
 #include "batch-error.h"
 #include "bus-creds.h"
+#include "db-postgresql.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
@@ -254,7 +255,8 @@ int manager_startup(Manager *m) {
 
         /* One batchd per database: a second one would take the first one's running executions for leftovers of
          * a crash and mark them FAILED. */
-        if (!streq(c->database, REPOSITORY_MEMORY)) {
+        /* PostgreSQL: the database is a server's, shared by design (docs/cluster.md); no lock file. */
+        if (!streq(c->database, REPOSITORY_MEMORY) && !db_location_is_postgresql(c->database)) {
                 _cleanup_free_ char *lock = NULL;
 
                 if (asprintf(&lock, "%s.lock", c->database) < 0)
@@ -367,10 +369,14 @@ int manager_reload(Manager *m, sd_bus_error *error) {
                                          "Configuration not reloaded: %s", joined ?: "invalid configuration"), k;
         }
 
-        if (!streq(c->database, manager_config(m)->database))
+        if (!streq(c->database, manager_config(m)->database)) {
+                /* A PostgreSQL URI may carry a password: the log gets them without. */
+                _cleanup_free_ char *from = db_postgresql_redact_uri(manager_config(m)->database),
+                                    *to = db_postgresql_redact_uri(c->database);
+
                 log_warning("database changed from %s to %s; the change takes effect when batchd restarts.",
-                            manager_config(m)->database, c->database);
-        else {
+                            strna(from), strna(to));
+        } else {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
                 /* An operator's reload is the act that lets a replaced database be used again. */
