@@ -311,10 +311,12 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         if (k < 0) {
                 run->step->context = old_step;
                 run->execution->context = old_job;
-                /* Busy: the runner holds the step's reply and calls again from a timer (docs/reliability.md). */
-                return log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
+                /* Busy or unreachable: the runner holds the step's reply and calls again from a timer
+                 * (docs/reliability.md); it knows that as -EAGAIN. */
+                (void) log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
                                       "Failed to commit step %s of execution %" PRIi64 ": %s",
                                       run->step->step_name, run->execution->id, error->message ?: strerror(-k));
+                return db_error_is_busy(k) ? -EAGAIN : k;
         }
 
         TAKE_PTR(new_step);
