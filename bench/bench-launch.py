@@ -46,15 +46,38 @@ def bare_loop(n):
     return time.monotonic() - t
 
 
+def cpu_seconds(pid, children=False):
+    """User and system CPU time of a process so far, or of its reaped children."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    i = 13 if children else 11
+    return (int(fields[i]) + int(fields[i + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+class CPU:
+    """CPU time spent from now on by batchd, by the steps batchd reaped (batchd-exec and /bin/true), and by the
+    bus daemon."""
+    def __init__(self, w):
+        self.w = w
+        self.start = self.now()
+
+    def now(self):
+        b, bus = self.w.batchd_proc.pid, self.w.bus_proc.pid
+        return (cpu_seconds(b), cpu_seconds(b, children=True), cpu_seconds(bus))
+
+    def stop(self):
+        return tuple(e - s for s, e in zip(self.start, self.now()))
+
+
 def profiler(args, w, name):
-    """strace -c -f or perf record attached to batchd, when asked for; returns the process or None."""
+    """strace -c or perf record attached to batchd, when asked for; returns the process or None."""
     pid = str(w.batchd_proc.pid)
     if args.strace:
         out = os.path.join(args.strace, "strace-%s.txt" % name)
-        p = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", pid], stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(["strace", "-c", "-w", "-o", out, "-p", pid], stderr=subprocess.DEVNULL)
     elif args.perf:
         out = os.path.join(args.perf, "perf-%s.data" % name)
-        p = subprocess.Popen(["perf", "record", "-g", "-o", out, "-p", pid], stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "2000", "-o", out, "-p", pid], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     else:
         return None
@@ -89,6 +112,7 @@ def scenario_dbus(harness, args):
         sent = replied = finished = 0
         statuses = {}
         pending = set()
+        cpu0 = CPU(w)
         t0 = time.monotonic()
         deadline = t0 + 600
         while finished < args.count:
@@ -105,9 +129,10 @@ def scenario_dbus(harness, args):
                 finished += 1
                 statuses[m.body[2]] = statuses.get(m.body[2], 0) + 1
         elapsed = time.monotonic() - t0
+        cpu = cpu0.stop()
         profiler_stop(prof)
         conn.close()
-        return {"runs": args.count, "seconds": elapsed, "statuses": statuses}
+        return {"runs": args.count, "seconds": elapsed, "cpu": cpu, "statuses": statuses}
     finally:
         w.__exit__(None, None, None)
 
@@ -119,6 +144,7 @@ def scenario_batchctl(harness, args):
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=w.bus_address, DBUS_SESSION_BUS_ADDRESS=w.bus_address)
         extra = [] if w.root else ["--user"]
         prof = profiler(args, w, "batchctl")
+        cpu0 = CPU(w)
         t0 = time.monotonic()
         running, started, failed = [], 0, 0
         while started < args.ctl or running:
@@ -136,9 +162,10 @@ def scenario_batchctl(harness, args):
                 break
             time.sleep(0.005)
         elapsed = time.monotonic() - t0
+        cpu = cpu0.stop()
         db.close()
         profiler_stop(prof)
-        return {"runs": args.ctl, "seconds": elapsed, "statuses": {"COMPLETED": done, "batchctl failed": failed}}
+        return {"runs": args.ctl, "seconds": elapsed, "cpu": cpu, "statuses": {"COMPLETED": done, "batchctl failed": failed}}
     finally:
         w.__exit__(None, None, None)
 
@@ -155,6 +182,7 @@ def scenario_burst(harness, args):
         if datetime.datetime.now() >= due - datetime.timedelta(seconds=1.5):
             raise AssertionError("batchd took too long to start: raise the lead time")
         prof = profiler(args, w, "burst") if datetime.datetime.now() < due - datetime.timedelta(seconds=2.5) else None
+        cpu0 = CPU(w)
         db = sqlite3.connect("file:%s?mode=ro" % w.db_path, uri=True)
         end = time.monotonic() + (due - datetime.datetime.now()).total_seconds() + 120
         while time.monotonic() < end:
@@ -163,6 +191,7 @@ def scenario_burst(harness, args):
                                  "('COMPLETED', 'FAILED')").fetchone()
             if done >= args.burst:
                 break
+        cpu = cpu0.stop()
         profiler_stop(prof)
         fmt = "%Y-%m-%d %H:%M:%S.%f"
         created, started = [], []
@@ -172,9 +201,14 @@ def scenario_burst(harness, args):
             started.append((datetime.datetime.strptime(s, fmt) - due).total_seconds())
         statuses = dict(db.execute("SELECT STATUS, COUNT(*) FROM BATCH_JOB_EXECUTION GROUP BY STATUS").fetchall())
         db.close()
-        return {"created": created, "started": started, "statuses": statuses}
+        return {"created": created, "started": started, "cpu": cpu, "statuses": statuses}
     finally:
         w.__exit__(None, None, None)
+
+
+def print_cpu(cpu, runs):
+    print("         CPU per run: batchd %.2f ms, its steps (batchd-exec and /bin/true) %.2f ms, dbus-daemon %.2f ms"
+          % tuple(c * 1e3 / runs for c in cpu))
 
 
 def main():
@@ -186,8 +220,8 @@ def main():
     ap.add_argument("--ctl-parallel", type=int, default=8)
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--only", default="dbus,batchctl,burst")
-    ap.add_argument("--strace", metavar="DIR", help="strace -c -f batchd during each scenario, summaries to DIR")
-    ap.add_argument("--perf", metavar="DIR", help="perf record -g batchd during each scenario, data to DIR")
+    ap.add_argument("--strace", metavar="DIR", help="strace -c batchd (not its children) during each scenario, summaries to DIR")
+    ap.add_argument("--perf", metavar="DIR", help="perf record --call-graph dwarf batchd during each scenario, data to DIR")
     args = ap.parse_args()
     os.environ["BATCHD"] = os.path.abspath(os.path.join(args.build, "daemon", "batchd"))
     os.environ["BATCHCTL"] = os.path.abspath(os.path.join(args.build, "ctl", "batchctl"))
@@ -197,7 +231,10 @@ def main():
     only = args.only.split(",")
 
     n_bare = max(args.count, args.burst)
+    c0 = os.times()
     bare = [bare_loop(n_bare)]
+    c1 = os.times()
+    bare_cpu = c1.children_user + c1.children_system - c0.children_user - c0.children_system
     results = {}
     for name, fn in (("dbus", scenario_dbus), ("batchctl", scenario_batchctl), ("burst", scenario_burst)):
         if name in only:
@@ -207,23 +244,27 @@ def main():
     bare_rate = n_bare / statistics.mean(bare)
 
     print()
-    print("bare spawn loop: %d children in %.3f s and %.3f s: %.0f runs/s" % (n_bare, bare[0], bare[1], bare_rate))
+    print("bare spawn loop: %d children in %.3f s and %.3f s: %.0f runs/s; CPU of a child %.2f ms" % (
+        n_bare, bare[0], bare[1], bare_rate, bare_cpu * 1e3 / n_bare))
     for name in ("dbus", "batchctl"):
         if name in results:
             r = results[name]
             rate = r["runs"] / r["seconds"]
             print("%-8s %d runs in %.3f s: %.0f runs/s, %.2f of the bare loop  %s" % (
                 name, r["runs"], r["seconds"], rate, rate / bare_rate, r["statuses"]))
+            print_cpu(r["cpu"], r["runs"])
     if "burst" in results:
         r = results["burst"]
         bare_burst = args.burst / bare_rate
         if r["started"]:
             last = max(r["started"])
             print("burst    %d due: last step started %.3f s after the due second; bare loop for %d children "
-                  "%.3f s: %.2fx  %s" % (args.burst, last, args.burst, bare_burst, last / bare_burst, r["statuses"]))
+                  "%.3f s: %.2fx  %s" % (args.burst, last, args.burst, bare_burst, last / bare_burst,
+                                         r["statuses"]))
             print("         lateness of creation median %.0f ms p99 %.0f ms; of the step's start median %.0f ms "
                   "p99 %.0f ms" % (statistics.median(r["created"]) * 1e3, percentile(r["created"], 99) * 1e3,
                                    statistics.median(r["started"]) * 1e3, percentile(r["started"], 99) * 1e3))
+            print_cpu(r["cpu"], args.burst)
         else:
             print("burst    nothing launched  %s" % r["statuses"])
 

@@ -113,6 +113,9 @@ struct Manager {
         struct PendingCall *pending_calls;
         sd_event_source *fire_retry_source;
         usec_t fire_retry_delay;
+        /* Set only while a job's PropertiesChanged is built: the execution known to be the job's newest, so
+         * LastExecutionId and LastStatus need no query (manager-dbus.c). */
+        const JobExecution *job_last_known;
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);
