@@ -76,7 +76,7 @@ def profiler(args, w, name):
     pid = str(w.batchd_proc.pid)
     if args.strace:
         out = os.path.join(args.strace, "strace-%s.txt" % name)
-        p = subprocess.Popen(["strace", "-c", "-w", "-o", out, "-p", pid], stderr=subprocess.DEVNULL)
+        p = subprocess.Popen((["strace", "-f", "-e", "trace=" + os.environ["BENCH_STRACE_TRACE"], "-o", out, "-p", pid] if os.environ.get("BENCH_STRACE_TRACE") else ["strace", "-c", "-o", out, "-p", pid]), stderr=subprocess.DEVNULL)
     elif args.perf:
         out = os.path.join(args.perf, "perf-%s.data" % name)
         p = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "2000", "-o", out, "-p", pid], stdout=subprocess.DEVNULL,
