@@ -163,6 +163,7 @@ JobRun *job_run_free(JobRun *run);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobRun *, job_run_free);
 /* Runs the steps. The execution must already be STARTED in the database, committed. */
 void job_run_start(JobRun *run);
+/* The batch the run's last write joined (Manager.batch_writes) committed (0) or failed (a negative errno). */
 void job_run_batch_done(JobRun *run, int error);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
