@@ -76,11 +76,14 @@ def profiler(args, w, name):
     pid = str(w.batchd_proc.pid)
     if args.strace:
         out = os.path.join(args.strace, "strace-%s.txt" % name)
-        p = subprocess.Popen((["strace", "-f", "-e", "trace=" + os.environ["BENCH_STRACE_TRACE"], "-o", out, "-p", pid] if os.environ.get("BENCH_STRACE_TRACE") else ["strace", "-c", "-o", out, "-p", pid]), stderr=subprocess.DEVNULL)
+        trace = os.environ.get("BENCH_STRACE_TRACE")
+        # BENCH_STRACE_TRACE=calls: trace those calls of batchd and its children instead of counting batchd's.
+        argv = ["strace", "-f", "-e", "trace=" + trace] if trace else ["strace", "-c"]
+        p = subprocess.Popen(argv + ["-o", out, "-p", pid], stderr=subprocess.DEVNULL)
     elif args.perf:
         out = os.path.join(args.perf, "perf-%s.data" % name)
-        p = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "2000", "-o", out, "-p", pid], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "2000", "-o", out, "-p", pid],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         return None
     time.sleep(1.0)     # attached
@@ -167,7 +170,8 @@ def scenario_batchctl(harness, args):
         cpu = cpu0.stop()
         db.close()
         profiler_stop(prof)
-        return {"runs": args.ctl, "seconds": elapsed, "cpu": cpu, "statuses": {"COMPLETED": done, "batchctl failed": failed}}
+        return {"runs": args.ctl, "seconds": elapsed, "cpu": cpu,
+                "statuses": {"COMPLETED": done, "batchctl failed": failed}}
     finally:
         w.__exit__(None, None, None)
 
@@ -226,8 +230,10 @@ def main():
     ap.add_argument("--ctl-parallel", type=int, default=8)
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--only", default="dbus,batchctl,burst")
-    ap.add_argument("--strace", metavar="DIR", help="strace -c batchd (not its children) during each scenario, summaries to DIR")
-    ap.add_argument("--perf", metavar="DIR", help="perf record --call-graph dwarf batchd during each scenario, data to DIR")
+    ap.add_argument("--strace", metavar="DIR",
+                    help="strace -c batchd (not its children) during each scenario, summaries to DIR")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="perf record --call-graph dwarf batchd during each scenario, data to DIR")
     args = ap.parse_args()
     os.environ["BATCHD"] = os.path.abspath(os.path.join(args.build, "daemon", "batchd"))
     os.environ["BATCHCTL"] = os.path.abspath(os.path.join(args.build, "ctl", "batchctl"))
