@@ -41,6 +41,7 @@ typedef enum ClusterSql {
         CS_REQUEST_STOP,
         CS_GET_STOPPING,
         CS_LIST_NODES,
+        CS_SET_JOBS_HASH,
         CS_DELETE_JOBS,
         CS_INSERT_JOB,
         CS_GET_DRIFT,
@@ -135,6 +136,8 @@ static const char *const cluster_sql[_CS_MAX] = {
                 " WHERE J1.NODE_NAME = N.NODE_NAME AND J2.NODE_NAME <> N.NODE_NAME "
                 " AND J2.DEFINITION_HASH <> J1.DEFINITION_HASH AND N2.STATE = 'ACTIVE') "
                 "FROM BATCHD_NODE N ORDER BY N.NODE_NAME LIMIT ?1 OFFSET ?2",
+        [CS_SET_JOBS_HASH] =
+                "UPDATE BATCHD_NODE SET JOBS_HASH = ?2 WHERE NODE_NAME = ?1",
         [CS_DELETE_JOBS] =
                 "DELETE FROM BATCHD_NODE_JOB WHERE NODE_NAME = ?1",
         [CS_INSERT_JOB] =
@@ -743,7 +746,8 @@ int cluster_store_list_nodes(ClusterStore *s, size_t offset, size_t limit, NodeI
         return 0;
 }
 
-int cluster_store_set_jobs(ClusterStore *s, const char *node, char *const *names, char *const *hashes, size_t n) {
+int cluster_store_set_jobs(ClusterStore *s, const char *node, const char *jobs_hash, char *const *names,
+                           char *const *hashes, size_t n) {
         _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
         int k;
 
@@ -754,6 +758,18 @@ int cluster_store_set_jobs(ClusterStore *s, const char *node, char *const *names
         k = repository_transaction_open(s->repository, &tx, NULL);
         if (k < 0)
                 return k;
+        {
+                _cleanup_db_reset_ DbStatement *st = NULL;
+
+                k = cs_stmt(s, CS_SET_JOBS_HASH, &st);
+                if (k < 0)
+                        return k;
+                db_bind_text(st, 1, node);
+                db_bind_text(st, 2, jobs_hash);
+                k = cs_run(st);
+                if (k < 0)
+                        return k;
+        }
         {
                 _cleanup_db_reset_ DbStatement *st = NULL;
 

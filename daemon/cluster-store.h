@@ -114,8 +114,9 @@ int cluster_store_get_stopping(ClusterStore *s, const char *node, int64_t **ret_
 /* Nodes by name, at most limit (0 or more than REPOSITORY_PAGE_MAX: that many), from offset. */
 int cluster_store_list_nodes(ClusterStore *s, size_t offset, size_t limit, NodeInfo **ret, size_t *ret_n);
 
-/* Replaces node's job definition hashes (names[i] has hashes[i]) in one transaction. */
-int cluster_store_set_jobs(ClusterStore *s, const char *node, char *const *names, char *const *hashes, size_t n);
+/* Replaces node's job definition hashes (names[i] has hashes[i]) and its JOBS_HASH in one transaction. */
+int cluster_store_set_jobs(ClusterStore *s, const char *node, const char *jobs_hash, char *const *names,
+                           char *const *hashes, size_t n);
 /* The jobs node defines differently from another ACTIVE node; at most REPOSITORY_PAGE_MAX. */
 int cluster_store_get_drift(ClusterStore *s, const char *node, JobDrift **ret, size_t *ret_n);
 

@@ -43,7 +43,10 @@ int schedule_store_set_last_fire(Repository *r, const char *job, usec_t fire, in
         rc = sqlite3_prepare_v2(repository_get_database(r),
                                 "INSERT INTO BATCHD_JOB_SCHEDULE (JOB_NAME, LAST_FIRE_TIME, LAST_FIRE_USEC, "
                                 "LAST_EXECUTION_ID) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (JOB_NAME) DO UPDATE SET "
-                                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4", -1, &s, NULL);
+                                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4 "
+                                /* Only forward: in a cluster a node that is late (skewed, or catching up)
+                                 * must not move back what another node recorded. */
+                                "WHERE BATCHD_JOB_SCHEDULE.LAST_FIRE_USEC <= ?3", -1, &s, NULL);
         if (rc != SQLITE_OK)
                 return errno_from_rc(rc);
         sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
