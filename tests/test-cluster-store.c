@@ -245,8 +245,8 @@ static void test_nodes_and_drift(void **state) {
         free(owner);
         assert_int_equal(cluster_store_get_owner(b.store, ea->id + 1000000, NULL, NULL), -ENOENT);
 
-        assert_int_equal(cluster_store_set_jobs(a.store, a.name, names, ha, 2), 0);
-        assert_int_equal(cluster_store_set_jobs(b.store, b.name, names, hb, 2), 0);
+        assert_int_equal(cluster_store_set_jobs(a.store, a.name, "ja", names, ha, 2), 0);
+        assert_int_equal(cluster_store_set_jobs(b.store, b.name, "jb", names, hb, 2), 0);
         assert_int_equal(cluster_store_get_drift(a.store, a.name, &drift, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(drift[0].job_name, job2);
@@ -259,7 +259,7 @@ static void test_nodes_and_drift(void **state) {
                         assert_int_equal(nodes[i].state, NODE_ACTIVE);
                         assert_int_equal(nodes[i].n_running, 1);
                         assert_true(nodes[i].drift);
-                        assert_string_equal(nodes[i].jobs_hash, "hash");
+                        assert_string_equal(nodes[i].jobs_hash, "ja");
                         assert_true(nodes[i].heartbeat > 0);
                         found++;
                 } else if (streq(nodes[i].name, b.name)) {
