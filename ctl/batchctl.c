@@ -69,6 +69,10 @@ static const Verb verbs[] = {
         { "show", 2, 2, verb_show, "EXECUTION_ID",
           "Show an execution: status, times, parameters, job context, and every step with its\n"
           "counters, exit status and context.\n" },
+        { "nodes", 1, 1, verb_nodes, NULL,
+          "List the nodes of the cluster batchd belongs to (docs/cluster.md): state, last heartbeat on the\n"
+          "database's clock, running executions, a hash of each node's job definitions, and whether\n"
+          "another active node defines one of its jobs differently (drift).\n" },
         { "logs", 2, 2, verb_logs, "EXECUTION_ID [-f] [-D DIR]",
           "Show batchd's journal entries of an execution together with the output of its steps.\n"
           "With -f keep following until the execution ends.\n" },
@@ -111,6 +115,7 @@ static int help(void) {
                "  list-executions [JOB]          List executions, newest first\n"
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
                "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
+               "  nodes                          List the nodes of the cluster\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
                "  help [COMMAND]                 Show this help, or the help of a command\n"
                "\n"

@@ -35,7 +35,7 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions show logs calendar help step'
+        local verbs='start next restart stop abandon reload status list-jobs list-executions show logs nodes calendar help step'
         local step_verbs='get put commit status exit-code'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
