@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A cluster of TWO real batchd on ONE SQLite file (cluster = true), each on its own private bus (docs/cluster.md):
+a job due every second fires each scheduled time exactly once across both nodes (one claim in BATCHD_JOB_FIRE,
+one execution or one non-run); SIGKILL of the node running a long step: the other declares it dead within
+node_timeout + 2 heartbeats and the execution becomes FAILED naming the node; a Stop on one node stops an
+execution running on the other; a node frozen by SIGSTOP past its lease fences itself after SIGCONT (its step is
+killed, it writes nothing, it rejoins under a new epoch); batchctl nodes lists both with drift."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from batchctl_util import ctl  # noqa: E402
+from harness import World, assert_eq, assert_in, jobs_file, main, pid_alive, step, time_scale, wait_for  # noqa: E402
+
+NODE_TIMEOUT = 3.0                      # node_timeout of the tests: short, so deaths happen in seconds
+HEARTBEAT = NODE_TIMEOUT / 7
+
+
+class Cluster:
+    """Worlds a and b: their own bus, batchd.conf, jobs.d and log; b's database is a's file."""
+
+    def __init__(self, name):
+        self.a = World(name + "-a")
+        self.b = World(name + "-b")
+        self.b.db_path = self.a.db_path
+        self.nodes = {"node-a": self.a, "node-b": self.b}
+        for node, w in self.nodes.items():
+            w.write_main_conf(cluster=True, node_name=node, node_timeout="%gs" % NODE_TIMEOUT)
+
+    def __enter__(self):
+        self.a.__enter__()
+        self.b.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        # b first: its database lives in a's directory.
+        try:
+            self.b.__exit__(*exc)
+        finally:
+            self.a.__exit__(*exc)
+        return False
+
+    def write_job(self, filename, text):
+        for w in self.nodes.values():
+            w.write_job(filename, text)
+
+    def start(self):
+        for w in self.nodes.values():
+            w.start_batchd()
+
+
+def test_fires_exactly_once():
+    """A job every second on two nodes for 20 s: every scheduled time once, never twice."""
+    with Cluster("cl-fire") as c:
+        # schedule_parameter makes every fire its own instance, so a second execution of one fire would be a
+        # second instance, not a refused launch.
+        c.write_job("tick.conf", jobs_file(c.a.job("tick", [step("s", ["/bin/true"])], schedule="*:*:0/1",
+                                                   overlap="allow", schedule_parameter="fired(datetime)")))
+        c.start()
+        t0 = time.time()
+        time.sleep(20)
+        for w in c.nodes.values():
+            assert_eq(w.stop_batchd(), 0, "batchd exit status")
+        t1 = time.time()
+
+        fires = c.a.q("SELECT SCHEDULED_USEC, NODE_NAME, JOB_EXECUTION_ID FROM BATCHD_JOB_FIRE "
+                      "WHERE JOB_NAME = 'tick' ORDER BY SCHEDULED_USEC")
+        times = [f["SCHEDULED_USEC"] for f in fires]
+        assert len(times) >= 15, "only %d fires in %.0f s: %r" % (len(times), t1 - t0, fires)
+        # Every second from the first fire to the last, each once (the primary key forbids twice anyway).
+        assert_eq(times, list(range(times[0], times[-1] + 1, 1000000)), "one claim per scheduled second")
+        by_node = {}
+        for f in fires:
+            by_node[f["NODE_NAME"]] = by_node.get(f["NODE_NAME"], 0) + 1
+        assert set(by_node) <= {"node-a", "node-b"}, by_node
+        print("claims per node: %r" % by_node)
+
+        execs = c.a.q("SELECT E.JOB_EXECUTION_ID AS ID, E.STATUS AS STATUS, P.PARAMETER_VALUE AS FIRED, "
+                      "O.NODE_NAME AS NODE FROM BATCH_JOB_EXECUTION E "
+                      "JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "
+                      "JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID "
+                      "LEFT JOIN BATCHD_EXECUTION_OWNER O ON O.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID "
+                      "WHERE I.JOB_NAME = 'tick' AND P.PARAMETER_NAME = 'fired'")
+        fired = [e["FIRED"] for e in execs]
+        assert_eq(len(fired), len(set(fired)), "executions per fire time (duplicates: %r)" %
+                  sorted(x for x in fired if fired.count(x) > 1))
+        nonruns = c.a.q("SELECT SCHEDULED_USEC FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'tick'")
+        nonrun_times = [n["SCHEDULED_USEC"] for n in nonruns]
+        assert_eq(len(nonrun_times), len(set(nonrun_times)), "non-runs per fire")
+        # Each claim has its execution (recorded with it) or a non-run, and nothing exists without a claim.
+        with_exec = {f["SCHEDULED_USEC"] for f in fires if f["JOB_EXECUTION_ID"] is not None}
+        assert_eq(len(with_exec) + len(set(nonrun_times) - with_exec), len(fires), "every claim accounted for")
+        assert_eq(len(execs), len(with_exec), "one execution per claimed fire")
+        ids = {f["JOB_EXECUTION_ID"] for f in fires if f["JOB_EXECUTION_ID"] is not None}
+        assert_eq(ids, {e["ID"] for e in execs}, "claims point at the executions")
+        for e in execs:
+            assert e["STATUS"] == "COMPLETED", e
+            assert e["NODE"] in ("node-a", "node-b"), e
+        # The shared last fire is the newest claimed fire (it only moves forward).
+        last = c.a.q1("SELECT LAST_FIRE_USEC FROM BATCHD_JOB_SCHEDULE WHERE JOB_NAME = 'tick'")["LAST_FIRE_USEC"]
+        assert_eq(last, times[-1], "last fire")
+        # Both left cleanly.
+        states = {r["NODE_NAME"]: r["STATE"] for r in c.a.q("SELECT NODE_NAME, STATE FROM BATCHD_NODE")}
+        assert_eq(states, {"node-a": "STOPPED", "node-b": "STOPPED"}, "node states after a clean stop")
+
+
+def long_job(c, seconds=60):
+    script = c.a.write_script("long.sh", "#!/bin/sh\necho $$ > \"$1\"\nexec sleep %d\n" % seconds)
+    c.write_job("long.conf", jobs_file(c.a.job("long", [step("s", [script, "${pidfile}"])],
+                                               parameters=["pidfile=/dev/null"])))
+
+
+def start_long(w, pidfile):
+    eid = w.start("long", [("pidfile", "string", pidfile, True)])
+    w.wait_status(eid, "STARTED", timeout=10 * time_scale())
+    pid = int(w.wait_file(pidfile, timeout=10 * time_scale()).strip())
+    return eid, pid
+
+
+def test_dead_node_fails_its_execution():
+    with Cluster("cl-dead") as c:
+        long_job(c)
+        c.start()
+        pidfile = c.a.out("long.pid")
+        eid, pid = start_long(c.a, pidfile)
+        assert_eq(c.b.call("GetExecution", "t", eid)[0][3], "STARTED", "status seen from node-b")
+        node = c.b.get_property("/org/batchd/Batch1/execution/%d" % eid, "org.batchd.Batch1.Execution", "Node")
+        assert_eq(node, "node-a", "Node property seen from node-b")
+        (nodes,) = c.b.call("ListNodes", "uu", 0, 0)
+        by_name = {n[0]: n for n in nodes}
+        assert_eq(sorted(by_name), ["node-a", "node-b"], "ListNodes")
+        assert_eq(by_name["node-a"][1], "ACTIVE", "node-a state")
+        assert_eq(by_name["node-a"][4], 1, "node-a runs one execution")
+        assert_eq(by_name["node-a"][6], False, "no drift")
+
+        t_kill = time.monotonic()
+        c.a.kill_batchd()
+
+        def failed():
+            return c.b.execution(eid)["status"] == "FAILED"
+        wait_for(failed, 30 * time_scale(), interval=0.05, what="node-b to fail the execution of the dead node")
+        took = time.monotonic() - t_kill
+        bound = NODE_TIMEOUT + 2 * HEARTBEAT
+        print("declared dead and failed %.2f s after SIGKILL (bound %.2f s)" % (took, bound))
+        assert took <= bound + 0.5 * time_scale(), "took %.2f s, more than node_timeout + 2 heartbeats" % took
+        e = c.b.execution(eid)
+        assert e["exit_message"].startswith("Node node-a stopped heartbeating at "), e
+        assert_in("marked FAILED", e["exit_message"])
+        assert_eq([s["status"] for s in c.b.steps(eid)], ["FAILED"], "the step")
+        c.b.wait_log("Node node-a stopped heartbeating")
+
+        out = json.loads(ctl(c.b, "--json", "nodes").stdout)
+        states = {n["name"]: n["state"] for n in out}
+        assert_eq(states, {"node-a": "DEAD", "node-b": "ACTIVE"}, "batchctl nodes after the death")
+        text = ctl(c.b, "nodes").stdout
+        assert "node-a" in text and "DEAD" in text, text
+        show = ctl(c.b, "show", str(eid)).stdout
+        assert_in("Node: node-a", show)
+
+        # The failed execution restarts, on the survivor.
+        new = c.b.restart(eid)
+        assert_eq(c.b.get_property("/org/batchd/Batch1/execution/%d" % new, "org.batchd.Batch1.Execution",
+                                   "Node"), "node-b", "Node of the restart")
+        c.b.call("Stop", "t", new)
+        c.b.wait_done(new)
+
+        # node-a comes back: a new epoch, ACTIVE, and it leaves node-b's execution alone.
+        epoch = c.a.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["EPOCH"]
+        os.kill(pid, signal.SIGKILL)
+        c.a.start_batchd()
+        row = c.a.q1("SELECT EPOCH, STATE FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")
+        assert_eq(row["STATE"], "ACTIVE", "node-a after its restart")
+        assert row["EPOCH"] == epoch + 1, (row, epoch)
+
+
+def test_remote_stop():
+    with Cluster("cl-stop") as c:
+        long_job(c)
+        c.start()
+        eid, pid = start_long(c.a, c.a.out("long.pid"))
+        c.b.call("Stop", "t", eid)                      # node-b does not run it
+        e = c.b.wait_done(eid, timeout=10 * time_scale())
+        assert_eq(e["status"], "STOPPED", "stopped by node-a on node-b's request")
+        wait_for(lambda: not pid_alive(pid), 10 * time_scale(), what="the step to exit")
+        c.a.wait_log("stop requested on another node")
+
+
+def test_zombie_fences_itself():
+    """SIGSTOP past node_timeout: node-b fails the execution; after SIGCONT node-a kills its step, writes
+    nothing (the FAILED record stays as node-b wrote it) and rejoins under a new epoch."""
+    with Cluster("cl-zombie") as c:
+        long_job(c)
+        c.start()
+        eid, pid = start_long(c.a, c.a.out("long.pid"))
+        epoch = c.a.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["EPOCH"]
+        c.a.batchd_proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: c.b.execution(eid)["status"] == "FAILED", 30 * time_scale(),
+                     what="node-b to declare the frozen node dead")
+            before = c.a.job_execution_row(eid)
+        finally:
+            c.a.batchd_proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: not pid_alive(pid), 10 * time_scale(), what="the zombie's step to be killed")
+        # The lease is checked first: it ran out long before the heartbeat could find the node dead.
+        c.a.wait_log("its lease ran out before a heartbeat renewed it")
+        c.a.wait_log("(not recorded in the database)")
+        wait_for(lambda: c.a.q1("SELECT STATE FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["STATE"] == "ACTIVE",
+                 10 * time_scale(), what="node-a to rejoin")
+        row = c.a.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")
+        assert row["EPOCH"] >= epoch + 2, (row, epoch)
+        time.sleep(2 * HEARTBEAT)
+        after = c.a.job_execution_row(eid)
+        assert_eq(after, before, "the zombie wrote nothing about the execution")
+        assert after["EXIT_MESSAGE"].startswith("Node node-a stopped heartbeating"), after
+        # It launches again.
+        new = c.a.start("long", [("pidfile", "string", c.a.out("again.pid"), True)])
+        c.a.wait_status(new, "STARTED", timeout=10 * time_scale())
+        c.a.call("Stop", "t", new)
+        c.a.wait_done(new)
+
+
+def test_drift():
+    with Cluster("cl-drift") as c:
+        c.a.write_job("j.conf", jobs_file(c.a.job("j", [step("s", ["/bin/true"])])))
+        c.b.write_job("j.conf", jobs_file(c.b.job("j", [step("s", ["/bin/false"])])))
+        c.start()
+        (nodes,) = c.a.call("ListNodes", "uu", 0, 0)
+        assert_eq({n[0]: n[6] for n in nodes}, {"node-a": True, "node-b": True}, "drift flags")
+        assert nodes[0][5] != nodes[1][5], nodes
+        c.b.wait_log("is defined differently on node node-a")
+        # Made equal and reloaded: no drift.
+        c.b.write_job("j.conf", jobs_file(c.b.job("j", [step("s", ["/bin/true"])])))
+        c.b.call("Reload")
+        (nodes,) = c.a.call("ListNodes", "uu", 0, 0)
+        assert_eq({n[0]: n[6] for n in nodes}, {"node-a": False, "node-b": False}, "drift after the fix")
+        assert_eq(nodes[0][5], nodes[1][5], "equal job hashes")
+        # Paged.
+        (page,) = c.a.call("ListNodes", "uu", 1, 1)
+        assert_eq([n[0] for n in page], ["node-b"], "second page")
+
+
+def test_lone_node_has_no_cluster():
+    with World("cl-lone") as w:
+        w.write_job("j.conf", jobs_file(w.job("j", [step("s", ["/bin/true"])])))
+        w.start_batchd()
+        (nodes,) = w.call("ListNodes", "uu", 0, 0)
+        assert_eq(nodes, [], "ListNodes without a cluster")
+        assert_in("not part of a cluster", ctl(w, "nodes").stdout)
+        assert_eq(w.q("SELECT * FROM BATCHD_NODE"), [], "no node row")
+
+
+if __name__ == "__main__":
+    main(globals())
