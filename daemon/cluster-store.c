@@ -26,6 +26,7 @@ typedef enum ClusterSql {
         CS_REGISTER,
         CS_HEARTBEAT,
         CS_STOP_NODE,
+        CS_COUNT_STALE,
         CS_DECLARE_DEAD,
         CS_FAIL_NODE_STEPS,
         CS_FAIL_NODE_EXECUTIONS,
@@ -66,6 +67,10 @@ static const char *const cluster_sql[_CS_MAX] = {
         [CS_STOP_NODE] =
                 "UPDATE BATCHD_NODE SET STATE = 'STOPPED', HEARTBEAT_USEC = " NOW_TOKEN " "
                 "WHERE NODE_NAME = ?1 AND EPOCH = ?2 AND STATE = 'ACTIVE'",
+        /* A read first: the write (and, on SQLite, the write lock) only when somebody is late. */
+        [CS_COUNT_STALE] =
+                "SELECT COUNT(*) FROM BATCHD_NODE "
+                "WHERE STATE = 'ACTIVE' AND NODE_NAME <> ?1 AND HEARTBEAT_USEC < " NOW_TOKEN " - ?2",
         /* At READ COMMITTED two survivors race for the same row: the second one's UPDATE waits for the first,
          * then finds STATE = 'DEAD' and changes nothing, so each death (and what follows from it) happens once. */
         [CS_DECLARE_DEAD] =
@@ -479,6 +484,24 @@ int cluster_store_declare_dead(ClusterStore *s, const char *self, usec_t timeout
         assert(self);
         assert(ret);
         assert(ret_n);
+
+        {
+                _cleanup_db_reset_ DbStatement *st = NULL;
+
+                k = cs_stmt(s, CS_COUNT_STALE, &st);
+                if (k < 0)
+                        return k;
+                db_bind_text(st, 1, self);
+                db_bind_int64(st, 2, (int64_t) MIN(timeout, (usec_t) INT64_MAX));
+                k = db_step(st);
+                if (k < 0)
+                        return k;
+                if (k == DB_ROW && db_column_int64(st, 0) == 0) {
+                        *ret = NULL;
+                        *ret_n = 0;
+                        return 0;
+                }
+        }
 
         k = repository_transaction_open(s->repository, &tx, NULL);
         if (k < 0)
