@@ -15,6 +15,7 @@
 #include "batch-error.h"
 #include "cluster-store.h"
 #include "repository.h"
+#include "schedule-store.h"
 #include "tests.h"
 
 static const char *location;       /* SQLite: a fresh file per case; PostgreSQL: the URI */
@@ -344,6 +345,26 @@ static void test_clock_and_prune(void **state) {
         node_close(&a);
 }
 
+/* A node that is late (skewed, or catching up) never moves the shared last fire back. */
+static void test_last_fire_only_forward(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = case_location(dir), *job = unique("job");
+        usec_t last = 0;
+        Node a, b;
+
+        node_open(&a, path, "a");
+        node_open(&b, path, "b");
+        assert_int_equal(schedule_store_set_last_fire(a.repository, job, 20 * USEC_PER_SEC, 7), 0);
+        assert_int_equal(schedule_store_set_last_fire(b.repository, job, 10 * USEC_PER_SEC, 3), 0);
+        assert_int_equal(schedule_store_get_last_fire(a.repository, job, &last), 0);
+        assert_true(last == 20 * USEC_PER_SEC);
+        assert_int_equal(schedule_store_set_last_fire(b.repository, job, 30 * USEC_PER_SEC, 9), 0);
+        assert_int_equal(schedule_store_get_last_fire(a.repository, job, &last), 0);
+        assert_true(last == 30 * USEC_PER_SEC);
+        node_close(&a);
+        node_close(&b);
+}
+
 static void test_node_state_strings(void **state) {
         for (NodeState s = 0; s < _NODE_STATE_MAX; s++)
                 assert_int_equal(node_state_from_string(node_state_to_string(s)), s);
@@ -361,6 +382,7 @@ int main(void) {
                 cmocka_unit_test(test_nodes_and_drift),
                 cmocka_unit_test(test_remote_stop),
                 cmocka_unit_test(test_clock_and_prune),
+                cmocka_unit_test(test_last_fire_only_forward),
         };
         uint64_t r = 0;
         int failed;
