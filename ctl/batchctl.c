@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <ctype.h>
 #include <locale.h>
 
+#include "batch-status.h"
 #include "batchctl.h"
+#include "conf.h"
 #include "log.h"
 #include "output.h"
 #include "step-verbs.h"
@@ -22,6 +25,10 @@ bool arg_limit_set = false;
 unsigned arg_iterations = 1;
 usec_t arg_base_time = USEC_INFINITY;
 const char *arg_directory = NULL;
+char **arg_properties = NULL;
+char **arg_states = NULL;
+usec_t arg_since = 0;
+usec_t arg_until = USEC_INFINITY;
 
 /* Defined in verb-calendar.c: the --base-time syntax belongs to the calendar verb. */
 int parse_base_time(const char *s, usec_t *ret);
@@ -64,11 +71,25 @@ static const Verb verbs[] = {
           "executions (5, or --limit N) with status, exit code and duration.\n" },
         { "list-jobs", 1, 1, verb_list_jobs, NULL,
           "List the configured jobs: schedule, next run, last execution and how many run now.\n" },
-        { "list-executions", 1, 2, verb_list_executions, "[JOB] [--limit N]",
-          "List executions, newest first, of every job or of JOB; at most N with --limit.\n" },
-        { "show", 2, 2, verb_show, "EXECUTION_ID",
-          "Show an execution: status, times, parameters, job context, and every step with its\n"
-          "counters, exit status and context.\n" },
+        { "list-executions", 1, 2, verb_list_executions,
+          "[JOB] [--limit N] [--state STATE,...] [--since TIME] [--until TIME]",
+          "List executions, newest first, of every job or of JOB; only those in one of the given\n"
+          "states (FAILED, COMPLETED, ...) with --state, and whose start (or creation, if they never\n"
+          "started) is not before --since or after --until TIME; at most N of them with --limit. TIME\n"
+          "is @UNIX_SECONDS, now, or 'YYYY-MM-DD[ HH:MM[:SS]][ ZONE]'. A JOB batchd neither has\n"
+          "configured nor has executions of is an error (NoSuchJob).\n" },
+        { "show", 2, 2, verb_show, "EXECUTION_ID|JOB [-p NAME...]",
+          "With EXECUTION_ID (a number): the execution's status, times, parameters, job context, and\n"
+          "every step with its counters, exit status and context; with -p, the properties of its D-Bus\n"
+          "object as Key=value lines instead. With JOB: the job's properties as Key=value lines, as\n"
+          "systemctl show prints a unit's: its settings as batchd loaded them, where it is defined, its\n"
+          "next elapse and last execution. -p NAME (repeatable, or NAME,NAME...) shows only those.\n" },
+        { "cat", 2, VERB_ANY, verb_cat, "JOB...",
+          "Show the definition of each JOB as batchd loaded it, headed by \"# FILE:LINE\", where it is\n"
+          "defined, as systemctl cat does. batchd writes it back from what it loaded: every setting with\n"
+          "its value (defaults included), without the file's comments; edits to the file since the last\n"
+          "reload are not in it. The definition of a job whose file is not readable by everyone is shown\n"
+          "only to those allowed to start jobs.\n" },
         { "nodes", 1, 1, verb_nodes, NULL,
           "List the nodes of the cluster batchd belongs to (docs/cluster.md): state, last heartbeat on the\n"
           "database's clock, running executions, a hash of each node's job definitions, and whether\n"
@@ -81,6 +102,15 @@ static const Verb verbs[] = {
           "elapse next, exactly as \"systemd-analyze calendar\" does. Needs no daemon. TIME is\n"
           "@UNIX_SECONDS or 'YYYY-MM-DD HH:MM:SS [ZONE]' (ZONE: UTC or a zone name such as\n"
           "Europe/Berlin).\n" },
+        { "verify", 1, VERB_ANY, verb_verify, "[FILE...] [--config FILE]",
+          "Check batchd.conf and job files as batchd loads them, without a running batchd: every error\n"
+          "and warning as \"<file>:<line>: <what>\", exactly as batchd logs it. Without FILE: the\n"
+          "configuration batchd would load (--config FILE, else " CONFIG_MAIN_PATH_DEFAULT "),\n"
+          "its jobs_dir included, with batchd's ownership and permission checks (root's with --system, the\n"
+          "invoking user's with --user). A FILE named batchd.conf is a main file, checked the same way;\n"
+          "any other FILE is a job file, checked for its content: together with the other job files\n"
+          "given, with the job_file_size_max of the main file. Exits 1 if there is any error, 0 if\n"
+          "there are only warnings or nothing at all.\n" },
         { "help", 1, 2, verb_help, "[COMMAND]",
           "Show the help of batchctl, or of one command.\n" },
         { "step", 1, VERB_ANY, verb_step, "COMMAND ...",
@@ -114,9 +144,12 @@ static int help(void) {
                "  list-jobs                      List the configured jobs\n"
                "  list-executions [JOB]          List executions, newest first\n"
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
+               "  show JOB                       Show the properties of a job\n"
+               "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
                "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
                "  nodes                          List the nodes of the cluster\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
+               "  verify [FILE...]               Check the configuration without a running batchd\n"
                "  help [COMMAND]                 Show this help, or the help of a command\n"
                "\n"
                "%s"
@@ -135,15 +168,19 @@ static int help(void) {
                "  -l --full                      Do not ellipsize table cells on a terminal\n"
                "     --wait                      start, next, restart: wait until the execution ends\n"
                "  -n --limit=N                   list-executions, status: show at most N executions\n"
+               "     --state=STATE[,STATE...]    list-executions: only executions in these states\n"
+               "     --since=TIME, --until=TIME  list-executions: only executions started in this range\n"
+               "  -p --property=NAME             show: only this property (repeatable, or NAME,NAME)\n"
                "  -f --follow                    logs: follow until the execution ends\n"
                "  -D --directory=DIR             logs: read the journal files in DIR\n"
                "     --iterations=N              calendar: show N elapses (default: 1)\n"
                "     --base-time=TIME            calendar: count from TIME instead of now\n"
+               "     --config=FILE               verify: the main file (default: %s)\n"
                "\n"
                WAIT_EXIT_STATUS
                "\n"
                "See batchctl(1) for details.\n",
-               step_verbs_help);
+               step_verbs_help, CONFIG_MAIN_PATH_DEFAULT);
         return 0;
 }
 
@@ -183,6 +220,11 @@ typedef enum OptionId {
         OPT_DIRECTORY,
         OPT_ITERATIONS,
         OPT_BASE_TIME,
+        OPT_CONFIG,
+        OPT_PROPERTY,
+        OPT_STATE,
+        OPT_SINCE,
+        OPT_UNTIL,
 } OptionId;
 
 typedef enum OptionArgument {
@@ -215,6 +257,11 @@ static const Option options[] = {
         { "directory",  'D', OPTION_REQUIRED_ARGUMENT, OPT_DIRECTORY,  "logs" },
         { "iterations", 0,   OPTION_REQUIRED_ARGUMENT, OPT_ITERATIONS, "calendar" },
         { "base-time",  0,   OPTION_REQUIRED_ARGUMENT, OPT_BASE_TIME,  "calendar" },
+        { "config",     0,   OPTION_REQUIRED_ARGUMENT, OPT_CONFIG,     "verify" },
+        { "property",   'p', OPTION_REQUIRED_ARGUMENT, OPT_PROPERTY,   "show" },
+        { "state",      0,   OPTION_REQUIRED_ARGUMENT, OPT_STATE,      "list-executions" },
+        { "since",      0,   OPTION_REQUIRED_ARGUMENT, OPT_SINCE,      "list-executions" },
+        { "until",      0,   OPTION_REQUIRED_ARGUMENT, OPT_UNTIL,      "list-executions" },
 };
 
 static bool word_in_list(const char *list, const char *word) {
@@ -242,6 +289,46 @@ static int parse_unsigned(const char *option, const char *s, unsigned *ret) {
         if (errno != 0 || *end != '\0' || v > UINT_MAX)
                 return log_error_errno(ERANGE, "--%s needs a non-negative number, not '%s'.", option, s);
         *ret = (unsigned) v;
+        return 0;
+}
+
+/* --property and --state: repeatable, each a comma-separated list; adds the names to *l. With status, each must
+ * be a BatchStatus name (any case, kept upper case). */
+static int strv_extend_comma_list(const char *option, const char *value, bool status, char ***l) {
+        size_t n = 0, added = 0;
+
+        while (*l && (*l)[n])
+                n++;
+        for (const char *p = strempty(value); *p; ) {
+                size_t k = strcspn(p, ",");
+
+                if (k > 0) {
+                        char **t = reallocarray(*l, n + 2, sizeof(char *)), *w;
+
+                        if (!t)
+                                return log_oom();
+                        *l = t;
+                        w = strndup(p, k);
+                        if (!w)
+                                return log_oom();
+                        (*l)[n++] = w;
+                        (*l)[n] = NULL;
+                        added++;
+                        if (status) {
+                                for (char *c = w; *c; c++)
+                                        *c = (char) toupper((unsigned char) *c);
+                                if (batch_status_from_string(w) < 0)
+                                        return log_error_errno(EINVAL, "--%s: unknown state '%.*s'; states are "
+                                                               "STARTING, STARTED, STOPPING, STOPPED, FAILED, "
+                                                               "COMPLETED, ABANDONED and UNKNOWN.", option,
+                                                               (int) k, p);
+                        }
+                }
+                p += k;
+                p += strspn(p, ",");
+        }
+        if (added == 0)
+                return log_error_errno(EINVAL, "--%s needs a %s.", option, status ? "state" : "property name");
         return 0;
 }
 
@@ -307,14 +394,36 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
                 if (r < 0)
                         return log_error_errno(r, "Failed to parse --base-time= parameter: %s", value);
                 return 0;
+        case OPT_PROPERTY:
+                return strv_extend_comma_list("property", value, false, &arg_properties);
+        case OPT_STATE:
+                return strv_extend_comma_list("state", value, true, &arg_states);
+        case OPT_SINCE:
+        case OPT_UNTIL:
+                r = parse_base_time(value, o->id == OPT_SINCE ? &arg_since : &arg_until);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to parse --%s= parameter: %s", o->name, strempty(value));
+                return 0;
+        case OPT_CONFIG:
+                if (isempty(value))
+                        return log_error_errno(EINVAL, "--config needs a file.");
+                arg_config = value;
+                return 0;
         }
         return log_error_errno(EINVAL, "Unhandled option");
 }
 
+static const Option *short_option_with_argument(char c) {
+        for (size_t k = 0; k < ELEMENTSOF(options); k++)
+                if (options[k].short_name == c && options[k].argument == OPTION_REQUIRED_ARGUMENT)
+                        return options + k;
+        return NULL;
+}
+
 /* Our own parser rather than getopt_long(): options may stand anywhere on the line, as with systemctl, but
  * job parameters such as "-fail=true" start with a dash too. So a word is an option only if it starts with
- * "--" or is a dash and a single letter; every other word, "-name=value" included, is an argument. "--"
- * ends the options. Everything after "step" goes to the step verbs untouched: there a key or value may
+ * "--", is a dash and a single letter, or is a dash, the letter of an option taking a value and that value
+ * ("-n5", never with a '='); every other word, "-name=value" included, is an argument. "--" ends the options. Everything after "step" goes to the step verbs untouched: there a key or value may
  * look like anything. Returns the arguments (verb first) in *ret_args, 0 to go on, 1 if done (--version,
  * --help), negative on error. */
 static int parse_argv(int argc, char *argv[], char ***ret_args, int *ret_n) {
@@ -361,6 +470,10 @@ static int parse_argv(int argc, char *argv[], char ***ret_args, int *ret_n) {
                                         return log_error_errno(EINVAL, "Option '--%s' needs an argument.", o->name);
                                 value = argv[++i];
                         }
+                } else if (a[0] == '-' && a[1] != '\0' && a[1] != '-' && a[2] != '\0' && !strchr(a, '=') &&
+                           (o = short_option_with_argument(a[1]))) {
+                        /* "-n5", as getopt takes it. A job parameter ("-name=value") always has a '='. */
+                        value = a + 2;
                 } else if (a[0] == '-' && a[1] != '\0' && a[2] == '\0') {
                         for (size_t k = 0; k < ELEMENTSOF(options); k++)
                                 if (options[k].short_name == a[1]) {
@@ -421,12 +534,17 @@ int main(int argc, char *argv[]) {
         log_set_target(LOG_TARGET_STDERR);
 
         r = parse_argv(argc, argv, &args, &n);
-        if (r != 0)
+        if (r != 0) {
+                arg_properties = strv_free(arg_properties);
+                arg_states = strv_free(arg_states);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
 
         output_init();
 
         r = verbs_dispatch(verbs, ELEMENTSOF(verbs), NULL, n, args, NULL);
         pager_close();
+        arg_properties = strv_free(arg_properties);
+        arg_states = strv_free(arg_states);
         return r < 0 ? EXIT_FAILURE : r;
 }

@@ -26,6 +26,11 @@ extern bool arg_limit_set;
 extern unsigned arg_iterations; /* calendar */
 extern usec_t arg_base_time;    /* calendar; USEC_INFINITY: now */
 extern const char *arg_directory; /* logs: a journal directory instead of the local journal */
+extern char **arg_states;       /* list-executions --state: BatchStatus names; NULL: any */
+extern usec_t arg_since;        /* list-executions --since; 0: none */
+extern usec_t arg_until;        /* list-executions --until; USEC_INFINITY: none */
+extern char **arg_properties;   /* show -p: the properties to show; NULL: all */
+extern const char *arg_config;  /* verify: the main file; NULL: CONFIG_MAIN_PATH_DEFAULT */
 
 /* Exit status of "start/next/restart --wait" for an execution that did not complete, and of every verb for a
  * failure of batchctl itself (EXIT_FAILURE). Documented in batchctl(1). */

@@ -317,10 +317,25 @@ int bus_list_jobs(sd_bus *bus, JobInfo **ret, size_t *ret_n) {
 
 /* ListExecutions answers a page at a time (docs/dbus-api.md), so "all of them" (limit 0) and any limit larger
  * than a page are read page by page, until a page comes back empty. */
-int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionInfo **ret, size_t *ret_n) {
+bool execution_filter_match(const ExecutionFilter *f, const ExecutionInfo *e) {
+        usec_t t = e->start_time ?: e->create_time;
+        bool found = false;
+
+        if (!f)
+                return true;
+        for (char **s = f->states; s && *s && !found; s++)
+                found = streq(*s, e->status);
+        if (f->states && !found)
+                return false;
+        return t >= f->since && t <= f->until;
+}
+
+int bus_list_executions_filtered(sd_bus *bus, const char *job, uint32_t limit, const ExecutionFilter *filter,
+                                 ExecutionInfo **ret, size_t *ret_n, size_t *ret_seen) {
         ExecutionInfo *a = NULL;
+        uint64_t last_id = UINT64_MAX;
         uint32_t offset = 0;
-        size_t n = 0;
+        size_t n = 0, seen = 0;
         int r;
 
         for (;;) {
@@ -328,7 +343,8 @@ int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionI
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 ExecutionInfo *page = NULL, *b;
                 size_t n_page = 0, k = 0;
-                uint32_t want = limit == 0 ? 0 : limit - (uint32_t) n;
+                /* With a filter a page may match nothing: full pages then. */
+                uint32_t want = limit == 0 || filter ? 0 : limit - (uint32_t) n;
 
                 r = bus_call_manager(bus, "ListExecutions", &error, &reply, "stuu", strempty(job), UINT64_C(0),
                                      offset, want);
@@ -360,11 +376,18 @@ int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionI
                 offset += (uint32_t) n_page;
                 /* Newest first: executions started while paging push older ones to later offsets; keep each id
                  * once. */
-                for (size_t i = 0; i < n_page; i++)
-                        if (n + k == 0 || page[i].id < a[n + k - 1].id)
+                for (size_t i = 0; i < n_page; i++) {
+                        if (page[i].id >= last_id) {
+                                execution_info_done(page + i);
+                                continue;
+                        }
+                        last_id = page[i].id;
+                        seen++;
+                        if ((limit == 0 || n + k < limit) && execution_filter_match(filter, page + i))
                                 a[n + k++] = page[i];
                         else
                                 execution_info_done(page + i);
+                }
                 free(page);
                 n += k;
                 if (limit > 0 && n >= limit)
@@ -373,7 +396,13 @@ int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionI
 
         *ret = a;
         *ret_n = n;
+        if (ret_seen)
+                *ret_seen = seen;
         return 0;
+}
+
+int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionInfo **ret, size_t *ret_n) {
+        return bus_list_executions_filtered(bus, job, limit, NULL, ret, ret_n, NULL);
 }
 
 int bus_get_running_executions(sd_bus *bus, ExecutionInfo **ret, size_t *ret_n) {

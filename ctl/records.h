@@ -82,6 +82,23 @@ int execution_info_load_progress(sd_bus *bus, ExecutionInfo *e);
 /* ListJobs, ListExecutions and GetRunningExecutions. Log on failure. */
 int bus_list_jobs(sd_bus *bus, JobInfo **ret, size_t *ret_n);
 int bus_list_executions(sd_bus *bus, const char *job, uint32_t limit, ExecutionInfo **ret, size_t *ret_n);
+
+/* list-executions --state, --since, --until. batchd's ListExecutions has no filters: batchctl pages through
+ * the executions (of JOB) and keeps those that match, at most limit of them (0: all). */
+typedef struct ExecutionFilter {
+        char **states;          /* BatchStatus names; NULL: any */
+        usec_t since;           /* 0: no lower bound */
+        usec_t until;           /* USEC_INFINITY: no upper bound */
+} ExecutionFilter;
+
+/* Whether e matches: its status is one of states, and the time list-executions shows for it (its start, or its
+ * creation if it never started) lies within [since, until]. */
+bool execution_filter_match(const ExecutionFilter *f, const ExecutionInfo *e);
+
+/* bus_list_executions() keeping only what filter matches (NULL: everything). *ret_seen (if not NULL) is how many
+ * executions batchd listed before filtering: 0 means JOB has none at all. */
+int bus_list_executions_filtered(sd_bus *bus, const char *job, uint32_t limit, const ExecutionFilter *filter,
+                                 ExecutionInfo **ret, size_t *ret_n, size_t *ret_seen);
 int bus_get_running_executions(sd_bus *bus, ExecutionInfo **ret, size_t *ret_n);
 
 json_object *job_info_to_json(const JobInfo *j);

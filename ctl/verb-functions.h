@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdint.h>
+
 /* The top-level verbs of batchctl, one file each (or one per group of closely related verbs). Each returns
  * a negative errno on failure (already logged) or the exit status to use. */
 
@@ -32,3 +34,12 @@ int verb_nodes(int argc, char *argv[], void *userdata);
 
 /* verb-calendar.c */
 int verb_calendar(int argc, char *argv[], void *userdata);
+
+/* verb-verify.c */
+int verb_verify(int argc, char *argv[], void *userdata);
+
+/* verb-job.c */
+int verb_cat(int argc, char *argv[], void *userdata);
+/* show JOB, and show EXECUTION_ID -p: the object's properties as Key=value lines (-p selects). */
+int show_job(const char *name);
+int show_execution_properties(uint64_t id);

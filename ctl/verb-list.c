@@ -2,7 +2,9 @@
 
 #include <inttypes.h>
 
+#include "batch-error.h"
 #include "batchctl.h"
+#include "bus-names.h"
 #include "bus-util.h"
 #include "list-common.h"
 #include "log.h"
@@ -152,19 +154,62 @@ int add_execution_rows(Table *t, const ExecutionInfo *executions, size_t n, bool
         return r < 0 ? log_oom() : 0;
 }
 
+/* Whether batchd has the job configured; logs NoSuchJob if not. */
+static int check_job_exists(sd_bus *bus, const char *job) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL, *name = NULL;
+        int r;
+
+        r = sd_bus_path_encode(BATCH_JOB_PATH_PREFIX, job, &path);
+        if (r < 0)
+                return log_oom();
+        r = sd_bus_get_property_string(bus, BATCH_BUS_NAME, path, BATCH_JOB_INTERFACE, "Name", &error, &name);
+        if (r >= 0)
+                return 0;
+        if (sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE,
+                                   SD_BUS_ERROR_UNKNOWN_PROPERTY, BATCH_ERROR_NO_SUCH_JOB)) {
+                _cleanup_(sd_bus_error_free) sd_bus_error not_found = SD_BUS_ERROR_NULL;
+
+                /* The words of the manager's NoSuchJob, which the object tree cannot give. */
+                (void) sd_bus_error_setf(&not_found, BATCH_ERROR_NO_SUCH_JOB, "No job configuration with the name "
+                                         "[%s] was registered, and it has no executions", job);
+                return log_bus_error(-ENOENT, &not_found, "Failed to list executions of job %s", job);
+        }
+        return log_bus_error(r, &error, "Failed to list executions of job %s", job);
+}
+
 int verb_list_executions(int argc, char *argv[], void *userdata) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(table_freep) Table *t = NULL;
+        const char *job = argc > 1 ? argv[1] : NULL;
+        ExecutionFilter filter = {
+                .states = arg_states,
+                .since = arg_since,
+                .until = arg_until,
+        };
+        bool filtered = arg_states || arg_since > 0 || arg_until != USEC_INFINITY;
         ExecutionInfo *executions = NULL;
-        size_t n = 0;
+        size_t n = 0, seen = 0;
         int r;
+
+        if (arg_since > arg_until)
+                return log_error_errno(EINVAL, "--since is later than --until: nothing can match.");
 
         r = bus_connect(&bus);
         if (r < 0)
                 return r;
-        r = bus_list_executions(bus, argc > 1 ? argv[1] : NULL, arg_limit, &executions, &n);
+        r = bus_list_executions_filtered(bus, job, arg_limit, filtered ? &filter : NULL, &executions, &n, &seen);
         if (r < 0)
                 return r;
+        /* batchd lists nothing for a name it never heard of: a typo must not look like a job that never ran. A job
+         * no longer configured still has its history. */
+        if (job && seen == 0) {
+                r = check_job_exists(bus, job);
+                if (r < 0) {
+                        execution_info_array_free(executions, n);
+                        return r;
+                }
+        }
 
         pager_open();
 

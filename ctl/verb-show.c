@@ -191,9 +191,14 @@ int verb_show(int argc, char *argv[], void *userdata) {
         uint64_t id;
         int r;
 
+        /* A number is an execution id, as "show" always took; anything else is a job name. */
+        if (isempty(argv[1]) || argv[1][strspn(argv[1], "0123456789")] != '\0')
+                return show_job(argv[1]);
         r = parse_execution_id(argv[1], &id);
         if (r < 0)
                 return r;
+        if (arg_properties)
+                return show_execution_properties(id);
 
         r = bus_connect(&bus);
         if (r < 0)

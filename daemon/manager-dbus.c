@@ -2,12 +2,14 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "bus-names.h"
 #include "cluster.h"
 #include "db-retry.h"
+#include "job-format.h"
 #include "log.h"
 #include "manager.h"
 #include "schedule-store.h"
@@ -445,6 +447,35 @@ static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The definition of a job as batchd loaded it (job-format.h), with the file and line it came from. A job file
+ * may hold secrets in its environment, and only its mode decides who can read it: a file others cannot read now
+ * is served only to those who may change batchd's state. */
+static int method_get_job_definition(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *text = NULL;
+        Manager *m = userdata;
+        const JobConfig *j;
+        const char *name;
+        struct stat st;
+        int k;
+
+        k = sd_bus_message_read(msg, "s", &name);
+        if (k < 0)
+                return k;
+        j = config_find_job(m->config->config, name);
+        if (!j)
+                return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB, "No job configuration with the name [%s] "
+                                         "was registered", name);
+        if (stat(j->source_file, &st) < 0 || !(st.st_mode & S_IROTH)) {
+                k = manager_authorize(m, msg, error);
+                if (k != 0)
+                        return k;
+        }
+        k = job_config_format(j, &text);
+        if (k < 0)
+                return k;
+        return sd_bus_reply_method_return(msg, "sus", j->source_file, j->source_line, text);
+}
+
 static int method_list_job_instances(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
@@ -730,6 +761,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(sssttssuo)", jobs),
                                 method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetJobDefinition",
+                                SD_BUS_ARGS("s", job),
+                                SD_BUS_RESULT("s", file, "u", line, "s", definition),
+                                method_get_job_definition, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobInstances",
                                 SD_BUS_ARGS("s", job, "u", offset, "u", limit),
                                 SD_BUS_RESULT("a(tss)", instances),
@@ -891,6 +926,53 @@ static int property_job_running(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "u", manager_count_running(userdata, j->name));
 }
 
+/* The settings of the loaded job that "batchctl show JOB" prints, as systemctl show prints a unit's. Only a
+ * reload changes them, and nothing announces it (EmitsChangedSignal false): read them when needed. The
+ * environment is left out: it may hold secrets, and GetJobDefinition decides who reads it. */
+static int property_job_config(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+
+        if (!j)
+                return -ENOENT;
+        if (streq(property, "SourcePath"))
+                return sd_bus_message_append(reply, "s", j->source_file);
+        if (streq(property, "SourceLine"))
+                return sd_bus_message_append(reply, "u", j->source_line);
+        if (streq(property, "User"))
+                return sd_bus_message_append(reply, "s", strempty(j->user));
+        if (streq(property, "Group"))
+                return sd_bus_message_append(reply, "s", strempty(j->group));
+        if (streq(property, "WorkingDirectory"))
+                return sd_bus_message_append(reply, "s", strempty(j->working_directory));
+        if (streq(property, "Parameters"))
+                return append_parameters(reply, &j->parameters);
+        if (streq(property, "TimeoutUSec"))
+                return sd_bus_message_append(reply, "t", j->timeout_usec);
+        if (streq(property, "Incrementer"))
+                return sd_bus_message_append(reply, "s", job_incrementer_to_string(j->incrementer));
+        if (streq(property, "Persistent"))
+                return sd_bus_message_append(reply, "b", (int) j->persistent);
+        if (streq(property, "CatchUp"))
+                return sd_bus_message_append(reply, "u", j->catch_up);
+        if (streq(property, "RandomizedDelayUSec"))
+                return sd_bus_message_append(reply, "t", j->randomized_delay_usec);
+        if (streq(property, "Overlap"))
+                return sd_bus_message_append(reply, "s", job_overlap_to_string(j->overlap));
+        if (streq(property, "ScheduleParameter")) {
+                _cleanup_free_ char *p = NULL;
+
+                if (j->schedule_parameter &&
+                    asprintf(&p, "%s(%s)", j->schedule_parameter,
+                             job_parameter_type_to_string(j->schedule_parameter_type)) < 0)
+                        return -ENOMEM;
+                return sd_bus_message_append(reply, "s", strempty(p));
+        }
+        if (streq(property, "Enabled"))
+                return sd_bus_message_append(reply, "b", (int) j->enabled);
+        return -EINVAL;
+}
+
 static int method_job_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *name = NULL;
         const JobConfig *j = job_from_path(userdata, sd_bus_message_get_path(msg), error);
@@ -917,6 +999,21 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("LastExecutionId", "t", property_job_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastStatus", "s", property_job_last, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RunningExecutions", "u", property_job_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* The rest of the loaded settings: property_job_config(). */
+        SD_BUS_PROPERTY("SourcePath", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("SourceLine", "u", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("User", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Group", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("WorkingDirectory", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Parameters", "a(sssb)", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("TimeoutUSec", "t", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Incrementer", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Persistent", "b", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("CatchUp", "u", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("RandomizedDelayUSec", "t", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Overlap", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("ScheduleParameter", "s", property_job_config, 0, 0),
+        SD_BUS_PROPERTY("Enabled", "b", property_job_config, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),

@@ -35,14 +35,28 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions show logs nodes calendar help step'
+        local verbs='start next restart stop abandon reload status list-jobs list-executions show cat logs nodes calendar verify help step'
         local step_verbs='get put commit status exit-code'
+        local job_properties='Name Description Schedule NextElapseUSec Restartable Steps LastExecutionId LastStatus
+                              RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
+                              TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
+                              ScheduleParameter Enabled'
+        local execution_properties='Id InstanceId JobName Status ExitCode ExitMessage CreateTimestamp StartTimestamp
+                                    EndTimestamp CurrentStep Progress Node'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
-        local opts_arg='--limit -n --iterations --base-time --directory -D'
+        local opts_arg='--limit -n --iterations --base-time --directory -D --config --property -p --state --since --until'
 
         # The argument of an option.
         case $prev in
+                --state)
+                        COMPREPLY=($(compgen -W 'STARTING STARTED STOPPING STOPPED FAILED COMPLETED ABANDONED UNKNOWN' -- "$cur"))
+                        return 0
+                        ;;
+                --since|--until)
+                        COMPREPLY=($(compgen -W 'now @0' -- "$cur"))
+                        return 0
+                        ;;
                 --limit|-n|--iterations)
                         COMPREPLY=()
                         return 0
@@ -53,6 +67,14 @@ _batchctl() {
                         ;;
                 --directory|-D)
                         COMPREPLY=($(compgen -d -- "$cur"))
+                        return 0
+                        ;;
+                --config)
+                        COMPREPLY=($(compgen -f -- "$cur"))
+                        return 0
+                        ;;
+                --property|-p)
+                        COMPREPLY=($(compgen -W "$job_properties $execution_properties" -- "$cur"))
                         return 0
                         ;;
         esac
@@ -94,9 +116,12 @@ _batchctl() {
         local verb_opts=''
         case $verb in
                 start|next|restart) verb_opts='--wait' ;;
-                status|list-executions) verb_opts='--limit' ;;
+                status) verb_opts='--limit' ;;
+                list-executions) verb_opts='--limit --state --since --until' ;;
                 logs) verb_opts='--follow --directory' ;;
                 calendar) verb_opts='--iterations --base-time' ;;
+                verify) verb_opts='--config' ;;
+                show) verb_opts='--property' ;;
         esac
         if [[ $cur == --* ]]; then
                 COMPREPLY=($(compgen -W "$opts_global $verb_opts" -- "$cur"))
@@ -119,7 +144,7 @@ _batchctl() {
                         # The job; parameters after it are free text.
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
-                status)
+                status|cat)
                         COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
                 list-executions)
@@ -131,8 +156,14 @@ _batchctl() {
                 restart|abandon)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions 'FAILED|STOPPED|UNKNOWN')" -- "$cur"))
                         ;;
-                show|logs)
+                show)
+                        ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions) $(__batchctl_jobs)" -- "$cur"))
+                        ;;
+                logs)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions)" -- "$cur"))
+                        ;;
+                verify)
+                        COMPREPLY=($(compgen -f -- "$cur"))
                         ;;
                 help)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$verbs" -- "$cur"))

@@ -864,8 +864,22 @@ class World:
         self.write_file(conf, _DBUS_CONF.format(socket=self.bus_socket, policy=policy, extra=extra))
         self.bus_proc = self._popen([dbus_daemon, "--config-file=" + conf, "--nofork", "--nopidfile",
                                      "--nosyslog"], "dbus.log")
-        wait_for(lambda: os.path.exists(self.bus_socket) or self.bus_proc.poll() is not None, 10,
-                 what="the dbus-daemon socket")
+        # The socket file appears at bind(), before listen(): a connect in between is refused. Ready is when a
+        # connection is accepted.
+        def listening():
+            if self.bus_proc.poll() is not None:
+                return True
+            if not os.path.exists(self.bus_socket):
+                return False
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(self.bus_socket)
+                return True
+            except (ConnectionRefusedError, FileNotFoundError):
+                return False
+            finally:
+                probe.close()
+        wait_for(listening, 10, what="the dbus-daemon socket")
         if self.bus_proc.poll() is not None:
             raise AssertionError("dbus-daemon exited with %s" % self.bus_proc.returncode)
         os.chmod(self.bus_socket, 0o666)

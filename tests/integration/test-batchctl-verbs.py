@@ -19,7 +19,7 @@ from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, 
                            finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
-         "show", "logs", "calendar", "help", "step"]
+         "show", "cat", "logs", "calendar", "verify", "help", "step"]
 
 
 def world(name):
@@ -222,8 +222,11 @@ def test_list_executions():
         assert_eq([int(line.split()[0]) for line in r.stdout.splitlines()], ids[::-1][:2], "--limit 2 of quick")
         r = ctl(w, "list-executions", "-n", "1", "quick")
         assert r.stdout.endswith("\n1 execution listed.\n"), r.stdout
-        r = ctl(w, "list-executions", "nope")
-        assert_eq(r.stdout.splitlines()[-1], "0 executions listed.", "no executions of an unknown job")
+        r = ctl(w, "list-executions", "nope", expect=1)
+        assert_eq(error_line(r, "unknown job"), "Failed to list executions of job nope: NoSuchJob: No job "
+                  "configuration with the name [nope] was registered, and it has no executions", "unknown job")
+        r = ctl(w, "list-executions", "gate")
+        assert_eq(r.stdout.splitlines()[-1], "0 executions listed.", "a configured job that never ran")
 
         a = ctl_json(w, "list-executions")
         assert_eq([e["id"] for e in a], [fid] + ids[::-1], "--json ids")
@@ -234,6 +237,75 @@ def test_list_executions():
                       (d["instance_id"], d["job"], d["status"], d["exit_code"], d["exit_message"], d["create_time"],
                        d["start_time"], d["end_time"], d["path"]), "execution %d" % e["id"])
             assert_eq(e["duration_usec"], d["end_time"] - d["start_time"], "duration")
+
+
+def test_list_executions_filters():
+    with world("filters") as w:
+        w.start_batchd()
+        runs = []
+        for job in ("quick", "fails", "quick", "fails", "broken"):
+            e = ctl_json(w, "start", job, "n(long)=%d" % len(runs), "--wait", expect=None)
+            runs.append(e)
+        ids = [e["id"] for e in runs][::-1]        # newest first
+        status = {e["id"]: e["status"] for e in runs}
+
+        def listed(*args, **kw):
+            return [e["id"] for e in ctl_json(w, "list-executions", *args, **kw)]
+
+        assert_eq(listed("--state=FAILED"), [i for i in ids if status[i] == "FAILED"], "--state=FAILED")
+        assert_eq(listed("--state", "failed,completed"), ids, "several states, any case")
+        assert_eq(listed("--state=COMPLETED", "--state=ABANDONED"), [i for i in ids if status[i] == "COMPLETED"],
+                  "--state twice")
+        assert_eq(listed("--state=STOPPED"), [], "a state nothing is in")
+        assert_eq(listed("fails", "--state=FAILED", "-n", "1"), [ids[1]], "JOB, --state and -n together")
+        assert_eq(listed("--state=FAILED", "--limit=2"), [i for i in ids if status[i] == "FAILED"][:2],
+                  "-n counts the matching ones")
+
+        # -n1 is the option with its value, not a job name; "-n1=x" stays a job parameter.
+        assert_eq(listed("-n1"), ids[:1], "-n1")
+        assert_eq(listed("-n2", "quick"), [i for i in ids if runs[ids[::-1].index(i)]["job"] == "quick"][:2],
+                  "-n2 JOB")
+        e = ctl_json(w, "start", "quick", "-n1=x", "--wait")
+        assert_eq(list(w.call("GetExecution", "t", e["id"])[1][-1]), ["n1", "string", "x", False], "-n1=x is a parameter")
+        ids.insert(0, e["id"])
+        status[e["id"]] = e["status"]
+        runs.append(e)
+
+        # --since/--until: the start, inclusive at both ends.
+        starts = {e["id"]: e["start_usec"] for e in ctl_json(w, "list-executions")}
+        mid = ids[2]
+
+        def at(usec):
+            return "@%d.%06d" % (usec // 1000000, usec % 1000000)
+
+        assert_eq(listed("--since", at(starts[mid])), [i for i in ids if starts[i] >= starts[mid]], "--since")
+        assert_eq(listed("--until", at(starts[mid])), [i for i in ids if starts[i] <= starts[mid]], "--until")
+        assert_eq(listed("--since", at(starts[mid]), "--until", at(starts[mid])),
+                  [i for i in ids if starts[i] == starts[mid]], "--since and --until")
+        assert_eq(listed("--since=now"), [], "nothing since now")
+        r = ctl(w, "list-executions", "--since=2000-01-01", "--until=2999-12-31 23:59 UTC", "--no-legend")
+        assert_eq(len(r.stdout.splitlines()), len(ids), "dates")
+
+        r = ctl(w, "list-executions", "--state=RUNNING", expect=1)
+        assert_in("--state: unknown state 'RUNNING'", error_line(r, "bad state"), "bad state")
+        r = ctl(w, "list-executions", "--state=,", expect=1)
+        assert_in("--state needs a state", error_line(r, "empty state"), "empty state")
+        r = ctl(w, "list-executions", "--since=yesterday-ish", expect=1)
+        assert_in("Failed to parse --since= parameter: yesterday-ish", error_line(r, "bad time"), "bad time")
+        r = ctl(w, "list-executions", "--since=now", "--until=@1", expect=1)
+        assert_in("--since is later than --until", error_line(r, "empty range"), "empty range")
+        r = ctl(w, "status", "--state=FAILED", expect=1)
+        assert_eq(error_line(r, "--state with status"), "Option '--state' cannot be used with 'status'.", "status")
+
+        # A job gone from the configuration keeps its history; NoSuchJob is for names batchd never knew.
+        w.write_job("test.conf", jobs_file(w.job("other", [step("s", ["/bin/true"])])))
+        ctl(w, "reload")
+        assert_eq(listed("fails"), [i for i in ids if status[i] == "FAILED" and i in
+                                    [e["id"] for e in runs if e["job"] == "fails"]], "a removed job's history")
+        r = ctl(w, "list-executions", "fials", expect=1)
+        assert_in("NoSuchJob", error_line(r, "typo"), "typo")
+        r = ctl(w, "--json", "list-executions", "fials", expect=1)
+        assert_eq(r.stdout, "", "--json: nothing on stdout")
 
 
 def test_list_executions_pages():
@@ -304,9 +376,10 @@ def test_show():
             assert_eq(got["context"], json.loads(want["context"]), "step context")
         assert_eq(d["steps"][0]["context"], {"position": "4"}, "step context value")
 
+        # Not a number: a job name (test-batchctl-job.py tests show JOB).
         r = ctl(w, "show", "abc", expect=1)
-        assert_eq(one_line(r.stderr, "show abc"), "Invalid execution id 'abc': expected a positive number.",
-                  "show abc")
+        assert_eq(one_line(r.stderr, "show abc"), "Failed to show job abc: NoSuchJob: No job configuration with the "
+                  "name [abc] was registered", "show abc")
         r = ctl(w, "show", "0", expect=1)
         assert_in("Invalid execution id '0'", r.stderr, "show 0")
         err = w.call_error("GetExecution", "t", 999)
@@ -612,12 +685,122 @@ def test_bash_completion():
         assert_eq(complete("start", ""), w.job_names(), "job names")
         assert_eq(complete("status", "qu"), ["quick"], "job names for status")
         assert_eq(complete("start", "quick", ""), [], "no completion for parameters")
-        assert_eq(sorted(complete("show", "")), sorted([str(done), str(eid)]), "execution ids")
+        assert_eq(sorted(complete("show", "")), sorted([str(done), str(eid)] + w.job_names()),
+                  "execution ids and jobs")
+        assert_eq(complete("show", "quick", "-p", "Sched"), ["Schedule", "ScheduleParameter"], "property names")
+        assert_eq(complete("show", "quick", "--prop"), ["--property"], "show's option")
         assert_eq(complete("stop", ""), [str(eid)], "only running executions for stop")
         assert_eq(complete("logs", "1", "--fo"), ["--follow"], "verb options")
+        assert_eq(complete("list-executions", "--st"), ["--state"], "list-executions' filters")
+        assert_eq(complete("list-executions", "--state", "FA"), ["FAILED"], "states")
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
         assert_in("--json=pretty", complete("--js"), "options")
+        assert_eq(complete("veri"), ["verify"], "verify")
+        assert_eq(complete("cat", "qu"), ["quick"], "job names for cat")
+        assert_eq(complete("cat", "quick", "ga"), ["gate"], "cat takes several jobs")
+        assert_eq(complete("verify", "--con"), ["--config"], "verify's option")
+        assert_in(w.conf_path, complete("verify", "--config", w.conf_path[:-3]), "a file after --config")
         w.write_file(w.out("completion-gate"), "")
+
+
+# zsh completes only in an interactive shell with a line editor: each completion runs a fresh `zsh -i` on a pty,
+# types the line and TAB, and a compadd wrapper writes every match it is given (already filtered by what was
+# typed) to a file, ended by a marker from comppostfuncs once the completion is over.
+ZSHRC = r"""
+fpath=($ZCOMPDIR $fpath)
+autoload -Uz compinit && compinit -u -d $ZDOTDIR/.zcompdump
+unsetopt beep
+compadd() {
+        # -O, -A or -D: a completion function collecting matches for itself, not offering them.
+        if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
+                builtin compadd "$@"
+                return $?
+        fi
+        local -a __hits
+        builtin compadd -A __hits "$@"
+        (( $#__hits )) && print -rl -- $__hits >> $ZCAP
+        builtin compadd "$@"
+}
+_zcap_done() { print -r -- "--END--" >> $ZCAP }
+zle-line-init() { comppostfuncs=(_zcap_done) }
+zle -N zle-line-init
+bindkey '^I' complete-word
+PS1='> '
+"""
+
+
+def test_zsh_completion():
+    import pty
+    import select
+    import time
+    zsh = require_binaries("zsh")[0]
+    source = os.environ.get("SOURCE_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    with world("zsh") as w:
+        w.start_batchd()
+        done = ctl_json(w, "start", "quick", "--wait")["id"]
+        failed = ctl_json(w, "start", "fails", "--wait", expect=2)["id"]
+        eid = ctl_json(w, "start", "gate", "gate=" + w.out("zsh-gate"))["id"]
+        w.wait_status(eid, "STARTED")
+        zdot = os.path.join(w.dir, "zsh")
+        os.mkdir(zdot)
+        w.write_file(os.path.join(zdot, ".zshrc"), ZSHRC)
+        cap = os.path.join(zdot, "matches")
+        env = dict(ctl_env(w), ZDOTDIR=zdot, ZCAP=cap, ZCOMPDIR=os.path.join(source, "ctl", "completion"),
+                   TERM="dumb", PATH=os.path.dirname(w.batchctl) + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+
+        def complete(line):
+            if os.path.exists(cap):
+                os.unlink(cap)
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execve(zsh, [zsh, "-i"], env)
+            try:
+                os.write(fd, (line + "\t").encode())
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    if select.select([fd], [], [], 0.1)[0]:
+                        try:
+                            os.read(fd, 65536)
+                        except OSError:
+                            break
+                    if os.path.exists(cap) and "--END--" in open(cap).read():
+                        break
+                else:
+                    raise AssertionError("zsh did not complete %r" % line)
+            finally:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(fd)
+            words = [x for x in open(cap).read().splitlines() if x and x != "--END--"]
+            return sorted(set(words))
+
+        verbs = [v for v in VERBS]
+        assert_eq(complete("batchctl "), sorted(verbs), "every verb")
+        assert_eq(complete("batchctl st"), ["start", "status", "step", "stop"], "verbs")
+        assert_eq(complete("batchctl --no-pager list-"), ["list-executions", "list-jobs"], "verbs after an option")
+        assert_eq(complete("batchctl start "), sorted(w.job_names()), "job names")
+        assert_eq(complete("batchctl status qu"), ["quick"], "job names for status")
+        assert_eq(complete("batchctl cat quick ga"), ["gate"], "cat takes several jobs")
+        assert_eq(complete("batchctl show "), sorted([str(done), str(failed), str(eid)] + w.job_names()),
+                  "execution ids and jobs for show")
+        assert_eq(complete("batchctl stop "), [str(eid)], "only running executions for stop")
+        assert_eq(complete("batchctl restart "), [str(failed)], "only failed or stopped ones for restart")
+        assert_eq(complete("batchctl logs 1 --fo"), ["--follow"], "logs' options")
+        assert_eq(complete("batchctl start quick --wa"), ["--wait"], "start's options")
+        assert_eq(complete("batchctl list-executions --li"), ["--limit"], "list-executions' options")
+        assert_eq(complete("batchctl list-executions --si"), ["--since"], "list-executions' filters")
+        assert_eq(complete("batchctl list-executions --state=FA"), ["FAILED"], "states")
+        assert_eq(complete("batchctl calendar --ba"), ["--base-time"], "calendar's options")
+        assert_eq(complete("batchctl show quick -p Sched"), ["Schedule", "ScheduleParameter"], "property names")
+        assert_eq(complete("batchctl verify --con"), ["--config"], "verify's option")
+        assert_in(os.path.basename(w.conf_path), complete("batchctl verify %s/batchd.c" % w.dir), "files for verify")
+        assert_eq(complete("batchctl step co"), ["commit"], "step verbs")
+        assert_eq(complete("batchctl step commit --re"), ["--read", "--read-skip"], "step commit's options")
+        assert_eq(complete("batchctl help res"), ["restart"], "help takes a verb")
+        assert_in("--no-legend", complete("batchctl --no"), "global options")
+        assert_in("--json", complete("batchctl status --js"), "global options after the verb")
+        w.write_file(w.out("zsh-gate"), "")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 """The objects, properties and signals of org.batchd.Batch1 as docs/dbus-api.md describes them, observed on a
 running execution."""
 
+import grp
 import os
+import pwd
 import sys
 import xml.etree.ElementTree as ET
 
@@ -47,7 +49,11 @@ while [ ! -e %s ]; do sleep 0.05; done
         assert_eq(w.call("GetAll", "s", JOB_IFACE, path=job_path, iface=PROPS)[0],
                   {"Name": "job", "Description": "two steps", "Schedule": "", "NextElapseUSec": 0,
                    "Restartable": True, "Steps": ["first", "second"], "LastExecutionId": 0, "LastStatus": "",
-                   "RunningExecutions": 0}, "GetAll(Job) before any run")
+                   "RunningExecutions": 0, "SourcePath": os.path.join(w.jobs_dir, "job.conf"), "SourceLine": 2,
+                   "User": w.user, "Group": grp.getgrgid(pwd.getpwnam(w.user).pw_gid).gr_name if os.geteuid() == 0 else "",
+                   "WorkingDirectory": "", "Parameters": [], "TimeoutUSec": 2**64 - 1, "Incrementer": "none",
+                   "Persistent": False, "CatchUp": 1, "RandomizedDelayUSec": 0, "Overlap": "skip",
+                   "ScheduleParameter": "", "Enabled": True}, "GetAll(Job) before any run")
 
         eid = w.start("job", [param("k", "v")])
         path = "%s/execution/%d" % (MANAGER_PATH, eid)

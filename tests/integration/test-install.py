@@ -69,6 +69,8 @@ def expected_files(o):
         (o["dbussystemservicesdir"] or dbus_datadir() + "/dbus-1/system-services") + "/org.batchd.Batch1.service",
         (o["dbusinterfacesdir"] or dbus_datadir() + "/dbus-1/interfaces") + "/org.batchd.Batch1.xml",
         os.path.join(bash_completion, "batchctl"),
+        os.path.join(o["zshcompletiondir"] or os.path.join(prefix, o["datadir"], "zsh", "site-functions"),
+                     "_batchctl"),
     }
     if shutil.which("scdoc"):
         files |= {os.path.join(prefix, o["mandir"], "man1", "batchctl.1"),
