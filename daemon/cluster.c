@@ -9,6 +9,7 @@
 #include "cluster.h"
 #include "db-retry.h"
 #include "db.h"
+#include "lifecycle-log.h"
 #include "log.h"
 
 /* Heartbeats per node_timeout. The lease is node_timeout minus two heartbeats, counted from when the last
@@ -257,6 +258,19 @@ int cluster_set_jobs(Cluster *c, const Config *config) {
 
 /* ---- lease and heartbeat ---- */
 
+/* A structured entry per failed execution, with its BATCH_JOB_EXECUTION_ID, so "batchctl logs ID" on this node
+ * shows why it ended. */
+static void log_failed_execution(Cluster *c, int64_t id, const char *why) {
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+
+        if (repository_get_execution_summary(c->repository, id, &e, NULL) < 0) {
+                log_warning("Execution %" PRIi64 " %s; marked FAILED.", id, why);
+                return;
+        }
+        lifecycle_log(MESSAGE_RECONCILED, LOG_WARNING, e, NULL, "Job: [%s] execution %" PRIi64 " %s; marked FAILED.",
+                      e->job_name, e->id, why);
+}
+
 static int cluster_arm(sd_event_source *s, usec_t when) {
         int k;
 
@@ -306,8 +320,7 @@ static int cluster_rejoin(Cluster *c) {
                 log_warning_errno(k, "Failed to mark the executions node %s stopped when it lost its lease: %m",
                                   c->node_name);
         for (size_t i = 0; i < n; i++)
-                log_warning("Execution %" PRIi64 " ran on node %s when it lost its lease; marked FAILED.", ids[i],
-                            c->node_name);
+                log_failed_execution(c, ids[i], "was running on this node when it lost its cluster lease");
 
         c->fenced = false;
         cluster_renewed(c, sent);
@@ -333,9 +346,13 @@ static void cluster_declare_dead(Cluster *c) {
                 log_warning("Node %s stopped heartbeating at %s; declared dead, %zu of its execution(s) marked "
                             "FAILED.", dead[i].name, strna(timestamp_format(dead[i].heartbeat, buf)),
                             dead[i].n_executions);
-                for (size_t j = 0; j < dead[i].n_executions; j++)
-                        log_warning("Execution %" PRIi64 " was running on node %s, which stopped heartbeating; "
-                                    "marked FAILED.", dead[i].execution_ids[j], dead[i].name);
+                for (size_t j = 0; j < dead[i].n_executions; j++) {
+                        _cleanup_free_ char *why = NULL;
+
+                        if (asprintf(&why, "was running on node %s, which stopped heartbeating", dead[i].name) < 0)
+                                why = NULL;
+                        log_failed_execution(c, dead[i].execution_ids[j], why ?: "was running on a dead node");
+                }
         }
         dead_node_array_free(dead, n);
 }
@@ -552,8 +569,7 @@ void cluster_leave(Cluster *c, const char *message) {
         if (k < 0)
                 log_warning_errno(k, "Failed to mark the executions left on node %s: %m", c->node_name);
         for (size_t i = 0; i < n; i++)
-                log_warning("Execution %" PRIi64 " was still on record as running on node %s; marked FAILED.",
-                            ids[i], c->node_name);
+                log_failed_execution(c, ids[i], "was still on record as running when this node left the cluster");
         k = cluster_store_stop_node(c->store, c->node_name, c->epoch);
         if (k < 0)
                 log_warning_errno(k, "Failed to record that node %s left the cluster: %m", c->node_name);
