@@ -48,6 +48,7 @@ typedef enum ClusterSql {
         CS_GET_DRIFT,
         CS_PRUNE_FIRES,
         CS_PRUNE_OWNERS,
+        CS_LOCK,
         _CS_MAX,
 } ClusterSql;
 
@@ -156,6 +157,9 @@ static const char *const cluster_sql[_CS_MAX] = {
         [CS_PRUNE_FIRES] =
                 "DELETE FROM BATCHD_JOB_FIRE WHERE (JOB_NAME, SCHEDULED_USEC) IN (SELECT JOB_NAME, SCHEDULED_USEC "
                 "FROM BATCHD_JOB_FIRE WHERE CLAIMED_USEC < " NOW_TOKEN " - ?1 ORDER BY CLAIMED_USEC LIMIT ?2)",
+        /* PostgreSQL only (a SQLite transaction holds the database's write lock already). Transaction-level:
+         * released by COMMIT or ROLLBACK, never left behind by a lost session or a pooling proxy. */
+        [CS_LOCK] = "SELECT pg_advisory_xact_lock(hashtext(?1))",
         [CS_PRUNE_OWNERS] =
                 "DELETE FROM BATCHD_EXECUTION_OWNER WHERE NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION E "
                 "WHERE E.JOB_EXECUTION_ID = BATCHD_EXECUTION_OWNER.JOB_EXECUTION_ID)",
@@ -898,4 +902,22 @@ int cluster_store_prune(ClusterStore *s, usec_t keep, uint64_t *ret_deleted) {
         if (ret_deleted)
                 *ret_deleted = deleted;
         return 0;
+}
+
+int cluster_store_lock(ClusterStore *s, const char *key) {
+        _cleanup_db_reset_ DbStatement *st = NULL;
+        int k;
+
+        assert(s);
+        assert(key);
+
+        if (!db_in_transaction(s->db))
+                return -ENOTCONN;
+        if (db_backend(s->db) == DB_BACKEND_SQLITE)
+                return 0;   /* BEGIN IMMEDIATE took the write lock: everything in the transaction is serialized */
+        k = cs_stmt(s, CS_LOCK, &st);
+        if (k < 0)
+                return k;
+        db_bind_text(st, 1, key);
+        return cs_run(st);
 }

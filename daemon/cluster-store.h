@@ -111,6 +111,11 @@ int cluster_store_request_stop(ClusterStore *s, int64_t execution_id);
  * REPOSITORY_PAGE_MAX. */
 int cluster_store_get_stopping(ClusterStore *s, const char *node, int64_t **ret_ids, size_t *ret_n);
 
+/* Serializes, until the end of the open transaction (-ENOTCONN without one), everything of every node that
+ * takes the same key: a count of running executions and the launch it allows happen as one. PostgreSQL: a
+ * transaction-level advisory lock; SQLite: nothing to do, the transaction holds the write lock. */
+int cluster_store_lock(ClusterStore *s, const char *key);
+
 /* Nodes by name, at most limit (0 or more than REPOSITORY_PAGE_MAX: that many), from offset. */
 int cluster_store_list_nodes(ClusterStore *s, size_t offset, size_t limit, NodeInfo **ret, size_t *ret_n);
 

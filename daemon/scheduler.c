@@ -193,6 +193,48 @@ static const char *nonrun_reason_for(const sd_bus_error *error) {
 static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool catch_up, usec_t first_try);
 static void scheduler_arm_retry(Manager *m);
 
+/* In a cluster the overlap and the concurrency limit are checked again inside the claim's transaction, under a
+ * lock every node takes (cluster_store_lock()), so that two nodes launching at the same instant cannot both
+ * find room for one more: the count and the launch it allows are one. 0: launch; 1: an overlap non-run was
+ * recorded (the caller commits it with the claim); -EBUSY: not now, queue it; other negative errno: failure. */
+static int scheduler_cluster_limits(Manager *m, const JobConfig *job, usec_t scheduled, bool catch_up) {
+        ClusterStore *store = cluster_get_store(m->cluster);
+        unsigned max = m->config->config->max_concurrent_executions, running;
+        bool per_job = catch_up || job->overlap != JOB_OVERLAP_ALLOW;
+        _cleanup_free_ char *key = NULL;
+        int k;
+
+        if (!per_job && max == 0)
+                return 0;
+        /* Always the job's lock before the global one, so two nodes never wait for each other in a circle. */
+        if (per_job) {
+                if (asprintf(&key, "batchd-job:%s", job->name) < 0)
+                        return -ENOMEM;
+                k = cluster_store_lock(store, key);
+                if (k < 0)
+                        return k;
+                running = manager_count_running_everywhere(m, job->name);
+                if (running > 0) {
+                        _cleanup_free_ char *detail = NULL;
+
+                        if (catch_up || job->overlap != JOB_OVERLAP_SKIP)
+                                return -EBUSY;
+                        if (asprintf(&detail, "%u execution(s) of the job still running", running) < 0)
+                                detail = NULL;
+                        record_nonrun_claimed(m, job->name, scheduled, NONRUN_OVERLAP, detail);
+                        return 1;
+                }
+        }
+        if (max > 0) {
+                k = cluster_store_lock(store, "batchd-capacity");
+                if (k < 0)
+                        return k;
+                if (manager_count_running_everywhere(m, NULL) >= max)
+                        return -EBUSY;
+        }
+        return 0;
+}
+
 /* Drops the runs launched since runs_before: their records were rolled back, so they never ran. */
 static void scheduler_drop_runs(Manager *m, size_t runs_before) {
         while (m->n_runs > runs_before) {
@@ -224,6 +266,30 @@ static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, 
                         return log_debug("Job: [%s] not launched: %s", job->name, error.message), 0;
                 if (k < 0 && !db_error_is_busy(k))
                         return log_warning("Job: [%s] not launched: %s", job->name, error.message), k;
+                if (claimed) {
+                        k = scheduler_cluster_limits(m, job, scheduled, catch_up);
+                        if (k == -EBUSY) {
+                                /* Another node's execution holds the job or the last free slot: this node
+                                 * queues the fire as every node does; whoever dispatches it first claims it. */
+                                repository_transaction_done(&tx);
+                                (void) scheduler_enqueue(m, job->name, scheduled, catch_up, first_try);
+                                return -EBUSY;
+                        }
+                        if (k == 1) {
+                                k = schedule_store_set_last_fire(m->repository, job->name, scheduled, 0);
+                                if (k < 0)
+                                        log_warning_errno(k, "Failed to store the last fire time of %s: %m",
+                                                          job->name);
+                                if (repository_transaction_commit(&tx, &error) < 0)
+                                        log_warning("Job: [%s] failed to record a non-run: %s", job->name,
+                                                    error.message);
+                                return 0;
+                        }
+                        if (k < 0 && !db_error_is_busy(k))
+                                return log_warning_errno(k, "Job: [%s] not launched: %m", job->name);
+                        if (k < 0)
+                                claimed = false;   /* the lock is taken: the attempt goes, the claim with it */
+                }
                 /* The run starts only once the claim and its execution are committed together. */
                 m->defer_starts = true;
         }
@@ -420,8 +486,10 @@ void scheduler_dispatch(Manager *m) {
                 if (job) {
                         k = scheduler_launch(m, job, f.scheduled, f.catch_up, f.first_try);
                         free(f.job_name);
-                        if (k == -EAGAIN)
-                                break;  /* the database is locked: the retry timer dispatches again */
+                        if (k == -EAGAIN || k == -EBUSY)
+                                break;  /* the database is locked (the retry timer dispatches again), or in a
+                                         * cluster another node's execution holds the room (dispatched again
+                                         * with the next heartbeat) */
                         continue;
                 }
                 record_nonrun(m, f.job_name, f.scheduled, NONRUN_REMOVED, NULL);

@@ -109,6 +109,34 @@ def test_fires_exactly_once():
         assert_eq(states, {"node-a": "STOPPED", "node-b": "STOPPED"}, "node states after a clean stop")
 
 
+def test_cluster_wide_limit():
+    """max_concurrent_executions = 1 on both nodes: never two executions at once across the cluster, although
+    each node alone would see room for one."""
+    with Cluster("cl-limit") as c:
+        for node, w in c.nodes.items():
+            w.write_main_conf(cluster=True, node_name=node, node_timeout="%gs" % NODE_TIMEOUT,
+                              max_concurrent_executions=1)
+        c.write_job("busy.conf", jobs_file(*[c.a.job(name, [step("s", ["/bin/sleep", "0.7"])], schedule="*:*:0/1",
+                                                     overlap="allow", incrementer="run.id")
+                                             for name in ("j1", "j2")]))
+        c.start()
+        time.sleep(8)
+        for w in c.nodes.values():
+            assert_eq(w.stop_batchd(), 0, "batchd exit status")
+        rows = c.a.q("SELECT E.JOB_EXECUTION_ID AS ID, E.START_TIME AS S, E.END_TIME AS E, E.STATUS AS STATUS, "
+                     "O.NODE_NAME AS NODE FROM BATCH_JOB_EXECUTION E "
+                     "JOIN BATCHD_EXECUTION_OWNER O ON O.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID ORDER BY E.START_TIME")
+        assert len(rows) >= 4, rows
+        # The one running when the nodes were stopped ends STOPPED.
+        assert {r["STATUS"] for r in rows} <= {"COMPLETED", "STOPPED"}, rows
+        steps = c.a.q("SELECT COUNT(*) AS N FROM BATCH_STEP_EXECUTION")[0]["N"]
+        assert_eq(steps, len(rows), "every execution ran its step (a new instance per fire)")
+        for prev, nxt in zip(rows, rows[1:]):
+            assert prev["E"] is not None and nxt["S"] >= prev["E"], \
+                "executions %d and %d ran at the same time: %r" % (prev["ID"], nxt["ID"], rows)
+        print("%d executions one after the other, on %r" % (len(rows), sorted({r["NODE"] for r in rows})))
+
+
 def long_job(c, seconds=60):
     script = c.a.write_script("long.sh", "#!/bin/sh\necho $$ > \"$1\"\nexec sleep %d\n" % seconds)
     c.write_job("long.conf", jobs_file(c.a.job("long", [step("s", [script, "${pidfile}"])],
