@@ -244,7 +244,6 @@ static const char *const sql_text[_SQL_MAX] = {
 
 struct Repository {
         sqlite3 *db;
-        Db *dbw;                        /* TEMPORARY: db.h over db (repository_get_db()) */
         char *path;
         bool read_only;
         bool timestamps_utc;
@@ -870,7 +869,6 @@ Repository *repository_free(Repository *r) {
                 return NULL;
         for (size_t i = 0; i < _SQL_MAX; i++)
                 sqlite3_finalize(r->stmts[i]);
-        db_free(r->dbw);
         sqlite3_close_v2(r->db);
         free(r->path);
         free(r->fault_sql);
@@ -885,14 +883,6 @@ char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMES
 int repository_timestamp_parse(Repository *r, const char *s, usec_t *ret) {
         assert(r);
         return timestamp_parse_zone(s, r->timestamps_utc, ret);
-}
-
-int db_sqlite_wrap(sqlite3 *handle, Db **ret);
-
-Db *repository_get_db(Repository *r) {
-        if (!r->dbw)
-                (void) db_sqlite_wrap(r->db, &r->dbw);
-        return r->dbw;
 }
 
 struct sqlite3 *repository_get_database(Repository *r) {

@@ -4,7 +4,6 @@
 #include <systemd/sd-bus.h>
 
 #include "batch-status.h"
-#include "db.h"
 #include "context-format.h"
 #include "execution-context.h"
 #include "job-parameters.h"
@@ -83,8 +82,6 @@ void repository_set_context_format(Repository *r, ContextFormat f);
 
 /* The connection, for batchd's own tables next to Spring's (schedule-store.c). */
 struct sqlite3 *repository_get_database(Repository *r);
-/* The same connection through db.h (TEMPORARY wrapper on wt-cluster until the SQLite port lands). */
-Db *repository_get_db(Repository *r);
 /* The text of a stored time and back, in the time zone the repository was opened with (local by default, as
  * Spring stores LocalDateTime; UTC with REPOSITORY_TIMESTAMPS_UTC). Every table uses the same one. */
 char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]);
