@@ -21,7 +21,7 @@ static inline usec_t db_retry_next(usec_t previous) {
         return previous == 0 ? DB_RETRY_FIRST_USEC : MIN(previous * 2, DB_RETRY_MAX_USEC);
 }
 
-/* Another connection holds the lock (errno_from_sqlite() maps SQLITE_BUSY to EAGAIN). */
+/* Another connection holds the lock, or a serialization conflict (db.h maps both to -EAGAIN). */
 static inline bool db_error_is_busy(int error) {
         return error == -EAGAIN;
 }

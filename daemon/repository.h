@@ -5,11 +5,12 @@
 
 #include "batch-status.h"
 #include "context-format.h"
+#include "db.h"
 #include "execution-context.h"
 #include "job-parameters.h"
 #include "time-util.h"
 
-/* The job repository: Spring Batch's JobRepository and JobExplorer over one SQLite database with Spring Batch
+/* The job repository: Spring Batch's JobRepository and JobExplorer over one database (db.h) with Spring Batch
  * 5's schema. Every mutating call is one transaction; errors a user can cause come back as a negative errno
  * plus a named error (batch-error.h) with Spring's message in *error. */
 typedef struct Repository Repository;
@@ -80,8 +81,8 @@ int repository_schema_version(Repository *r);
  * any format are read. */
 void repository_set_context_format(Repository *r, ContextFormat f);
 
-/* The connection, for batchd's own tables next to Spring's (schedule-store.c). */
-struct sqlite3 *repository_get_database(Repository *r);
+/* The connection (db.h), for batchd's own tables next to Spring's and for tests. */
+Db *repository_get_db(Repository *r);
 /* The text of a stored time and back, in the time zone the repository was opened with (local by default, as
  * Spring stores LocalDateTime; UTC with REPOSITORY_TIMESTAMPS_UTC). Every table uses the same one. */
 char *repository_timestamp_format(Repository *r, usec_t t, char buf[static TIMESTAMP_MAX]);
@@ -116,17 +117,18 @@ bool repository_is_replaced(Repository *r);
 /* Called once, when repository_check_file() first finds the file deleted or replaced. */
 void repository_set_replaced_callback(Repository *r, void (*callback)(Repository *r, void *userdata), void *userdata);
 
-/* How long SQLite's busy handler may wait for another connection's lock inside one call. repository_open() sets
- * 5 s, right for batchctl and tools; the daemon sets a few milliseconds and retries from its loop instead
+/* How long the database's busy handler (db_set_busy_timeout()) may wait for another connection's lock inside one
+ * call. repository_open() sets 5 s, right for batchctl and tools; the daemon sets a few milliseconds and retries from its loop instead
  * (docs/reliability.md). */
 void repository_set_busy_timeout(Repository *r, unsigned msec);
 
 /* Tests only: the nth execution from now of a statement whose SQL starts with sql_prefix (e.g. "COMMIT",
- * "INSERT INTO BATCH_STEP_EXECUTION "), and the count - 1 executions after it, fail with the SQLite result code
- * rc instead of running. One fault at a time; NULL clears it. repository_inject_fault_from_environment() reads
- * "$BATCHD_TEST_FAULT" as "<sql prefix>:<n>:<BUSY|FULL|IOERR|NOMEM>[:<count>]" (a test hook of the daemon;
- * unset in production). */
-int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int rc);
+ * "INSERT INTO BATCH_STEP_EXECUTION "), and the count - 1 executions after it, fail with error, a negative errno
+ * of db.h, instead of running (db_inject_fault()). One fault at a time; NULL clears it.
+ * repository_inject_fault_from_environment() reads "$BATCHD_TEST_FAULT" as
+ * "<sql prefix>:<n>:<BUSY|FULL|IOERR|NOMEM>[:<count>]", which fail with -EAGAIN, -ENOSPC, -EIO, -ENOMEM (a test
+ * hook of the daemon; unset in production). */
+int repository_inject_fault(Repository *r, const char *sql_prefix, unsigned n, unsigned count, int error);
 int repository_inject_fault_from_environment(Repository *r);
 
 /* ---- objects ---- */

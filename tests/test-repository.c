@@ -836,18 +836,18 @@ static void test_lists_are_summaries(void **state) {
 /* limit 0 is the default page, never "everything", and no page is larger than REPOSITORY_PAGE_MAX. */
 static void test_page_limit(void **state) {
         _cleanup_(repository_freep) Repository *r = open_memory();
-        sqlite3 *db = repository_get_database(r);
+        Db *db = repository_get_db(r);
         JobExecution **list = NULL;
         JobInstance *inst = NULL;
         size_t n = 0;
 
         /* More rows than a page, written directly: the repository's launch path is not what is tested. */
-        assert_int_equal(sqlite3_exec(db,
+        assert_int_equal(db_exec(db,
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500) "
                 "INSERT INTO BATCH_JOB_INSTANCE SELECT x, 0, 'alpha', printf('%032d', x) FROM c;"
                 "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, STATUS, "
                 "EXIT_CODE, EXIT_MESSAGE) SELECT JOB_INSTANCE_ID, 0, JOB_INSTANCE_ID, '2026-01-01 00:00:00', "
-                "'COMPLETED', 'COMPLETED', '' FROM BATCH_JOB_INSTANCE;", NULL, NULL, NULL), SQLITE_OK);
+                "'COMPLETED', 'COMPLETED', '' FROM BATCH_JOB_INSTANCE;"), 0);
 
         assert_int_equal(repository_list_executions(r, NULL, 0, 0, 0, &list, &n), 0);
         assert_int_equal(n, REPOSITORY_PAGE_MAX);
@@ -1291,7 +1291,7 @@ static void test_faults_leave_nothing_half_written(void **state) {
                 "INSERT INTO BATCH_STEP_EXECUTION_CONTEXT", "UPDATE BATCH_JOB_EXECUTION ",
                 "UPDATE BATCH_STEP_EXECUTION ", "UPDATE BATCH_STEP_EXECUTION_CONTEXT",
         };
-        static const int codes[] = { SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR };
+        static const int codes[] = { -EAGAIN, -ENOSPC, -EIO };
 
         for (size_t c = 0; c < ELEMENTSOF(codes); c++)
                 for (size_t i = 0; i < ELEMENTSOF(statements); i++)
@@ -1419,10 +1419,9 @@ static void test_orphan_step_repaired(void **state) {
         again = job_execution_free(again);
 
         /* and reconciliation does, for a job that ended with its step STARTED */
-        assert_int_equal(sqlite3_exec(repository_get_database(r),
-                                      "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'STARTED', END_TIME = NULL; "
-                                      "UPDATE BATCH_JOB_EXECUTION SET STATUS = 'COMPLETED'", NULL, NULL, NULL),
-                         SQLITE_OK);
+        assert_int_equal(db_exec(repository_get_db(r),
+                                 "UPDATE BATCH_STEP_EXECUTION SET STATUS = 'STARTED', END_TIME = NULL; "
+                                 "UPDATE BATCH_JOB_EXECUTION SET STATUS = 'COMPLETED'"), 0);
         assert_int_equal(repository_fail_running_executions(r, "restarted", &ids, &n), 0);
         assert_int_equal(n, 0);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE STATUS = 'FAILED' AND "
