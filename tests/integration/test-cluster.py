@@ -146,7 +146,8 @@ def long_job(c, seconds=60):
 def start_long(w, pidfile):
     eid = w.start("long", [("pidfile", "string", pidfile, True)])
     w.wait_status(eid, "STARTED", timeout=10 * time_scale())
-    pid = int(w.wait_file(pidfile, timeout=10 * time_scale()).strip())
+    # The newline: the shell creates the file before it writes the pid.
+    pid = int(w.wait_file(pidfile, timeout=10 * time_scale(), content="\n").strip())
     return eid, pid
 
 
