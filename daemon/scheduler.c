@@ -35,6 +35,7 @@ typedef struct CatchUp {
         size_t keep, total;              /* total: every missed fire found, also those that fell out of the ring */
         size_t n, run_from, next;        /* once computed: how many are kept, the first to run, the next to handle */
         bool computed;
+        bool summary_claimed;            /* cluster: the summary non-run holds the claim of missed[0] */
 } CatchUp;
 
 struct JobTimer {
@@ -132,25 +133,29 @@ static void record_nonrun_claimed(Manager *m, const char *job, usec_t scheduled,
                              strna(timestamp_format(scheduled, buf)), reason, detail ? ": " : "", strempty(detail));
 }
 
-/* In a cluster only the node that claims the fire records its non-run: every node evaluates every fire. */
-static void record_nonrun(Manager *m, const char *job, usec_t scheduled, const char *reason, const char *detail) {
+/* In a cluster only the node that claims the fire records its non-run: every node evaluates every fire.
+ * Returns whether this node recorded it. */
+static bool record_nonrun(Manager *m, const char *job, usec_t scheduled, const char *reason, const char *detail) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
         int k;
 
         if (!m->cluster) {
                 record_nonrun_claimed(m, job, scheduled, reason, detail);
-                return;
+                return true;
         }
         k = scheduler_claim(m, job, scheduled, &tx, &error);
         if (k < 0)
                 log_full(k == -ESTALE ? LOG_DEBUG : LOG_WARNING, "Job: [%s] cannot record a non-run (%s): %s", job,
                          reason, error.message ?: strerror(-k));
         if (k <= 0)
-                return;
+                return false;
         record_nonrun_claimed(m, job, scheduled, reason, detail);
-        if (repository_transaction_commit(&tx, &error) < 0)
+        if (repository_transaction_commit(&tx, &error) < 0) {
                 log_warning("Job: [%s] failed to record a non-run (%s): %s", job, reason, error.message);
+                return false;
+        }
+        return true;
 }
 
 /* ---- launching a fire ---- */
@@ -720,16 +725,21 @@ static bool catch_up_step(Manager *m, JobTimer *t) {
 
                         if (asprintf(&detail, "%zu earlier fire(s) were missed while batchd was down", c->total - c->n) < 0)
                                 detail = NULL;
-                        record_nonrun(m, job->name, c->missed[0], NONRUN_MISSED, detail);
+                        c->summary_claimed = record_nonrun(m, job->name, c->missed[0], NONRUN_MISSED, detail);
                 }
         }
 
         for (budget = CATCH_UP_RECORD_SLICE; budget > 0 && c->next < c->n; budget--, c->next++) {
-                if (c->next < c->run_from)
-                        record_nonrun(m, job->name, c->missed[c->next], NONRUN_MISSED,
-                                      job->persistent ? "batchd was down; beyond the catch_up limit" :
-                                                        "batchd was down and the job is not persistent");
-                else
+                if (c->next < c->run_from) {
+                        const char *why = job->persistent ? "batchd was down; beyond the catch_up limit" :
+                                                            "batchd was down and the job is not persistent";
+
+                        /* The summary is keyed by missed[0] too: in a cluster it claimed that fire already. */
+                        if (c->next == 0 && m->cluster && c->summary_claimed)
+                                record_nonrun_claimed(m, job->name, c->missed[0], NONRUN_MISSED, why);
+                        else
+                                (void) record_nonrun(m, job->name, c->missed[c->next], NONRUN_MISSED, why);
+                } else
                         scheduler_fire(m, job, c->missed[c->next], true);
         }
         if (c->next < c->n)

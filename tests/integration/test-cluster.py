@@ -109,6 +109,54 @@ def test_fires_exactly_once():
         assert_eq(states, {"node-a": "STOPPED", "node-b": "STOPPED"}, "node states after a clean stop")
 
 
+def test_catch_up_once():
+    """Fires missed while every node was down are caught up once, by one node, and each missed fire's non-run is
+    recorded once."""
+    with Cluster("cl-catchup") as c:
+        c.write_job("p.conf", jobs_file(c.a.job("p", [step("s", ["/bin/true"])], schedule="*:*:0/1",
+                                                persistent=True, catch_up=2,
+                                                schedule_parameter="fired(datetime)")))
+        c.start()
+        wait_for(lambda: c.a.q("SELECT COUNT(*) AS N FROM BATCHD_JOB_FIRE")[0]["N"] >= 2, 10 * time_scale(),
+                 what="two fires")
+        for w in c.nodes.values():
+            assert_eq(w.stop_batchd(), 0, "batchd exit status")
+        down = time.time()
+        time.sleep(4)
+        # Both at once, so both catch up the same missed fires.
+        for w in c.nodes.values():
+            w.start_batchd(wait=False)
+        for w in c.nodes.values():
+            w.wait_batchd_ready()
+        up = time.time()
+        time.sleep(3)
+        for w in c.nodes.values():
+            assert_eq(w.stop_batchd(), 0, "batchd exit status")
+
+        missed = c.a.q("SELECT SCHEDULED_USEC FROM BATCHD_JOB_FIRE WHERE SCHEDULED_USEC > ? AND SCHEDULED_USEC < ?",
+                       int(down * 1e6), int(up * 1e6) - 1000000)
+        assert len(missed) >= 3, (missed, down, up)
+        nonruns = c.a.q("SELECT SCHEDULED_USEC, REASON FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'p'")
+        times = [n["SCHEDULED_USEC"] for n in nonruns]
+        assert_eq(len(times), len(set(times)), "one non-run per missed fire")
+        assert {n["REASON"] for n in nonruns} <= {"missed"}, nonruns
+        fired = [r["V"] for r in c.a.q("SELECT P.PARAMETER_VALUE AS V FROM BATCH_JOB_EXECUTION_PARAMS P "
+                                       "WHERE P.PARAMETER_NAME = 'fired'")]
+        assert_eq(len(fired), len(set(fired)), "one execution per fire")
+        # Every missed fire was either caught up (an execution) or recorded as missed, by exactly one node.
+        fires = c.a.q("SELECT SCHEDULED_USEC, JOB_EXECUTION_ID FROM BATCHD_JOB_FIRE")
+        with_exec = {f["SCHEDULED_USEC"] for f in fires if f["JOB_EXECUTION_ID"] is not None}
+        for m in missed:
+            t = m["SCHEDULED_USEC"]
+            assert (t in with_exec) != (t in set(times)), "fire %d: execution %s, non-run %s" % (
+                t, t in with_exec, t in set(times))
+        # Persistent: the newest missed fires ran (catch_up = 2; a node that started first may have fired the
+        # last of them as a regular fire, which the other's catch-up then found claimed), the older ones did not.
+        caught_up = sorted(m["SCHEDULED_USEC"] for m in missed if m["SCHEDULED_USEC"] in with_exec)
+        not_run = sorted(m["SCHEDULED_USEC"] for m in missed if m["SCHEDULED_USEC"] not in with_exec)
+        assert caught_up and not_run and max(not_run) < min(caught_up), (caught_up, not_run)
+
+
 def test_cluster_wide_limit():
     """max_concurrent_executions = 1 on both nodes: never two executions at once across the cluster, although
     each node alone would see room for one."""
