@@ -47,7 +47,6 @@ typedef enum ClusterSql {
         CS_INSERT_JOB,
         CS_GET_DRIFT,
         CS_PRUNE_FIRES,
-        CS_PRUNE_OWNERS,
         CS_LOCK,
         _CS_MAX,
 } ClusterSql;
@@ -160,9 +159,6 @@ static const char *const cluster_sql[_CS_MAX] = {
         /* PostgreSQL only (a SQLite transaction holds the database's write lock already). Transaction-level:
          * released by COMMIT or ROLLBACK, never left behind by a lost session or a pooling proxy. */
         [CS_LOCK] = "SELECT pg_advisory_xact_lock(hashtext(?1))",
-        [CS_PRUNE_OWNERS] =
-                "DELETE FROM BATCHD_EXECUTION_OWNER WHERE NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION E "
-                "WHERE E.JOB_EXECUTION_ID = BATCHD_EXECUTION_OWNER.JOB_EXECUTION_ID)",
 };
 
 struct ClusterStore {
@@ -885,16 +881,6 @@ int cluster_store_prune(ClusterStore *s, usec_t keep, uint64_t *ret_deleted) {
                 if (k < 0)
                         return k;
                 deleted += (uint64_t) db_changes(s->db);
-        }
-        {
-                _cleanup_db_reset_ DbStatement *st = NULL;
-
-                k = cs_stmt(s, CS_PRUNE_OWNERS, &st);
-                if (k < 0)
-                        return k;
-                k = cs_run(st);
-                if (k < 0)
-                        return k;
         }
         k = repository_transaction_commit(&tx, NULL);
         if (k < 0)

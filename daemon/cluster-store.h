@@ -125,6 +125,6 @@ int cluster_store_set_jobs(ClusterStore *s, const char *node, const char *jobs_h
 /* The jobs node defines differently from another ACTIVE node; at most REPOSITORY_PAGE_MAX. */
 int cluster_store_get_drift(ClusterStore *s, const char *node, JobDrift **ret, size_t *ret_n);
 
-/* Retention: fire claims older than keep (database clock), at most CLUSTER_PRUNE_MAX per call, and owner rows
- * of executions that no longer exist. */
+/* Retention: fire claims older than keep (database clock), at most CLUSTER_PRUNE_MAX per call. (Owner rows go
+ * with their executions, in repository_delete_old().) */
 int cluster_store_prune(ClusterStore *s, usec_t keep, uint64_t *ret_deleted);

@@ -371,6 +371,30 @@ static void test_last_fire_only_forward(void **state) {
         node_close(&b);
 }
 
+/* Retention removes an execution's owner row with the execution. */
+static void test_retention_removes_owner(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = case_location(dir), *job = unique("job");
+        JobExecution *e[2] = {};
+        uint64_t deleted = 0;
+        Node a;
+
+        node_open(&a, path, "a");
+        for (size_t i = 0; i < 2; i++) {
+                make_running(&a, job, &e[i], NULL);
+                e[i]->status = BATCH_STATUS_COMPLETED;
+                e[i]->end_time = now_usec(CLOCK_REALTIME);
+                assert_int_equal(repository_update_execution(a.repository, e[i], NULL), 0);
+        }
+        assert_int_equal(repository_delete_old(a.repository, 0, 1, now_usec(CLOCK_REALTIME), &deleted), 0);
+        assert_true(deleted >= 1);
+        assert_int_equal(cluster_store_get_owner(a.store, e[0]->id, NULL, NULL), -ENOENT);
+        assert_int_equal(cluster_store_get_owner(a.store, e[1]->id, NULL, NULL), 0);
+        for (size_t i = 0; i < 2; i++)
+                job_execution_free(e[i]);
+        node_close(&a);
+}
+
 static void test_node_state_strings(void **state) {
         for (NodeState s = 0; s < _NODE_STATE_MAX; s++)
                 assert_int_equal(node_state_from_string(node_state_to_string(s)), s);
@@ -389,6 +413,7 @@ int main(void) {
                 cmocka_unit_test(test_remote_stop),
                 cmocka_unit_test(test_clock_and_prune),
                 cmocka_unit_test(test_last_fire_only_forward),
+                cmocka_unit_test(test_retention_removes_owner),
         };
         uint64_t r = 0;
         int failed;
