@@ -23,13 +23,12 @@ CREATE TABLE BATCHD_NODE_JOB (
 );
 
 -- Which node (at which epoch) runs an execution: a dead node's running executions are failed by the others.
+-- Always looked up from the running executions (by primary key), never by node: no index by node needed.
 CREATE TABLE BATCHD_EXECUTION_OWNER (
 	JOB_EXECUTION_ID BIGINT NOT NULL PRIMARY KEY,
 	NODE_NAME VARCHAR(100) NOT NULL,
 	NODE_EPOCH BIGINT NOT NULL
 );
-
-CREATE INDEX BATCHD_EXECUTION_OWNER_NODE_IDX ON BATCHD_EXECUTION_OWNER (NODE_NAME, JOB_EXECUTION_ID);
 
 -- One row per scheduled fire, keyed by the scheduled time from the calendar (never now): the node whose insert
 -- wins runs the fire or records its non-run; every other node finds the row and records nothing.
