@@ -14,6 +14,7 @@
 
 #include "batch-error.h"
 #include "cluster-store.h"
+#include "cluster.h"
 #include "repository.h"
 #include "schedule-store.h"
 #include "tests.h"
@@ -395,6 +396,33 @@ static void test_retention_removes_owner(void **state) {
         node_close(&a);
 }
 
+/* The drift hash covers what decides what runs and when, not the description. */
+static void test_job_hash(void **state) {
+        char *argv1[] = { (char *) "/bin/true", NULL }, *argv2[] = { (char *) "/bin/false", NULL };
+        char *env[] = { NULL };
+        StepConfig step = { .name = (char *) "s", .exec = argv1, .timeout_usec = USEC_INFINITY, .start_limit = 1 };
+        JobConfig job = { .name = (char *) "j", .restartable = true, .steps = &step, .n_steps = 1,
+                          .environment = env, .timeout_usec = USEC_INFINITY, .enabled = true };
+        _cleanup_free_ char *h1 = NULL, *h2 = NULL, *h3 = NULL, *h4 = NULL, *h5 = NULL;
+
+        assert_int_equal(job_config_hash(&job, &h1), 0);
+        assert_int_equal(strlen(h1), 64);
+        job.description = (char *) "only words";
+        assert_int_equal(job_config_hash(&job, &h2), 0);
+        assert_string_equal(h1, h2);
+        step.exec = argv2;
+        assert_int_equal(job_config_hash(&job, &h3), 0);
+        assert_string_not_equal(h1, h3);
+        step.exec = argv1;
+        job.schedule = (char *) "daily";
+        assert_int_equal(job_config_hash(&job, &h4), 0);
+        assert_string_not_equal(h1, h4);
+        job.schedule = NULL;
+        job.overlap = JOB_OVERLAP_ALLOW;
+        assert_int_equal(job_config_hash(&job, &h5), 0);
+        assert_string_not_equal(h1, h5);
+}
+
 static void test_node_state_strings(void **state) {
         for (NodeState s = 0; s < _NODE_STATE_MAX; s++)
                 assert_int_equal(node_state_from_string(node_state_to_string(s)), s);
@@ -405,6 +433,7 @@ static void test_node_state_strings(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_node_state_strings),
+                cmocka_unit_test(test_job_hash),
                 cmocka_unit_test(test_claim_once),
                 cmocka_unit_test(test_claim_rolled_back),
                 cmocka_unit_test(test_dead_node),
