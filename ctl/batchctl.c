@@ -20,6 +20,7 @@ bool arg_quiet = false;
 bool arg_full = false;
 bool arg_wait = false;
 bool arg_follow = false;
+bool arg_all = false;
 unsigned arg_limit = 0;
 bool arg_limit_set = false;
 unsigned arg_iterations = 1;
@@ -29,6 +30,11 @@ char **arg_properties = NULL;
 char **arg_states = NULL;
 usec_t arg_since = 0;
 usec_t arg_until = USEC_INFINITY;
+unsigned arg_lines = 0;
+bool arg_lines_set = false;
+int arg_priority_min = 0;
+int arg_priority_max = -1;
+OutputMode arg_output = OUTPUT_SHORT;
 
 /* Defined in verb-calendar.c: the --base-time syntax belongs to the calendar verb. */
 int parse_base_time(const char *s, usec_t *ret);
@@ -71,6 +77,12 @@ static const Verb verbs[] = {
           "executions (5, or --limit N) with status, exit code and duration.\n" },
         { "list-jobs", 1, 1, verb_list_jobs, NULL,
           "List the configured jobs: schedule, next run, last execution and how many run now.\n" },
+        { "list-timers", 1, 1, verb_list_timers, "[--all]",
+          "List the schedules of the jobs as systemctl list-timers lists timers, soonest first: when each\n"
+          "fires next (NEXT, LEFT), when it last fell due (LAST, PASSED; whether it ran or not), the job,\n"
+          "and the result: the status of the job's last execution, or \"not run: REASON\" if the newest\n"
+          "was a scheduled fire that did not run (see status). With --all also the jobs without a\n"
+          "schedule.\n" },
         { "list-executions", 1, 2, verb_list_executions,
           "[JOB] [--limit N] [--state STATE,...] [--since TIME] [--until TIME]",
           "List executions, newest first, of every job or of JOB; only those in one of the given\n"
@@ -94,9 +106,19 @@ static const Verb verbs[] = {
           "List the nodes of the cluster batchd belongs to (docs/cluster.md): state, last heartbeat on the\n"
           "database's clock, running executions, a hash of each node's job definitions, and whether\n"
           "another active node defines one of its jobs differently (drift).\n" },
-        { "logs", 2, 2, verb_logs, "EXECUTION_ID [-f] [-D DIR]",
-          "Show batchd's journal entries of an execution together with the output of its steps.\n"
-          "With -f keep following until the execution ends.\n" },
+        { "logs", 2, 2, verb_logs,
+          "EXECUTION_ID|JOB [-f] [-n N] [-p PRIORITY] [--since TIME] [--until TIME] [-o MODE] [-D DIR]",
+          "Show batchd's journal entries of an execution together with the output of its steps, in the\n"
+          "journal's order. With JOB (a name, not a number): of every execution of the job. Step output\n"
+          "carries BATCH_JOB_EXECUTION_ID and BATCH_STEP_NAME, as batchd's entries do.\n"
+          "  -f           keep following: until the execution ends; with JOB, until interrupted\n"
+          "  -n N         only the last N entries (with -f: then follow)\n"
+          "  -p PRIORITY  only entries of this priority or a more important one (emerg, alert, crit,\n"
+          "               err, warning, notice, info, debug or 0-7), or of a range FROM..TO\n"
+          "  --since, --until TIME  only entries in this time range (TIME as for list-executions)\n"
+          "  -o MODE      short (the default), cat (the messages only) or json (JSON Lines, as --json)\n"
+          "  -D DIR       read the journal files in DIR instead of the local journal\n"
+          "Exits 1 if the journal cannot be read (no journal files, or none the caller may read).\n" },
         { "calendar", 2, VERB_ANY, verb_calendar, "EXPRESSION... [--iterations N] [--base-time TIME]",
           "Normalize calendar expressions (systemd.time(7), as in a job's schedule) and show when they\n"
           "elapse next, exactly as \"systemd-analyze calendar\" does. Needs no daemon. TIME is\n"
@@ -143,10 +165,11 @@ static int help(void) {
                "  status [JOB...]                Show the status of jobs, or a summary of all\n"
                "  list-jobs                      List the configured jobs\n"
                "  list-executions [JOB]          List executions, newest first\n"
+               "  list-timers                    List the job schedules, soonest first\n"
                "  show EXECUTION_ID              Show an execution with its steps and contexts\n"
                "  show JOB                       Show the properties of a job\n"
                "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
-               "  logs EXECUTION_ID              Show the journal of an execution and its steps\n"
+               "  logs EXECUTION_ID|JOB          Show the journal of an execution or a job, with its steps\n"
                "  nodes                          List the nodes of the cluster\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
                "  verify [FILE...]               Check the configuration without a running batchd\n"
@@ -168,10 +191,15 @@ static int help(void) {
                "  -l --full                      Do not ellipsize table cells on a terminal\n"
                "     --wait                      start, next, restart: wait until the execution ends\n"
                "  -n --limit=N                   list-executions, status: show at most N executions\n"
+               "  -n --lines=N                   logs: show only the last N entries\n"
                "     --state=STATE[,STATE...]    list-executions: only executions in these states\n"
-               "     --since=TIME, --until=TIME  list-executions: only executions started in this range\n"
+               "     --since=TIME, --until=TIME  list-executions: only executions started in this range;\n"
+               "                                 logs: only entries in this range\n"
                "  -p --property=NAME             show: only this property (repeatable, or NAME,NAME)\n"
+               "  -p --priority=PRIORITY         logs: only entries of this priority or more important\n"
+               "  -o --output=MODE               logs: short, cat or json\n"
                "  -f --follow                    logs: follow until the execution ends\n"
+               "  -a --all                       list-timers: also jobs without a schedule\n"
                "  -D --directory=DIR             logs: read the journal files in DIR\n"
                "     --iterations=N              calendar: show N elapses (default: 1)\n"
                "     --base-time=TIME            calendar: count from TIME instead of now\n"
@@ -225,6 +253,10 @@ typedef enum OptionId {
         OPT_STATE,
         OPT_SINCE,
         OPT_UNTIL,
+        OPT_LINES,
+        OPT_PRIORITY,
+        OPT_OUTPUT,
+        OPT_ALL,
 } OptionId;
 
 typedef enum OptionArgument {
@@ -252,16 +284,22 @@ static const Option options[] = {
         { "quiet",      'q', OPTION_NO_ARGUMENT,       OPT_QUIET      },
         { "full",       'l', OPTION_NO_ARGUMENT,       OPT_FULL       },
         { "wait",       0,   OPTION_NO_ARGUMENT,       OPT_WAIT,       "start next restart" },
+        /* A letter may mean different things to different verbs, as -n and -p do (the verbs decide, see
+         * resolve_option()); each meaning takes an argument or none alike, so the words parse the same. */
         { "limit",      'n', OPTION_REQUIRED_ARGUMENT, OPT_LIMIT,      "list-executions status" },
+        { "lines",      'n', OPTION_REQUIRED_ARGUMENT, OPT_LINES,      "logs" },
         { "follow",     'f', OPTION_NO_ARGUMENT,       OPT_FOLLOW,     "logs" },
         { "directory",  'D', OPTION_REQUIRED_ARGUMENT, OPT_DIRECTORY,  "logs" },
         { "iterations", 0,   OPTION_REQUIRED_ARGUMENT, OPT_ITERATIONS, "calendar" },
         { "base-time",  0,   OPTION_REQUIRED_ARGUMENT, OPT_BASE_TIME,  "calendar" },
         { "config",     0,   OPTION_REQUIRED_ARGUMENT, OPT_CONFIG,     "verify" },
         { "property",   'p', OPTION_REQUIRED_ARGUMENT, OPT_PROPERTY,   "show" },
+        { "priority",   'p', OPTION_REQUIRED_ARGUMENT, OPT_PRIORITY,   "logs" },
+        { "output",     'o', OPTION_REQUIRED_ARGUMENT, OPT_OUTPUT,     "logs" },
+        { "all",        'a', OPTION_NO_ARGUMENT,       OPT_ALL,        "list-timers" },
         { "state",      0,   OPTION_REQUIRED_ARGUMENT, OPT_STATE,      "list-executions" },
-        { "since",      0,   OPTION_REQUIRED_ARGUMENT, OPT_SINCE,      "list-executions" },
-        { "until",      0,   OPTION_REQUIRED_ARGUMENT, OPT_UNTIL,      "list-executions" },
+        { "since",      0,   OPTION_REQUIRED_ARGUMENT, OPT_SINCE,      "list-executions logs" },
+        { "until",      0,   OPTION_REQUIRED_ARGUMENT, OPT_UNTIL,      "list-executions logs" },
 };
 
 static bool word_in_list(const char *list, const char *word) {
@@ -332,6 +370,44 @@ static int strv_extend_comma_list(const char *option, const char *value, bool st
         return 0;
 }
 
+/* journalctl's -p: a level name or number, or FROM..TO. */
+static int parse_priority_level(const char *s, size_t n, int *ret) {
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+
+        if (n == 1 && s[0] >= '0' && s[0] <= '7') {
+                *ret = s[0] - '0';
+                return 0;
+        }
+        for (int i = 0; i < (int) ELEMENTSOF(names); i++)
+                if (strlen(names[i]) == n && strncasecmp(names[i], s, n) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int parse_priority(const char *s) {
+        const char *dots = strstr(strempty(s), "..");
+        int from, to;
+
+        if (dots) {
+                if (parse_priority_level(s, (size_t) (dots - s), &from) < 0 ||
+                    parse_priority_level(dots + 2, strlen(dots + 2), &to) < 0)
+                        goto invalid;
+        } else {
+                from = 0;
+                if (parse_priority_level(strempty(s), strlen(strempty(s)), &to) < 0)
+                        goto invalid;
+        }
+        arg_priority_min = MIN(from, to);
+        arg_priority_max = MAX(from, to);
+        return 0;
+
+invalid:
+        return log_error_errno(EINVAL, "--priority takes emerg, alert, crit, err, warning, notice, info, debug, "
+                               "0-7, or a range FROM..TO of them, not '%s'.", strempty(s));
+}
+
 static int apply_option(const Option *o, const char *value, bool *help_requested) {
         int r;
 
@@ -382,6 +458,9 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
         case OPT_FOLLOW:
                 arg_follow = true;
                 return 0;
+        case OPT_ALL:
+                arg_all = true;
+                return 0;
         case OPT_DIRECTORY:
                 if (isempty(value))
                         return log_error_errno(EINVAL, "--directory needs a directory.");
@@ -404,6 +483,26 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
                 if (r < 0)
                         return log_error_errno(r, "Failed to parse --%s= parameter: %s", o->name, strempty(value));
                 return 0;
+        case OPT_LINES:
+                r = parse_unsigned("lines", value, &arg_lines);
+                if (r < 0)
+                        return r;
+                arg_lines_set = true;
+                return 0;
+        case OPT_PRIORITY:
+                return parse_priority(value);
+        case OPT_OUTPUT:
+                if (streq(strempty(value), "short"))
+                        arg_output = OUTPUT_SHORT;
+                else if (streq(strempty(value), "cat"))
+                        arg_output = OUTPUT_CAT;
+                else if (streq(strempty(value), "json")) {
+                        arg_output = OUTPUT_JSON;
+                        if (arg_json == JSON_OFF)
+                                arg_json = JSON_SHORT;
+                } else
+                        return log_error_errno(EINVAL, "--output takes short, cat or json, not '%s'.", strempty(value));
+                return 0;
         case OPT_CONFIG:
                 if (isempty(value))
                         return log_error_errno(EINVAL, "--config needs a file.");
@@ -420,6 +519,25 @@ static const Option *short_option_with_argument(char c) {
         return NULL;
 }
 
+/* The meaning of an option word for the verb: a letter may stand for different options of different verbs (-p is
+ * show's --property and logs' --priority). Falls back to the first option with the letter, so that using it with
+ * another verb gets the usual "cannot be used with" error. */
+static const Option *resolve_option(const Option *o, bool by_letter, const char *verb) {
+        if (!by_letter || !verb || !o->verbs || word_in_list(o->verbs, verb))
+                return o;
+        for (size_t k = 0; k < ELEMENTSOF(options); k++)
+                if (options[k].short_name == o->short_name && options[k].verbs &&
+                    word_in_list(options[k].verbs, verb))
+                        return options + k;
+        return o;
+}
+
+typedef struct OptionWord {
+        const Option *option;
+        bool by_letter;
+        const char *value;
+} OptionWord;
+
 /* Our own parser rather than getopt_long(): options may stand anywhere on the line, as with systemctl, but
  * job parameters such as "-fail=true" start with a dash too. So a word is an option only if it starts with
  * "--", is a dash and a single letter, or is a dash, the letter of an option taking a value and that value
@@ -428,18 +546,23 @@ static const Option *short_option_with_argument(char c) {
  * --help), negative on error. */
 static int parse_argv(int argc, char *argv[], char ***ret_args, int *ret_n) {
         _cleanup_free_ char **args = NULL;
-        const Option *seen[ELEMENTSOF(options)];
-        size_t n_seen = 0;
+        _cleanup_free_ OptionWord *words = NULL;
+        size_t n_words = 0;
         bool help_requested = false, no_more_options = false;
+        const Verb *verb;
         int n = 0, r;
 
         args = calloc(argc + 1, sizeof(char *));
-        if (!args)
+        words = calloc(argc + 1, sizeof(OptionWord));
+        if (!args || !words)
                 return log_oom();
 
+        /* First the words: which are options (and their values), which are arguments. Options are applied once
+         * the verb is known, since a letter's meaning depends on it. */
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i], *value = NULL;
                 const Option *o = NULL;
+                bool by_letter = false;
 
                 if (no_more_options || (n > 0 && streq(args[0], "step"))) {
                         args[n++] = argv[i];
@@ -474,6 +597,7 @@ static int parse_argv(int argc, char *argv[], char ***ret_args, int *ret_n) {
                            (o = short_option_with_argument(a[1]))) {
                         /* "-n5", as getopt takes it. A job parameter ("-name=value") always has a '='. */
                         value = a + 2;
+                        by_letter = true;
                 } else if (a[0] == '-' && a[1] != '\0' && a[2] == '\0') {
                         for (size_t k = 0; k < ELEMENTSOF(options); k++)
                                 if (options[k].short_name == a[1]) {
@@ -487,35 +611,38 @@ static int parse_argv(int argc, char *argv[], char ***ret_args, int *ret_n) {
                                         return log_error_errno(EINVAL, "Option '-%c' needs an argument.", a[1]);
                                 value = argv[++i];
                         }
+                        by_letter = true;
                 } else {
                         args[n++] = argv[i];
                         continue;
                 }
 
-                r = apply_option(o, value, &help_requested);
+                words[n_words++] = (OptionWord) { .option = o, .by_letter = by_letter, .value = value };
+        }
+
+        verb = n > 0 ? verbs_find(verbs, ELEMENTSOF(verbs), args[0]) : NULL;
+
+        for (size_t k = 0; k < n_words; k++) {
+                words[k].option = resolve_option(words[k].option, words[k].by_letter, verb ? verb->name : NULL);
+                r = apply_option(words[k].option, words[k].value, &help_requested);
                 if (r != 0)
                         return r;
-                if (n_seen < ELEMENTSOF(seen))
-                        seen[n_seen++] = o;
         }
 
         if (help_requested) {
-                const Verb *v = n > 0 ? verbs_find(verbs, ELEMENTSOF(verbs), args[0]) : NULL;
-
-                if (v)
-                        help_verb(v);
+                if (verb)
+                        help_verb(verb);
                 else
                         help();
                 return 1;
         }
 
         /* An option that means nothing to the verb is a mistake worth pointing out, not something to ignore. */
-        if (n > 0)
-                for (size_t k = 0; k < n_seen; k++)
-                        if (seen[k]->verbs && !word_in_list(seen[k]->verbs, args[0]) &&
-                            verbs_find(verbs, ELEMENTSOF(verbs), args[0]))
+        if (verb)
+                for (size_t k = 0; k < n_words; k++)
+                        if (words[k].option->verbs && !word_in_list(words[k].option->verbs, verb->name))
                                 return log_error_errno(EINVAL, "Option '--%s' cannot be used with '%s'.",
-                                                       seen[k]->name, args[0]);
+                                                       words[k].option->name, verb->name);
 
         *ret_args = TAKE_PTR(args);
         *ret_n = n;

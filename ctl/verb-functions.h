@@ -40,6 +40,7 @@ int verb_verify(int argc, char *argv[], void *userdata);
 
 /* verb-job.c */
 int verb_cat(int argc, char *argv[], void *userdata);
+int verb_list_timers(int argc, char *argv[], void *userdata);
 /* show JOB, and show EXECUTION_ID -p: the object's properties as Key=value lines (-p selects). */
 int show_job(const char *name);
 int show_execution_properties(uint64_t id);

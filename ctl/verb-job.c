@@ -85,12 +85,12 @@ static bool property_selected(const char *name) {
         return false;
 }
 
-/* A "t" property: timestamps (the next elapse, the Execution's *Timestamp) as systemctl show prints them,
+/* A "t" property: timestamps (the next elapse, the last fire, the Execution's *Timestamp) as systemctl show prints them,
  * time spans (*USec) as "1min 30s" or "infinity", anything else (ids) as a number. */
 static void print_uint64_property(const char *name, uint64_t v) {
         size_t l = strlen(name);
 
-        if (strstr(name, "Timestamp") || streq(name, "NextElapseUSec")) {
+        if (strstr(name, "Timestamp") || streq(name, "NextElapseUSec") || streq(name, "LastFireUSec")) {
                 char buf[FORMAT_TIMESTAMP_MAX];
 
                 printf("%s=%s\n", name, strempty(format_timestamp(buf, v)));

@@ -13,7 +13,8 @@
 
 /* The format: a magic string, then one record per field, each a tag byte and a NUL-terminated string (a string
  * passed to execve() cannot contain NUL): 'u' user, 'w' working directory, 'i' identifier, 'a' one argument,
- * 'e' one environment entry, 'U' (empty) user_environment; arguments and entries in order. */
+ * 'e' one environment entry, 'f' one journal field, 'U' (empty) user_environment; arguments, entries and fields in
+ * order. */
 #define EXEC_SPEC_MAGIC "batchd-exec-spec 1"
 /* More than execve() accepts anyway (ARG_MAX covers argv and environment together). */
 #define EXEC_SPEC_SIZE_MAX (64U * 1024U * 1024U)
@@ -26,6 +27,7 @@ void exec_spec_done(ExecSpec *s) {
         s->identifier = mfree(s->identifier);
         s->argv = strv_free(s->argv);
         s->envp = strv_free(s->envp);
+        s->log_fields = strv_free(s->log_fields);
 }
 
 static void put(FILE *f, char tag, const char *value) {
@@ -57,6 +59,8 @@ int exec_spec_to_memfd(const ExecSpec *s, int *ret_fd) {
                 put(f, 'a', *a);
         for (char **e = s->envp; e && *e; e++)
                 put(f, 'e', *e);
+        for (char **e = s->log_fields; e && *e; e++)
+                put(f, 'f', *e);
         if (s->user_environment)
                 put(f, 'U', "");
         if (fclose(f) != 0)
@@ -114,7 +118,7 @@ static int set_once(char **field, const char *value) {
 int exec_spec_from_fd(int fd, ExecSpec *ret) {
         _cleanup_(exec_spec_done) ExecSpec s = {};
         _cleanup_free_ char *buf = NULL;
-        size_t size, done = 0, n_argv = 0, n_envp = 0;
+        size_t size, done = 0, n_argv = 0, n_envp = 0, n_fields = 0;
         struct stat st;
         const char *p, *end;
         int r;
@@ -155,6 +159,7 @@ int exec_spec_from_fd(int fd, ExecSpec *ret) {
                 case 'i': r = set_once(&s.identifier, value); break;
                 case 'a': r = strv_push(&s.argv, &n_argv, value); break;
                 case 'e': r = strv_push(&s.envp, &n_envp, value); break;
+                case 'f': r = strv_push(&s.log_fields, &n_fields, value); break;
                 case 'U': r = 0; s.user_environment = true; break;
                 default:  r = -EBADMSG;
                 }

@@ -52,6 +52,9 @@ typedef struct ExecSpec {
         char *identifier;               /* SYSLOG_IDENTIFIER in the journal; NULL: do not use the journal */
         char **argv;                    /* argv[0] absolute */
         char **envp;                    /* may be empty */
+        /* "NAME=value" journal fields put on every line of the step's output (with identifier only): the
+         * helper then relays the output line by line, see batchd-exec.c. NULL: a plain journal stream. */
+        char **log_fields;
         /* Add USER, LOGNAME, HOME and SHELL from the user's passwd entry where envp has no such entry. */
         bool user_environment;
 } ExecSpec;

@@ -514,7 +514,7 @@ static void job_run_fail_step(JobRun *run, const char *message) {
 /* The step is on record as STARTED: start its process. Every failure from here on ends the step (and with it the
  * execution) on record, so nothing stays STARTED with no process behind it. */
 static void job_run_step_start_written(JobRun *run, bool restart) {
-        _cleanup_strv_free_ char **argv = NULL, **env = NULL;
+        _cleanup_strv_free_ char **argv = NULL, **env = NULL, **log_fields = NULL;
         _cleanup_free_ char *message = NULL;
         const StepConfig *sc = run->starting_step;
         Manager *m = run->manager;
@@ -568,6 +568,27 @@ static void job_run_step_start_written(JobRun *run, bool restart) {
                 return;
         }
 
+        /* The step's own output carries the execution and the step as fields, as batchd's entries about them
+         * do: journalctl BATCH_JOB_EXECUTION_ID=N shows both. batchd-exec puts them on each line. */
+        {
+                size_t nf = 0;
+
+                k = strv_push_printf(&log_fields, &nf, "BATCH_JOB_NAME=%s", run->execution->job_name);
+                if (k >= 0)
+                        k = strv_push_printf(&log_fields, &nf, "BATCH_JOB_INSTANCE_ID=%" PRIi64,
+                                             run->execution->job_instance_id);
+                if (k >= 0)
+                        k = strv_push_printf(&log_fields, &nf, "BATCH_JOB_EXECUTION_ID=%" PRIi64, run->execution->id);
+                if (k >= 0)
+                        k = strv_push_printf(&log_fields, &nf, "BATCH_STEP_NAME=%s", run->step->step_name);
+                if (k >= 0)
+                        k = strv_push_printf(&log_fields, &nf, "BATCH_STEP_EXECUTION_ID=%" PRIi64, run->step->id);
+                if (k < 0) {
+                        job_run_fail_step(run, "Out of memory");
+                        return;
+                }
+        }
+
         p = (StepRunnerParameters) {
                 .argv = argv,
                 .environment = env,
@@ -577,6 +598,7 @@ static void job_run_step_start_written(JobRun *run, bool restart) {
                 .timeout = sc->timeout_usec,
                 .kill_grace = run->config->config->kill_grace_usec,
                 .identifier = run->job->name,
+                .log_fields = log_fields,
                 .output_fd = m->output_fd,
                 .step_context = run->step->context,
                 .job_context = run->execution->context,

@@ -877,6 +877,15 @@ static int property_job_next_elapse(sd_bus *bus, const char *path, const char *i
         return sd_bus_message_append(reply, "t", job_next_elapse(userdata, j));
 }
 
+static int property_job_last_fire(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobConfig *j = job_from_path(userdata, path, error);
+
+        if (!j)
+                return -ENOENT;
+        return sd_bus_message_append(reply, "t", (uint64_t) scheduler_last_fire(userdata, j->name));
+}
+
 static int property_job_restartable(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         const JobConfig *j = job_from_path(userdata, path, error);
@@ -993,6 +1002,7 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("Description", "s", property_job_description, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Schedule", "s", property_job_schedule, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NextElapseUSec", "t", property_job_next_elapse, 0, 0),
+        SD_BUS_PROPERTY("LastFireUSec", "t", property_job_last_fire, 0, 0),
         SD_BUS_PROPERTY("Restartable", "b", property_job_restartable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Steps", "as", property_job_steps, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         /* An execution of the job starting, changing status or ending changes these: send_job_status_changed(). */

@@ -47,6 +47,7 @@ struct JobTimer {
         usec_t next;                     /* the scheduled time of the next fire, without the random delay */
         usec_t armed_at;                 /* next plus the random delay; 0: never elapses again */
         CatchUp *catch_up;               /* a catch-up still in progress: the timer is held until it ends */
+        usec_t last_fire;                /* the last due fire, run or not (list-timers' LAST); 0: none known */
 };
 
 typedef struct PendingFire {
@@ -428,12 +429,22 @@ static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool
         return 0;
 }
 
+static JobTimer *scheduler_find_timer(Manager *m, const char *job);
+
+static void note_fire(Manager *m, const char *job, usec_t scheduled) {
+        JobTimer *t = scheduler_find_timer(m, job);
+
+        if (t && scheduled > t->last_fire)
+                t->last_fire = scheduled;
+}
+
 /* A fire that is due now: run it, queue it, or record why not. */
 static void scheduler_fire(Manager *m, const JobConfig *job, usec_t scheduled, bool catch_up) {
         unsigned running;
 
         if (m->state != MANAGER_RUNNING)
                 return;
+        note_fire(m, job->name, scheduled);
         if (manager_check_lease(m, NULL) < 0) {
                 /* Fenced: the other nodes fire it; this one records nothing until it has joined again. */
                 log_debug("Job: [%s] fire skipped: this node has no cluster lease.", job->name);
@@ -662,6 +673,12 @@ usec_t scheduler_next_elapse(Manager *m, const char *job) {
         return t ? t->next : 0;
 }
 
+usec_t scheduler_last_fire(Manager *m, const char *job) {
+        JobTimer *t = scheduler_find_timer(m, job);
+
+        return t ? t->last_fire : 0;
+}
+
 /* Fires that fell due while batchd was down. Persistent jobs catch up (systemd's Persistent=: the latest one; with a
  * schedule_parameter every missed fire, each its own instance, up to catch_up); the rest are non-runs.
  *
@@ -730,6 +747,7 @@ static bool catch_up_step(Manager *m, JobTimer *t) {
         }
 
         for (budget = CATCH_UP_RECORD_SLICE; budget > 0 && c->next < c->n; budget--, c->next++) {
+                note_fire(m, job->name, c->missed[c->next]);
                 if (c->next < c->run_from) {
                         const char *why = job->persistent ? "batchd was down; beyond the catch_up limit" :
                                                             "batchd was down and the job is not persistent";
@@ -778,6 +796,7 @@ static int scheduler_catch_up(Manager *m, const JobConfig *job, JobTimer *t, use
         k = schedule_store_get_last_fire(m->repository, job->name, &last);
         if (k < 0)
                 return 0; /* never fired: nothing can have been missed */
+        t->last_fire = last;
 
         c = calloc(1, sizeof(CatchUp));
         if (!c)
@@ -830,7 +849,9 @@ static int scheduler_add_job(Manager *m, const JobConfig *job, bool startup) {
                 k = scheduler_catch_up(m, job, t, now);
                 if (k < 0)
                         log_error_errno(k, "Failed to catch up the fires %s missed: %m", job->name);
-        }
+        } else
+                /* A job added or changed by a reload: its last fire on record, one row by key. */
+                (void) schedule_store_get_last_fire(m->repository, job->name, &t->last_fire);
 
         k = job_timer_arm(t, now);
         if (k < 0)

@@ -18,3 +18,6 @@ void scheduler_dispatch(Manager *m);
 void scheduler_free(Manager *m);
 /* 0 when the job has no timer or never elapses again. */
 usec_t scheduler_next_elapse(Manager *m, const char *job);
+/* The scheduled time of the job's last due fire, whether it ran or not; 0 when none is known (no timer, or
+ * never fired). */
+usec_t scheduler_last_fire(Manager *m, const char *job);

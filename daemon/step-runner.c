@@ -965,6 +965,7 @@ int step_runner_start(sd_event *event, const StepRunnerParameters *p, const Step
                 .user = runner->user,
                 .working_directory = runner->working_directory,
                 .identifier = (char *) p->identifier,
+                .log_fields = p->log_fields,
                 .argv = p->argv,
                 .envp = envp,
                 .user_environment = p->user && p->user_environment,

@@ -96,6 +96,9 @@ typedef struct StepRunnerParameters {
         usec_t kill_grace;
         /* SYSLOG_IDENTIFIER of the step's output in the journal: the job name. NULL: do not use the journal. */
         const char *identifier;
+        /* With identifier: "NAME=value" journal fields for every line of the step's output (batchd-exec relays
+         * it line by line then). NULL: none. */
+        char **log_fields;
         /* Where stdout/stderr go when the journal is not used or not reachable. Negative: the daemon's own
          * stderr. */
         int output_fd;

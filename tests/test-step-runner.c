@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "exec-spec.h"
 #include "step-protocol.h"
 #include "step-runner.h"
 #include "tests.h"
@@ -649,6 +650,69 @@ static void test_journal_fallback(void **state) {
         assert_string_equal(text, "hello\n");
 }
 
+/* With journal fields but no journald there is no relay: the output goes to the fallback, unchanged. */
+static void test_journal_fallback_with_fields(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *out = test_path(dir, "out"), *text = NULL;
+        _cleanup_close_ int output_fd = -EBADF;
+        Fixture *f = *state;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "echo '<3>one'; echo two >&2; exit 3", NULL };
+        char *fields[] = { (char *) "BATCH_JOB_EXECUTION_ID=7", (char *) "BATCH_STEP_NAME=s", NULL };
+        StepRunnerParameters p = { .argv = argv, .identifier = "test-job", .log_fields = fields };
+
+        if (access("/run/systemd/journal/socket", F_OK) >= 0)
+                skip();         /* output goes to the real journal here; nothing to check in a file */
+
+        output_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(output_fd >= 0);
+        p.output_fd = output_fd;
+
+        fixture_run(f, &p);
+        assert_int_equal(f->outcome, STEP_OUTCOME_FAILED);
+        assert_int_equal(f->exit_status, 3);
+        text = read_file(out);
+        assert_string_equal(text, "<3>one\ntwo\n");
+}
+
+/* The spec batchd hands to batchd-exec, journal fields included, comes back as it went. */
+static void test_exec_spec_round_trip(void **state) {
+        char *argv[] = { (char *) "/bin/true", (char *) "a b", NULL };
+        char *envp[] = { (char *) "A=1", NULL };
+        char *fields[] = { (char *) "BATCH_JOB_EXECUTION_ID=7", (char *) "BATCH_STEP_NAME=load data", NULL };
+        ExecSpec in = {
+                .user = (char *) "nobody",
+                .working_directory = (char *) "/tmp",
+                .identifier = (char *) "job",
+                .argv = argv,
+                .envp = envp,
+                .log_fields = fields,
+                .user_environment = true,
+        };
+        _cleanup_(exec_spec_done) ExecSpec out = {};
+        _cleanup_close_ int fd = -EBADF;
+
+        assert_int_equal(exec_spec_to_memfd(&in, &fd), 0);
+        assert_int_equal(exec_spec_from_fd(fd, &out), 0);
+        assert_string_equal(out.user, "nobody");
+        assert_string_equal(out.working_directory, "/tmp");
+        assert_string_equal(out.identifier, "job");
+        assert_string_equal(out.argv[1], "a b");
+        assert_null(out.argv[2]);
+        assert_string_equal(out.envp[0], "A=1");
+        assert_string_equal(out.log_fields[0], "BATCH_JOB_EXECUTION_ID=7");
+        assert_string_equal(out.log_fields[1], "BATCH_STEP_NAME=load data");
+        assert_null(out.log_fields[2]);
+        assert_true(out.user_environment);
+
+        /* Without fields: none come back. */
+        exec_spec_done(&out);
+        fd = safe_close(fd);
+        in.log_fields = NULL;
+        assert_int_equal(exec_spec_to_memfd(&in, &fd), 0);
+        assert_int_equal(exec_spec_from_fd(fd, &out), 0);
+        assert_null(out.log_fields);
+}
+
 static void test_user(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *out = test_path(dir, "out"), *text = NULL, *expected = NULL;
@@ -1092,6 +1156,8 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_argv_verbatim, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_big_output, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_journal_fallback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_journal_fallback_with_fields, setup, teardown),
+                cmocka_unit_test(test_exec_spec_round_trip),
                 cmocka_unit_test_setup_teardown(test_user, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batchctl, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batchctl_commit_semantics, setup, teardown),

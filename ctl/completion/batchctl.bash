@@ -35,9 +35,9 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions show cat logs nodes calendar verify help step'
+        local verbs='start next restart stop abandon reload status list-jobs list-executions list-timers show cat logs nodes calendar verify help step'
         local step_verbs='get put commit status exit-code'
-        local job_properties='Name Description Schedule NextElapseUSec Restartable Steps LastExecutionId LastStatus
+        local job_properties='Name Description Schedule NextElapseUSec LastFireUSec Restartable Steps LastExecutionId LastStatus
                               RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
                               TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
                               ScheduleParameter Enabled'
@@ -45,10 +45,40 @@ _batchctl() {
                                     EndTimestamp CurrentStep Progress Node'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
-        local opts_arg='--limit -n --iterations --base-time --directory -D --config --property -p --state --since --until'
+        local opts_arg='--limit -n --lines --iterations --base-time --directory -D --config --property -p --priority
+                        --output -o --state --since --until'
+
+        # The verb, for the options whose letter means something else to another verb (-p, -n).
+        local i verb='' verb_index=0 w
+        for ((i = 1; i < cword; i++)); do
+                w=${words[i]}
+                if [[ $w == --* || ( $w == -? ) ]]; then
+                        [[ " $opts_arg " == *" $w "* ]] && ((i++))
+                        continue
+                fi
+                verb=$w
+                verb_index=$i
+                break
+        done
 
         # The argument of an option.
         case $prev in
+                --priority)
+                        COMPREPLY=($(compgen -W 'emerg alert crit err warning notice info debug' -- "$cur"))
+                        return 0
+                        ;;
+                -p)
+                        if [[ $verb == logs ]]; then
+                                COMPREPLY=($(compgen -W 'emerg alert crit err warning notice info debug' -- "$cur"))
+                        else
+                                COMPREPLY=($(compgen -W "$job_properties $execution_properties" -- "$cur"))
+                        fi
+                        return 0
+                        ;;
+                --output|-o)
+                        COMPREPLY=($(compgen -W 'short cat json' -- "$cur"))
+                        return 0
+                        ;;
                 --state)
                         COMPREPLY=($(compgen -W 'STARTING STARTED STOPPING STOPPED FAILED COMPLETED ABANDONED UNKNOWN' -- "$cur"))
                         return 0
@@ -57,7 +87,7 @@ _batchctl() {
                         COMPREPLY=($(compgen -W 'now @0' -- "$cur"))
                         return 0
                         ;;
-                --limit|-n|--iterations)
+                --limit|-n|--lines|--iterations)
                         COMPREPLY=()
                         return 0
                         ;;
@@ -73,24 +103,11 @@ _batchctl() {
                         COMPREPLY=($(compgen -f -- "$cur"))
                         return 0
                         ;;
-                --property|-p)
+                --property)
                         COMPREPLY=($(compgen -W "$job_properties $execution_properties" -- "$cur"))
                         return 0
                         ;;
         esac
-
-        # Find the verb: the first word that is neither an option nor an option's argument.
-        local i verb='' verb_index=0 w
-        for ((i = 1; i < cword; i++)); do
-                w=${words[i]}
-                if [[ $w == --* || ( $w == -? ) ]]; then
-                        [[ " $opts_arg " == *" $w "* ]] && ((i++))
-                        continue
-                fi
-                verb=$w
-                verb_index=$i
-                break
-        done
 
         if [[ -z $verb ]]; then
                 if [[ $cur == -* ]]; then
@@ -118,7 +135,8 @@ _batchctl() {
                 start|next|restart) verb_opts='--wait' ;;
                 status) verb_opts='--limit' ;;
                 list-executions) verb_opts='--limit --state --since --until' ;;
-                logs) verb_opts='--follow --directory' ;;
+                logs) verb_opts='--follow --directory --lines --priority --since --until --output' ;;
+                list-timers) verb_opts='--all' ;;
                 calendar) verb_opts='--iterations --base-time' ;;
                 verify) verb_opts='--config' ;;
                 show) verb_opts='--property' ;;
@@ -160,7 +178,7 @@ _batchctl() {
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions) $(__batchctl_jobs)" -- "$cur"))
                         ;;
                 logs)
-                        ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions)" -- "$cur"))
+                        ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_executions) $(__batchctl_jobs)" -- "$cur"))
                         ;;
                 verify)
                         COMPREPLY=($(compgen -f -- "$cur"))

@@ -19,7 +19,7 @@ from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, 
                            finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
-         "show", "cat", "logs", "nodes", "calendar", "verify", "help", "step"]
+         "list-timers", "show", "cat", "logs", "nodes", "calendar", "verify", "help", "step"]
 
 
 def world(name):
@@ -681,7 +681,7 @@ def test_bash_completion():
             return [x for x in r.stdout.splitlines() if x]
 
         assert_eq(complete("st"), ["start", "stop", "status", "step"], "verbs")
-        assert_eq(complete("--no-pager", "list-"), ["list-jobs", "list-executions"], "verbs after an option")
+        assert_eq(complete("--no-pager", "list-"), ["list-jobs", "list-executions", "list-timers"], "verbs after an option")
         assert_eq(complete("start", ""), w.job_names(), "job names")
         assert_eq(complete("status", "qu"), ["quick"], "job names for status")
         assert_eq(complete("start", "quick", ""), [], "no completion for parameters")
@@ -691,6 +691,17 @@ def test_bash_completion():
         assert_eq(complete("show", "quick", "--prop"), ["--property"], "show's option")
         assert_eq(complete("stop", ""), [str(eid)], "only running executions for stop")
         assert_eq(complete("logs", "1", "--fo"), ["--follow"], "verb options")
+        assert_eq(sorted(complete("logs", "")), sorted([str(done), str(eid)] + w.job_names()),
+                  "logs: execution ids and jobs")
+        assert_eq(complete("logs", "quick", "--pri"), ["--priority"], "logs --priority")
+        assert_eq(complete("logs", "quick", "-p", "w"), ["warning"], "logs -p: priorities")
+        assert_eq(complete("show", "quick", "-p", "LastF"), ["LastFireUSec"], "show -p: properties")
+        assert_eq(complete("logs", "quick", "-o", ""), ["short", "cat", "json"], "logs -o")
+        assert_eq(sorted(complete("logs", "quick", "--")) , sorted(
+            complete("--") + ["--follow", "--directory", "--lines", "--priority", "--since", "--until", "--output"]),
+            "logs' options")
+        assert_eq(complete("list-t"), ["list-timers"], "list-timers")
+        assert_eq(complete("list-timers", "--a"), ["--all"], "list-timers --all")
         assert_eq(complete("list-executions", "--st"), ["--state"], "list-executions' filters")
         assert_eq(complete("list-executions", "--state", "FA"), ["FAILED"], "states")
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
@@ -778,7 +789,8 @@ def test_zsh_completion():
         verbs = [v for v in VERBS]
         assert_eq(complete("batchctl "), sorted(verbs), "every verb")
         assert_eq(complete("batchctl st"), ["start", "status", "step", "stop"], "verbs")
-        assert_eq(complete("batchctl --no-pager list-"), ["list-executions", "list-jobs"], "verbs after an option")
+        assert_eq(complete("batchctl --no-pager list-"), ["list-executions", "list-jobs", "list-timers"],
+                  "verbs after an option")
         assert_eq(complete("batchctl start "), sorted(w.job_names()), "job names")
         assert_eq(complete("batchctl status qu"), ["quick"], "job names for status")
         assert_eq(complete("batchctl cat quick ga"), ["gate"], "cat takes several jobs")
@@ -787,6 +799,14 @@ def test_zsh_completion():
         assert_eq(complete("batchctl stop "), [str(eid)], "only running executions for stop")
         assert_eq(complete("batchctl restart "), [str(failed)], "only failed or stopped ones for restart")
         assert_eq(complete("batchctl logs 1 --fo"), ["--follow"], "logs' options")
+        assert_eq(complete("batchctl logs "), sorted([str(done), str(failed), str(eid)] + w.job_names()),
+                  "logs: execution ids and jobs")
+        assert_eq(complete("batchctl logs quick --pri"), ["--priority"], "logs --priority")
+        assert_eq(complete("batchctl logs quick -p w"), ["warning"], "logs -p: priorities")
+        assert_eq(complete("batchctl logs quick -o "), ["cat", "json", "short"], "logs -o")
+        assert_eq(complete("batchctl show quick -p LastF"), ["LastFireUSec"], "show -p: properties")
+        assert_eq(complete("batchctl list-t"), ["list-timers"], "list-timers")
+        assert_eq(complete("batchctl list-timers --a"), ["--all"], "list-timers --all")
         assert_eq(complete("batchctl start quick --wa"), ["--wait"], "start's options")
         assert_eq(complete("batchctl list-executions --li"), ["--limit"], "list-executions' options")
         assert_eq(complete("batchctl list-executions --si"), ["--since"], "list-executions' filters")

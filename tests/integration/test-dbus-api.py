@@ -47,7 +47,7 @@ while [ ! -e %s ]; do sleep 0.05; done
         w.conn.add_match("type='signal',sender='org.batchd.Batch1'")
         job_path = MANAGER_PATH + "/job/job"
         assert_eq(w.call("GetAll", "s", JOB_IFACE, path=job_path, iface=PROPS)[0],
-                  {"Name": "job", "Description": "two steps", "Schedule": "", "NextElapseUSec": 0,
+                  {"Name": "job", "Description": "two steps", "Schedule": "", "NextElapseUSec": 0, "LastFireUSec": 0,
                    "Restartable": True, "Steps": ["first", "second"], "LastExecutionId": 0, "LastStatus": "",
                    "RunningExecutions": 0, "SourcePath": os.path.join(w.jobs_dir, "job.conf"), "SourceLine": 2,
                    "User": w.user, "Group": grp.getgrgid(pwd.getpwnam(w.user).pw_gid).gr_name if os.geteuid() == 0 else "",

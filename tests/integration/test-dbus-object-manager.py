@@ -4,7 +4,7 @@
 a subprocess with its own GLib main loop) follows a reload that adds, changes and removes jobs, and an execution
 from its start to its disappearance, from signals alone; after each it must agree with GetManagedObjects,
 object by object and property by property. Properties the interface XML marks EmitsChangedSignal="false"
-(documented as not followed: NextElapseUSec) are left out of the comparison. Skips (77) when no Python with
+(documented as not followed: NextElapseUSec, LastFireUSec) are left out of the comparison. Skips (77) when no Python with
 python3-gi and gir1.2-glib-2.0 is found ($BATCHD_TEST_GI_PYTHON, this Python, /usr/bin/python3)."""
 
 import json

@@ -4,13 +4,14 @@
 BATCH_* fields with the right values, and a step's own output lands in the journal under SYSLOG_IDENTIFIER=<job>
 with the step's PID. Runs as root in a private mount namespace with its own /run (see harness.py)."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MESSAGE_IDS, SOURCE_ROOT, World, assert_eq, jobs_file, kill_process_group, line_of,  # noqa: E402
+from harness import (JOURNAL_DIR, MESSAGE_IDS, SOURCE_ROOT, World, assert_eq, jobs_file, kill_process_group, line_of,  # noqa: E402
                      main, param, skip, step)
 
 JOB_STARTED = MESSAGE_IDS["MESSAGE_JOB_STARTED"]
@@ -57,7 +58,7 @@ def test_lifecycle_entries_and_step_output():
         instance, step_id = str(row["JOB_INSTANCE_ID"]), str(srow["STEP_EXECUTION_ID"])
 
         entries = w.wait_journal(lambda es: by_id(es, JOB_FINISHED), "BATCH_JOB_EXECUTION_ID=%d" % eid,
-                                 what="the entries of execution %d" % eid)
+                                 identifier="batchd", what="the entries of execution %d" % eid)
         assert_eq([e["MESSAGE_ID"] for e in entries], [JOB_STARTED, STEP_STARTED, STEP_FINISHED, JOB_FINISHED],
                   "MESSAGE_IDs of execution %d, in order" % eid)
         job_fields = ("BATCH_JOB_NAME", "BATCH_JOB_INSTANCE_ID", "BATCH_JOB_EXECUTION_ID")
@@ -86,14 +87,26 @@ def test_lifecycle_entries_and_step_output():
                    "Job: [chunk-demo] execution %d finished: status FAILED, exit code FAILED: exited with status 1"
                    % eid), "job finished")
 
-        # The step's stdout and stderr, under the job's name, from the step's own process.
+        # The step's stdout and stderr, under the job's name, from the process batchd started for the step (the
+        # relay of batchd-exec), with the execution and the step as fields.
         lines = w.wait_journal(lambda es: any("failing deliberately" in e.get("MESSAGE", "") for e in es),
                                identifier="chunk-demo", what="the step's output")
         assert_eq([(e["MESSAGE"], e.get("_PID"), e.get("_TRANSPORT"), e.get("PRIORITY")) for e in lines],
-                  [("chunk committed: items 0..1, current.index=2", step_pid, "stdout", "6"),
-                   ("item C: failing deliberately on the first run; restart the job to continue", step_pid, "stdout",
+                  [("chunk committed: items 0..1, current.index=2", step_pid, "journal", "6"),
+                   ("item C: failing deliberately on the first run; restart the job to continue", step_pid, "journal",
                     "6")], "step output in the journal (journalctl -t chunk-demo)")
         assert_eq(lines[0].get("_UID"), str(os.getuid()), "the step's uid")
+        for e in lines:
+            assert_eq(fields(e, *job_fields, *step_fields),
+                      ("chunk-demo", instance, str(eid), "chunk-step", step_id), "fields of step output")
+        # journalctl BATCH_JOB_EXECUTION_ID=N: batchd's entries and the step's lines, in order.
+        both = w.journal("BATCH_JOB_EXECUTION_ID=%d" % eid)
+        assert_eq([e.get("MESSAGE_ID") or e["MESSAGE"] for e in both],
+                  [JOB_STARTED, STEP_STARTED, "chunk committed: items 0..1, current.index=2",
+                   "item C: failing deliberately on the first run; restart the job to continue",
+                   STEP_FINISHED, JOB_FINISHED], "journalctl BATCH_JOB_EXECUTION_ID=%d" % eid)
+        steps_only = w.journal("BATCH_STEP_NAME=chunk-step", "BATCH_JOB_EXECUTION_ID=%d" % eid, identifier="chunk-demo")
+        assert_eq(len(steps_only), 2, "journalctl -t chunk-demo BATCH_STEP_NAME=chunk-step")
         # ... and none of it went to batchd's stderr.
         assert "chunk committed" not in w.batchd_log(), w.batchd_log()
 
@@ -101,7 +114,7 @@ def test_lifecycle_entries_and_step_output():
         rid = w.restart(eid)
         assert_eq(w.wait_done(rid)["status"], "COMPLETED", "restart")
         entries = w.wait_journal(lambda es: by_id(es, JOB_FINISHED), "BATCH_JOB_EXECUTION_ID=%d" % rid,
-                                 what="the entries of execution %d" % rid)
+                                 identifier="batchd", what="the entries of execution %d" % rid)
         assert_eq([e["MESSAGE_ID"] for e in entries], [JOB_STARTED, STEP_STARTED, STEP_FINISHED, JOB_FINISHED],
                   "MESSAGE_IDs of the restart")
         assert_eq(entries[1]["MESSAGE"], "Executing step: [chunk-step] of job [chunk-demo] execution %d (restart)"
@@ -131,7 +144,7 @@ def test_skipped_step_entry():
         e2 = w.start("two-step", [param("output", out), param("fail", "false", identifying=False)])
         assert_eq(w.wait_done(e2)["status"], "COMPLETED", "second execution")
         entries = w.wait_journal(lambda es: by_id(es, JOB_FINISHED), "BATCH_JOB_EXECUTION_ID=%d" % e2,
-                                 what="entries of execution %d" % e2)
+                                 identifier="batchd", what="entries of execution %d" % e2)
         assert_eq([e["MESSAGE_ID"] for e in entries],
                   [JOB_STARTED, STEP_SKIPPED, STEP_STARTED, STEP_FINISHED, JOB_FINISHED], "MESSAGE_IDs")
         skipped = entries[1]
@@ -209,6 +222,60 @@ def test_catalog_explains_entries():
                          "Defined-By: batchd"):
             assert expected in out, "%r not in journalctl -x output:\n%s" % (expected, out)
         assert "@BATCH_" not in out, "unreplaced fields in:\n%s" % out
+
+
+RELAY_SCRIPT = r"""#!/bin/sh
+trap 'echo "got TERM, cleaning up"; printf "no newline at the end" >&2; exit 143' TERM
+echo "<3>something is wrong"
+echo "plain line"
+head -c 50000 /dev/zero | tr '\0' x
+echo
+echo ready > %s
+i=0
+while [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+"""
+
+
+def test_step_output_relay():
+    """The relay of batchd-exec: "<N>" prefixes become PRIORITY, lines longer than journald's LineMax are split,
+    the step's last words after a stop are not lost (the relay survives the SIGTERM of the process group), and
+    the step's end is seen as it was."""
+    with World("journal-relay", journal=True) as w:
+        script = w.write_script("relay.sh", RELAY_SCRIPT % w.out("ready"))
+        w.write_job("relay.conf", jobs_file(w.job("relay", [step("talk", [script])])))
+        w.write_job("killed.conf", jobs_file(w.job("killed", [step("die", ["/bin/sh", "-c",
+                                                                           "echo dying; kill -KILL $$"])])))
+        w.start_batchd()
+        eid = w.start("relay")
+        w.wait_file(w.out("ready"))
+        w.call("Stop", "t", eid)
+        e = w.wait_done(eid)
+        assert_eq(e["status"], "STOPPED", "stopped")
+        w.wait_journal(lambda es: any("cleaning up" in (x.get("MESSAGE") or "") for x in es),
+                       "BATCH_JOB_EXECUTION_ID=%d" % eid, identifier="relay", what="the relayed lines")
+        # --all: journalctl -o json leaves out values over 4 KiB otherwise.
+        r = subprocess.run(["journalctl", "-D", JOURNAL_DIR, "-o", "json", "--all", "--no-pager", "-t", "relay",
+                            "BATCH_JOB_EXECUTION_ID=%d" % eid], capture_output=True, text=True, timeout=30)
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        got = [(x["MESSAGE"] if len(x["MESSAGE"]) < 100 else "x*%d" % len(x["MESSAGE"]), x.get("PRIORITY"),
+                x.get("BATCH_STEP_NAME")) for x in lines if x["MESSAGE"] != "Terminated"]  # sh about its sleep
+        assert_eq(got, [("something is wrong", "3", "talk"), ("plain line", "6", "talk"),
+                        ("x*%d" % (48 * 1024), "6", "talk"), ("x*%d" % (50000 - 48 * 1024), "6", "talk"),
+                        ("got TERM, cleaning up", "6", "talk"), ("no newline at the end", "6", "talk")],
+                  "relayed lines")
+        # batchd's "step finished" comes after the step's last line.
+        both = w.journal("BATCH_JOB_EXECUTION_ID=%d" % eid)
+        msgs = [x.get("MESSAGE") for x in both]
+        last_line = msgs.index("no newline at the end")
+        finished = next(i for i, x in enumerate(both) if x.get("MESSAGE_ID") == STEP_FINISHED)
+        assert last_line < finished, msgs
+
+        kid = w.start("killed")
+        e = w.wait_done(kid)
+        assert_eq((e["status"], e["exit_message"]), ("FAILED", "killed by signal 9 (KILL)"), "a step killed by a signal")
+        lines = w.wait_journal(lambda es: es, "BATCH_JOB_EXECUTION_ID=%d" % kid, identifier="killed",
+                               what="the killed step's line")
+        assert_eq([x["MESSAGE"] for x in lines], ["dying"], "the killed step's line")
 
 
 if __name__ == "__main__":

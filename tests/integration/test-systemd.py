@@ -557,8 +557,12 @@ def test_job_as_unprivileged_user():
         assert any("launched" in t or "started" in t for t in messages), messages
         assert all(x.get("_SYSTEMD_UNIT") == "batchd.service" for x in entries)
         assert any(x.get("BATCH_STATUS") == "COMPLETED" for x in entries), entries
-        # The step's output, under the job's name, from the step's PID: it ran as batchuser.
+        # The step's output, under the job's name, from the step's PID: it ran as batchuser. It carries the
+        # execution's id too (batchd-exec's relay), so the query above has it.
         assert "hello from batchuser" in m.out("journalctl -t hello -o cat --no-pager")
+        own = [x for x in entries if x.get("SYSLOG_IDENTIFIER") == "hello"]
+        assert [x["MESSAGE"] for x in own] == ["hello from batchuser"], own
+        assert own[0].get("BATCH_STEP_NAME") and own[0].get("_UID") != "0", own
         explained = m.out("journalctl -x BATCH_JOB_EXECUTION_ID=%d --no-pager" % eid)
         log(explained)
         assert "has ended with status COMPLETED" in explained, explained
