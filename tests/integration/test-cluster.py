@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A cluster of TWO real batchd on ONE SQLite file (cluster = true), each on its own private bus (docs/cluster.md):
+"""A cluster of real batchd (two, three for the fires) on ONE SQLite file (cluster = true), each on its own private bus (docs/cluster.md):
 a job due every second fires each scheduled time exactly once across both nodes (one claim in BATCHD_JOB_FIRE,
 one execution or one non-run); SIGKILL of the node running a long step: the other declares it dead within
 node_timeout + 2 heartbeats and the execution becomes FAILED naming the node; a Stop on one node stops an
@@ -22,27 +22,36 @@ HEARTBEAT = NODE_TIMEOUT / 7
 
 
 class Cluster:
-    """Worlds a and b: their own bus, batchd.conf, jobs.d and log; b's database is a's file."""
+    """n Worlds (node-a, node-b, ...): each its own bus, batchd.conf, jobs.d and log; all on a's database file.
+    c.a and c.b are the first two."""
 
-    def __init__(self, name):
-        self.a = World(name + "-a")
-        self.b = World(name + "-b")
-        self.b.db_path = self.a.db_path
-        self.nodes = {"node-a": self.a, "node-b": self.b}
+    def __init__(self, name, n=2):
+        self.worlds = []
+        for letter in "abcdefgh"[:n]:
+            w = World("%s-%s" % (name, letter))
+            if self.worlds:
+                w.db_path = self.worlds[0].db_path
+            self.worlds.append(w)
+        self.a, self.b = self.worlds[0], self.worlds[1]
+        self.nodes = {"node-" + "abcdefgh"[i]: w for i, w in enumerate(self.worlds)}
         for node, w in self.nodes.items():
             w.write_main_conf(cluster=True, node_name=node, node_timeout="%gs" % NODE_TIMEOUT)
 
     def __enter__(self):
-        self.a.__enter__()
-        self.b.__enter__()
+        for w in self.worlds:
+            w.__enter__()
         return self
 
     def __exit__(self, *exc):
-        # b first: its database lives in a's directory.
-        try:
-            self.b.__exit__(*exc)
-        finally:
-            self.a.__exit__(*exc)
+        # a last: the database lives in its directory.
+        problems = []
+        for w in reversed(self.worlds):
+            try:
+                w.__exit__(*exc)
+            except AssertionError as e:
+                problems.append(str(e))
+        if problems and exc[0] is None:
+            raise AssertionError("; ".join(problems))
         return False
 
     def write_job(self, filename, text):
@@ -55,8 +64,8 @@ class Cluster:
 
 
 def test_fires_exactly_once():
-    """A job every second on two nodes for 20 s: every scheduled time once, never twice."""
-    with Cluster("cl-fire") as c:
+    """A job every second on three nodes for 20 s: every scheduled time once, never twice."""
+    with Cluster("cl-fire", n=3) as c:
         # schedule_parameter makes every fire its own instance, so a second execution of one fire would be a
         # second instance, not a refused launch.
         c.write_job("tick.conf", jobs_file(c.a.job("tick", [step("s", ["/bin/true"])], schedule="*:*:0/1",
@@ -77,7 +86,7 @@ def test_fires_exactly_once():
         by_node = {}
         for f in fires:
             by_node[f["NODE_NAME"]] = by_node.get(f["NODE_NAME"], 0) + 1
-        assert set(by_node) <= {"node-a", "node-b"}, by_node
+        assert set(by_node) <= set(c.nodes), by_node
         print("claims per node: %r" % by_node)
 
         execs = c.a.q("SELECT E.JOB_EXECUTION_ID AS ID, E.STATUS AS STATUS, P.PARAMETER_VALUE AS FIRED, "
@@ -100,13 +109,13 @@ def test_fires_exactly_once():
         assert_eq(ids, {e["ID"] for e in execs}, "claims point at the executions")
         for e in execs:
             assert e["STATUS"] == "COMPLETED", e
-            assert e["NODE"] in ("node-a", "node-b"), e
+            assert e["NODE"] in c.nodes, e
         # The shared last fire is the newest claimed fire (it only moves forward).
         last = c.a.q1("SELECT LAST_FIRE_USEC FROM BATCHD_JOB_SCHEDULE WHERE JOB_NAME = 'tick'")["LAST_FIRE_USEC"]
         assert_eq(last, times[-1], "last fire")
         # Both left cleanly.
         states = {r["NODE_NAME"]: r["STATE"] for r in c.a.q("SELECT NODE_NAME, STATE FROM BATCHD_NODE")}
-        assert_eq(states, {"node-a": "STOPPED", "node-b": "STOPPED"}, "node states after a clean stop")
+        assert_eq(states, {n: "STOPPED" for n in c.nodes}, "node states after a clean stop")
 
 
 def test_catch_up_once():
