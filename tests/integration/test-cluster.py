@@ -7,18 +7,56 @@ node_timeout + 2 heartbeats and the execution becomes FAILED naming the node; a 
 execution running on the other; a node frozen by SIGSTOP past its lease fences itself after SIGCONT (its step is
 killed, it writes nothing, it rejoins under a new epoch); batchctl nodes lists both with drift."""
 
+import csv
+import io
 import json
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batchctl_util import ctl  # noqa: E402
-from harness import World, assert_eq, assert_in, jobs_file, main, pid_alive, step, time_scale, wait_for  # noqa: E402
+from harness import (SOURCE_ROOT, World, assert_eq, assert_in, jobs_file, main, pid_alive, skip, step,  # noqa: E402
+                     time_scale, wait_for)
 
 NODE_TIMEOUT = 3.0                      # node_timeout of the tests: short, so deaths happen in seconds
 HEARTBEAT = NODE_TIMEOUT / 7
+# "sqlite" (the default): the nodes share a SQLite file (cluster = true). "postgresql": every cluster gets its
+# own PostgreSQL 15 from tests/pgserver.py, and the nodes' database is its URI.
+BACKEND = os.environ.get("BATCHD_TEST_CLUSTER_BACKEND", "sqlite")
+
+
+def _pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, int):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _pg_value(v):
+    if v == "\\N":
+        return None
+    return int(v) if re.fullmatch(r"-?[0-9]+", v) else v
+
+
+def pg_query(pg, sql, args):
+    """sql with ?-parameters on pg (psql --csv); rows as dicts, column names upper case as SQLite spells
+    them, NULL as None, integers as int."""
+    it = iter(args)
+    sql = re.sub(r"\?", lambda m: _pg_literal(next(it)), sql)
+    psql = os.path.join(os.environ.get("BATCHD_PG_BIN", "/usr/lib/postgresql/15/bin"), "psql")
+    out = subprocess.run(pg._cmd([psql, "-X", "-q", "--csv", "-P", "null=\\N", "-h", pg.dir, "-U", pg.user,
+                                  "-d", "batchd", "-c", sql]),
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL).stdout
+    rows = list(csv.reader(io.StringIO(out)))
+    if not rows:
+        return []
+    header = [h.upper() for h in rows[0]]
+    return [dict(zip(header, (_pg_value(v) for v in r))) for r in rows[1:]]
 
 
 class Cluster:
@@ -26,6 +64,13 @@ class Cluster:
     c.a and c.b are the first two."""
 
     def __init__(self, name, n=2):
+        self.pg = None
+        if BACKEND == "postgresql":
+            sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests"))
+            from pgserver import PgServer, missing_reason
+            if missing_reason():
+                skip(missing_reason())
+            self.pg = PgServer(synchronous_commit="on").start()
         self.worlds = []
         for letter in "abcdefgh"[:n]:
             w = World("%s-%s" % (name, letter))
@@ -34,8 +79,25 @@ class Cluster:
             self.worlds.append(w)
         self.a, self.b = self.worlds[0], self.worlds[1]
         self.nodes = {"node-" + "abcdefgh"[i]: w for i, w in enumerate(self.worlds)}
+        self.configure()
+
+    def configure(self, **settings):
+        """batchd.conf of every node: the cluster settings, the shared database, and settings."""
         for node, w in self.nodes.items():
-            w.write_main_conf(cluster=True, node_name=node, node_timeout="%gs" % NODE_TIMEOUT)
+            if self.pg:
+                settings["database"] = self.pg.uri
+            w.write_main_conf(cluster=True, node_name=node, node_timeout="%gs" % NODE_TIMEOUT, **settings)
+
+    def q(self, sql, *args):
+        """Rows of the shared database, as World.q."""
+        if self.pg:
+            return pg_query(self.pg, sql, args)
+        return self.a.q(sql, *args)
+
+    def q1(self, sql, *args):
+        rows = self.q(sql, *args)
+        assert len(rows) == 1, "expected one row for %s %r, got %r" % (sql, args, rows)
+        return rows[0]
 
     def __enter__(self):
         for w in self.worlds:
@@ -50,6 +112,8 @@ class Cluster:
                 w.__exit__(*exc)
             except AssertionError as e:
                 problems.append(str(e))
+        if self.pg:
+            self.pg.stop()
         if problems and exc[0] is None:
             raise AssertionError("; ".join(problems))
         return False
@@ -77,7 +141,7 @@ def test_fires_exactly_once():
             assert_eq(w.stop_batchd(), 0, "batchd exit status")
         t1 = time.time()
 
-        fires = c.a.q("SELECT SCHEDULED_USEC, NODE_NAME, JOB_EXECUTION_ID FROM BATCHD_JOB_FIRE "
+        fires = c.q("SELECT SCHEDULED_USEC, NODE_NAME, JOB_EXECUTION_ID FROM BATCHD_JOB_FIRE "
                       "WHERE JOB_NAME = 'tick' ORDER BY SCHEDULED_USEC")
         times = [f["SCHEDULED_USEC"] for f in fires]
         assert len(times) >= 15, "only %d fires in %.0f s: %r" % (len(times), t1 - t0, fires)
@@ -89,7 +153,7 @@ def test_fires_exactly_once():
         assert set(by_node) <= set(c.nodes), by_node
         print("claims per node: %r" % by_node)
 
-        execs = c.a.q("SELECT E.JOB_EXECUTION_ID AS ID, E.STATUS AS STATUS, P.PARAMETER_VALUE AS FIRED, "
+        execs = c.q("SELECT E.JOB_EXECUTION_ID AS ID, E.STATUS AS STATUS, P.PARAMETER_VALUE AS FIRED, "
                       "O.NODE_NAME AS NODE FROM BATCH_JOB_EXECUTION E "
                       "JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "
                       "JOIN BATCH_JOB_EXECUTION_PARAMS P ON P.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID "
@@ -98,7 +162,7 @@ def test_fires_exactly_once():
         fired = [e["FIRED"] for e in execs]
         assert_eq(len(fired), len(set(fired)), "executions per fire time (duplicates: %r)" %
                   sorted(x for x in fired if fired.count(x) > 1))
-        nonruns = c.a.q("SELECT SCHEDULED_USEC FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'tick'")
+        nonruns = c.q("SELECT SCHEDULED_USEC FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'tick'")
         nonrun_times = [n["SCHEDULED_USEC"] for n in nonruns]
         assert_eq(len(nonrun_times), len(set(nonrun_times)), "non-runs per fire")
         # Each claim has its execution (recorded with it) or a non-run, and nothing exists without a claim.
@@ -111,10 +175,10 @@ def test_fires_exactly_once():
             assert e["STATUS"] == "COMPLETED", e
             assert e["NODE"] in c.nodes, e
         # The shared last fire is the newest claimed fire (it only moves forward).
-        last = c.a.q1("SELECT LAST_FIRE_USEC FROM BATCHD_JOB_SCHEDULE WHERE JOB_NAME = 'tick'")["LAST_FIRE_USEC"]
+        last = c.q1("SELECT LAST_FIRE_USEC FROM BATCHD_JOB_SCHEDULE WHERE JOB_NAME = 'tick'")["LAST_FIRE_USEC"]
         assert_eq(last, times[-1], "last fire")
         # Both left cleanly.
-        states = {r["NODE_NAME"]: r["STATE"] for r in c.a.q("SELECT NODE_NAME, STATE FROM BATCHD_NODE")}
+        states = {r["NODE_NAME"]: r["STATE"] for r in c.q("SELECT NODE_NAME, STATE FROM BATCHD_NODE")}
         assert_eq(states, {n: "STOPPED" for n in c.nodes}, "node states after a clean stop")
 
 
@@ -126,7 +190,7 @@ def test_catch_up_once():
                                                 persistent=True, catch_up=2,
                                                 schedule_parameter="fired(datetime)")))
         c.start()
-        wait_for(lambda: c.a.q("SELECT COUNT(*) AS N FROM BATCHD_JOB_FIRE")[0]["N"] >= 2, 10 * time_scale(),
+        wait_for(lambda: c.q("SELECT COUNT(*) AS N FROM BATCHD_JOB_FIRE")[0]["N"] >= 2, 10 * time_scale(),
                  what="two fires")
         for w in c.nodes.values():
             assert_eq(w.stop_batchd(), 0, "batchd exit status")
@@ -142,18 +206,18 @@ def test_catch_up_once():
         for w in c.nodes.values():
             assert_eq(w.stop_batchd(), 0, "batchd exit status")
 
-        missed = c.a.q("SELECT SCHEDULED_USEC FROM BATCHD_JOB_FIRE WHERE SCHEDULED_USEC > ? AND SCHEDULED_USEC < ?",
+        missed = c.q("SELECT SCHEDULED_USEC FROM BATCHD_JOB_FIRE WHERE SCHEDULED_USEC > ? AND SCHEDULED_USEC < ?",
                        int(down * 1e6), int(up * 1e6) - 1000000)
         assert len(missed) >= 3, (missed, down, up)
-        nonruns = c.a.q("SELECT SCHEDULED_USEC, REASON FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'p'")
+        nonruns = c.q("SELECT SCHEDULED_USEC, REASON FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'p'")
         times = [n["SCHEDULED_USEC"] for n in nonruns]
         assert_eq(len(times), len(set(times)), "one non-run per missed fire")
         assert {n["REASON"] for n in nonruns} <= {"missed"}, nonruns
-        fired = [r["V"] for r in c.a.q("SELECT P.PARAMETER_VALUE AS V FROM BATCH_JOB_EXECUTION_PARAMS P "
+        fired = [r["V"] for r in c.q("SELECT P.PARAMETER_VALUE AS V FROM BATCH_JOB_EXECUTION_PARAMS P "
                                        "WHERE P.PARAMETER_NAME = 'fired'")]
         assert_eq(len(fired), len(set(fired)), "one execution per fire")
         # Every missed fire was either caught up (an execution) or recorded as missed, by exactly one node.
-        fires = c.a.q("SELECT SCHEDULED_USEC, JOB_EXECUTION_ID FROM BATCHD_JOB_FIRE")
+        fires = c.q("SELECT SCHEDULED_USEC, JOB_EXECUTION_ID FROM BATCHD_JOB_FIRE")
         with_exec = {f["SCHEDULED_USEC"] for f in fires if f["JOB_EXECUTION_ID"] is not None}
         for m in missed:
             t = m["SCHEDULED_USEC"]
@@ -170,9 +234,7 @@ def test_cluster_wide_limit():
     """max_concurrent_executions = 1 on both nodes: never two executions at once across the cluster, although
     each node alone would see room for one."""
     with Cluster("cl-limit") as c:
-        for node, w in c.nodes.items():
-            w.write_main_conf(cluster=True, node_name=node, node_timeout="%gs" % NODE_TIMEOUT,
-                              max_concurrent_executions=1)
+        c.configure(max_concurrent_executions=1)
         c.write_job("busy.conf", jobs_file(*[c.a.job(name, [step("s", ["/bin/sleep", "0.7"])], schedule="*:*:0/1",
                                                      overlap="allow", incrementer="run.id")
                                              for name in ("j1", "j2")]))
@@ -180,13 +242,13 @@ def test_cluster_wide_limit():
         time.sleep(8)
         for w in c.nodes.values():
             assert_eq(w.stop_batchd(), 0, "batchd exit status")
-        rows = c.a.q("SELECT E.JOB_EXECUTION_ID AS ID, E.START_TIME AS S, E.END_TIME AS E, E.STATUS AS STATUS, "
+        rows = c.q("SELECT E.JOB_EXECUTION_ID AS ID, E.START_TIME AS S, E.END_TIME AS E, E.STATUS AS STATUS, "
                      "O.NODE_NAME AS NODE FROM BATCH_JOB_EXECUTION E "
                      "JOIN BATCHD_EXECUTION_OWNER O ON O.JOB_EXECUTION_ID = E.JOB_EXECUTION_ID ORDER BY E.START_TIME")
         assert len(rows) >= 4, rows
         # The one running when the nodes were stopped ends STOPPED.
         assert {r["STATUS"] for r in rows} <= {"COMPLETED", "STOPPED"}, rows
-        steps = c.a.q("SELECT COUNT(*) AS N FROM BATCH_STEP_EXECUTION")[0]["N"]
+        steps = c.q("SELECT COUNT(*) AS N FROM BATCH_STEP_EXECUTION")[0]["N"]
         assert_eq(steps, len(rows), "every execution ran its step (a new instance per fire)")
         for prev, nxt in zip(rows, rows[1:]):
             assert prev["E"] is not None and nxt["S"] >= prev["E"], \
@@ -256,10 +318,10 @@ def test_dead_node_fails_its_execution():
         c.b.wait_done(new)
 
         # node-a comes back: a new epoch, ACTIVE, and it leaves node-b's execution alone.
-        epoch = c.a.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["EPOCH"]
+        epoch = c.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["EPOCH"]
         os.kill(pid, signal.SIGKILL)
         c.a.start_batchd()
-        row = c.a.q1("SELECT EPOCH, STATE FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")
+        row = c.q1("SELECT EPOCH, STATE FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")
         assert_eq(row["STATE"], "ACTIVE", "node-a after its restart")
         assert row["EPOCH"] == epoch + 1, (row, epoch)
 
@@ -283,24 +345,24 @@ def test_zombie_fences_itself():
         long_job(c)
         c.start()
         eid, pid = start_long(c.a, c.a.out("long.pid"))
-        epoch = c.a.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["EPOCH"]
+        epoch = c.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["EPOCH"]
         c.a.batchd_proc.send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: c.b.execution(eid)["status"] == "FAILED", 30 * time_scale(),
                      what="node-b to declare the frozen node dead")
-            before = c.a.job_execution_row(eid)
+            before = c.q1("SELECT * FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?", eid)
         finally:
             c.a.batchd_proc.send_signal(signal.SIGCONT)
         wait_for(lambda: not pid_alive(pid), 10 * time_scale(), what="the zombie's step to be killed")
         # The lease is checked first: it ran out long before the heartbeat could find the node dead.
         c.a.wait_log("its lease ran out before a heartbeat renewed it")
         c.a.wait_log("(not recorded in the database)")
-        wait_for(lambda: c.a.q1("SELECT STATE FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["STATE"] == "ACTIVE",
+        wait_for(lambda: c.q1("SELECT STATE FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")["STATE"] == "ACTIVE",
                  10 * time_scale(), what="node-a to rejoin")
-        row = c.a.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")
+        row = c.q1("SELECT EPOCH FROM BATCHD_NODE WHERE NODE_NAME = 'node-a'")
         assert row["EPOCH"] >= epoch + 2, (row, epoch)
         time.sleep(2 * HEARTBEAT)
-        after = c.a.job_execution_row(eid)
+        after = c.q1("SELECT * FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?", eid)
         assert_eq(after, before, "the zombie wrote nothing about the execution")
         assert after["EXIT_MESSAGE"].startswith("Node node-a stopped heartbeating"), after
         # It launches again.
@@ -331,6 +393,8 @@ def test_drift():
 
 
 def test_lone_node_has_no_cluster():
+    if BACKEND != "sqlite":
+        skip("a lone batchd without a cluster exists only on SQLite")
     with World("cl-lone") as w:
         w.write_job("j.conf", jobs_file(w.job("j", [step("s", ["/bin/true"])])))
         w.start_batchd()
