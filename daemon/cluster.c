@@ -45,6 +45,7 @@ struct Cluster {
         usec_t lease_end;
         bool fenced;                    /* from a fence until registered again */
         bool heartbeat_failing;         /* logged once per outage */
+        bool reconcile_pending;         /* the executions of an older epoch still wait to be failed */
         usec_t last_prune;
 
         sd_event_source *heartbeat_source;
@@ -300,27 +301,42 @@ static void cluster_fence(Cluster *c, const char *reason) {
                 c->callbacks.fence(c, reason, c->userdata);
 }
 
-/* A new epoch; what this node ran under older ones was stopped by the fence and is failed here, unless another
- * node already did. */
-static int cluster_rejoin(Cluster *c) {
+/* What this node ran under older epochs was stopped by the fence: failed here, unless another node did already.
+ * Tried again with every heartbeat until it is written: left STARTED, those executions would count against the
+ * limits for ever, as nobody else fails the executions of a live node. */
+static void cluster_reconcile(Cluster *c) {
         _cleanup_free_ int64_t *ids = NULL;
         _cleanup_free_ char *message = NULL;
-        usec_t sent = now_boottime();
         size_t n = 0;
+        int k;
+
+        if (asprintf(&message, "Node %s lost its cluster lease while this execution was running; marked FAILED.",
+                     c->node_name) < 0) {
+                log_oom();
+                return;
+        }
+        k = cluster_store_fail_executions(c->store, c->node_name, c->epoch, false, message, &ids, &n);
+        if (k < 0) {
+                if (!c->reconcile_pending)
+                        log_warning_errno(k, "Failed to mark the executions node %s stopped when it lost its lease, "
+                                          "retrying: %m", c->node_name);
+                c->reconcile_pending = true;
+                return;
+        }
+        c->reconcile_pending = false;
+        for (size_t i = 0; i < n; i++)
+                log_failed_execution(c, ids[i], "was running on this node when it lost its cluster lease");
+}
+
+/* A new epoch, then the executions of the old ones. */
+static int cluster_rejoin(Cluster *c) {
+        usec_t sent = now_boottime();
         int k;
 
         k = cluster_store_register(c->store, c->node_name, c->boot_id, c->jobs_hash, &c->epoch);
         if (k < 0)
                 return log_debug_errno(k, "Node %s cannot register yet: %m", c->node_name);
-        if (asprintf(&message, "Node %s lost its cluster lease while this execution was running; marked FAILED.",
-                     c->node_name) < 0)
-                return log_oom();
-        k = cluster_store_fail_executions(c->store, c->node_name, c->epoch, false, message, &ids, &n);
-        if (k < 0)
-                log_warning_errno(k, "Failed to mark the executions node %s stopped when it lost its lease: %m",
-                                  c->node_name);
-        for (size_t i = 0; i < n; i++)
-                log_failed_execution(c, ids[i], "was running on this node when it lost its cluster lease");
+        cluster_reconcile(c);
 
         c->fenced = false;
         cluster_renewed(c, sent);
@@ -422,6 +438,8 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         c->heartbeat_failing = false;
         cluster_renewed(c, sent);
 
+        if (c->reconcile_pending)
+                cluster_reconcile(c);
         /* Only a node that holds its own lease judges others. */
         cluster_declare_dead(c);
         cluster_poll_stops(c);
