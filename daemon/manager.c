@@ -583,9 +583,11 @@ static int manager_execute(Manager *m, const JobConfig *job, const JobParameters
         {
                 _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
 
-                k = repository_transaction_open(m->repository, &tx, error);
-                if (k < 0)
-                        return k;
+                if (m->cluster) {
+                        k = repository_transaction_open(m->repository, &tx, error);
+                        if (k < 0)
+                                return k;
+                }
                 k = repository_create_execution(m->repository, job->name, params,
                                                 (job->restartable ? 0 : LAUNCH_NOT_RESTARTABLE) | LAUNCH_MARK_STARTED,
                                                 &e, error);
@@ -600,11 +602,11 @@ static int manager_execute(Manager *m, const JobConfig *job, const JobParameters
                                                          BATCH_ERROR_DATABASE, "Failed to record the owner of the "
                                                          "execution: %s", strerror(-k)), k;
                         }
-                }
-                k = repository_transaction_commit(&tx, error);
-                if (k < 0) {
-                        job_execution_free(e);
-                        return k;
+                        k = repository_transaction_commit(&tx, error);
+                        if (k < 0) {
+                                job_execution_free(e);
+                                return k;
+                        }
                 }
         }
         run->execution = e;
