@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A cluster of real batchd (two, three for the fires) on ONE SQLite file (cluster = true), each on its own private bus (docs/cluster.md):
-a job due every second fires each scheduled time exactly once across both nodes (one claim in BATCHD_JOB_FIRE,
-one execution or one non-run); SIGKILL of the node running a long step: the other declares it dead within
-node_timeout + 2 heartbeats and the execution becomes FAILED naming the node; a Stop on one node stops an
-execution running on the other; a node frozen by SIGSTOP past its lease fences itself after SIGCONT (its step is
-killed, it writes nothing, it rejoins under a new epoch); batchctl nodes lists both with drift."""
+"""A cluster of real batchd (two; three for the fires) on ONE SQLite file (cluster = true), each on its own private
+bus (docs/cluster.md); with BATCHD_TEST_CLUSTER_BACKEND=postgresql on a real PostgreSQL 15 instead. A job due every
+second fires each scheduled time exactly once across the nodes (one claim in BATCHD_JOB_FIRE, one execution or one
+non-run); missed fires are caught up once; max_concurrent_executions holds across the cluster; SIGKILL of the node
+running a long step: another declares it dead within node_timeout + 2 heartbeats and the execution becomes FAILED
+naming the node; a Stop on one node stops an execution running on the other; a node frozen by SIGSTOP past its
+lease fences itself after SIGCONT (its step is killed, it writes nothing, it rejoins under a new epoch);
+batchctl nodes lists the nodes with drift."""
 
 import csv
 import io
