@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "db.h"
 
 /* Every message found while loading. Nothing is printed: the caller decides whether messages go to the
  * journal (startup) or back to a D-Bus caller (reload). */
@@ -428,9 +429,10 @@ static int parse_database(ParseState *st, const config_setting_t *s, void *data)
         r = setting_get_string(st, s, &v);
         if (r < 0)
                 return r;
-        if (v[0] != '/' && !streq(v, ":memory:"))
-                return parse_error(st, s, "'%s': '%s' is neither an absolute path nor \":memory:\"",
-                                   config_setting_name(s), v);
+        /* A PostgreSQL URI selects that backend (db.h); anything else is a SQLite file. */
+        if (v[0] != '/' && !streq(v, ":memory:") && !db_location_is_postgresql(v))
+                return parse_error(st, s, "'%s': '%s' is neither an absolute path, \":memory:\" nor a "
+                                   "postgresql:// URI", config_setting_name(s), v);
         return parse_string(st, s, data);
 }
 

@@ -9,6 +9,7 @@
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "cluster.h"
+#include "db-postgresql.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
@@ -479,10 +480,14 @@ int manager_reload(Manager *m, sd_bus_error *error) {
                                          "Configuration not reloaded: %s", joined ?: "invalid configuration"), k;
         }
 
-        if (!streq(c->database, manager_config(m)->database))
+        if (!streq(c->database, manager_config(m)->database)) {
+                /* A PostgreSQL URI may carry a password: the log gets them without. */
+                _cleanup_free_ char *from = db_postgresql_redact_uri(manager_config(m)->database),
+                                    *to = db_postgresql_redact_uri(c->database);
+
                 log_warning("database changed from %s to %s; the change takes effect when batchd restarts.",
-                            manager_config(m)->database, c->database);
-        else {
+                            strna(from), strna(to));
+        } else {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
                 /* An operator's reload is the act that lets a replaced database be used again. */

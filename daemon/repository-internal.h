@@ -17,6 +17,7 @@
  * the small statements a launch is made of. */
 typedef enum Sql {
         SQL_FIND_INSTANCE,
+        SQL_LOCK_INSTANCE,
         SQL_INSERT_INSTANCE,
         SQL_GET_INSTANCE,
         SQL_INSTANCE_STATUSES,
@@ -66,11 +67,15 @@ typedef enum Sql {
  * use that index: it only matches its own expression. */
 #define RUNNING(alias) "(" alias ".STATUS = 'STARTING' OR " alias ".STATUS = 'STARTED' OR " alias ".STATUS = 'STOPPING')"
 
-/* The connection's schema queries (SQLite only, repository_migrate()), prepared once like the others. */
+/* The connection's schema queries (repository_migrate()), prepared once like the others. */
 typedef enum SchemaSql {
+        /* SQLite */
         SCHEMA_SQL_USER_VERSION,
         SCHEMA_SQL_FOREIGN_TABLES,
         SCHEMA_SQL_SPRING_TABLES,
+        /* PostgreSQL */
+        SCHEMA_SQL_PG_TABLES,
+        SCHEMA_SQL_PG_VERSION,
         _SCHEMA_SQL_MAX,
 } SchemaSql;
 

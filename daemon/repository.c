@@ -635,15 +635,77 @@ static int check_existing_instance(Repository *r, int64_t instance_id, int64_t i
         return 0;
 }
 
+/* The instance of (job_name, key), locked until the transaction ends (SQL_LOCK_INSTANCE); *ret_id 0 if there is
+ * none. */
+static int lock_instance(Repository *r, const char *job_name, const char *key, int64_t *ret_id, int64_t *ret_version,
+                         sd_bus_error *error) {
+        _cleanup_db_reset_ DbStatement *find = NULL;
+        int rc;
+
+        PREPARE(r, SQL_LOCK_INSTANCE, find, error);
+        bind_text(find, 1, job_name);
+        bind_text(find, 2, key);
+        rc = db_step(find);
+        if (rc == DB_ROW) {
+                *ret_id = db_column_int64(find, 0);
+                *ret_version = db_column_int64(find, 1);
+                return 0;
+        }
+        if (rc != DB_DONE)
+                return repository_error(r, rc, error, "look up the job instance");
+        *ret_id = 0;
+        *ret_version = 0;
+        return 0;
+}
+
+/* Creates the instance. On PostgreSQL a concurrent launcher may have inserted the same (JOB_NAME, JOB_KEY) since
+ * lock_instance() found none: the insert then waits for that transaction and fails on JOB_INST_UN, which aborts
+ * the whole transaction unless it ran inside a savepoint (a nested level). -EEXIST then means "it exists now",
+ * with this transaction intact. */
+static int insert_instance(Repository *r, const char *job_name, const char *key, int64_t *ret_id,
+                           sd_bus_error *error) {
+        _cleanup_transaction_ Repository *tx = NULL;
+        _cleanup_db_reset_ DbStatement *ins = NULL;
+        bool savepoint = db_backend(r->db) == DB_BACKEND_POSTGRESQL;
+        int64_t id;
+        int k;
+
+        k = repository_next_id(r, "BATCH_JOB_SEQ", &id, error);
+        if (k < 0)
+                return k;
+        if (savepoint) {
+                k = repository_begin(r, error);
+                if (k < 0)
+                        return k;
+                tx = r;
+        }
+        PREPARE(r, SQL_INSERT_INSTANCE, ins, error);
+        db_bind_int64(ins, 1, id);
+        bind_text(ins, 2, job_name);
+        bind_text(ins, 3, key);
+        k = step_done(r, ins, error, "create the job instance");
+        if (k < 0)
+                return k;       /* the guard rolls back to the savepoint */
+        if (savepoint) {
+                k = repository_commit(r, error);
+                if (k < 0)
+                        return k;
+                tx = NULL;
+        }
+        *ret_id = id;
+        return 0;
+}
+
 int repository_create_execution(Repository *r, const char *job_name, const JobParameters *params, LaunchFlags flags,
                                 JobExecution **ret, sd_bus_error *error) {
         _cleanup_transaction_ Repository *tx = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
-        _cleanup_db_reset_ DbStatement *find = NULL, *ins = NULL, *exec = NULL;
+        _cleanup_db_reset_ DbStatement *exec = NULL;
         int64_t instance_id = 0, instance_version = 0, last = 0;
+        bool existed;
         char key[33];
         usec_t now;
-        int k, rc;
+        int k;
 
         assert(r);
         assert(params);
@@ -671,36 +733,38 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
         if (k < 0)
                 return k;
 
-        /* IMMEDIATE takes the write lock before reading, so two launchers of one instance serialize here and
-         * the second one sees the first one's running execution. */
+        /* SQLite: IMMEDIATE takes the write lock before reading, so two launchers of one instance serialize here
+         * and the second one sees the first one's running execution. PostgreSQL: the instance's row lock does
+         * that (lock_instance()), and JOB_INST_UN decides between launchers that both found no instance. */
         k = repository_begin(r, error);
         if (k < 0)
                 return k;
         tx = r;
 
-        PREPARE(r, SQL_FIND_INSTANCE, find, error);
-        bind_text(find, 1, job_name);
-        bind_text(find, 2, key);
-        rc = db_step(find);
-        if (rc == DB_ROW) {
-                instance_id = db_column_int64(find, 0);
-                instance_version = db_column_int64(find, 1);
-        } else if (rc != DB_DONE)
-                return repository_error(r, rc, error, "look up the job instance");
-
-        if (instance_id > 0) {
+        k = lock_instance(r, job_name, key, &instance_id, &instance_version, error);
+        if (k < 0)
+                return k;
+        existed = instance_id > 0;
+        if (!existed) {
+                k = insert_instance(r, job_name, key, &instance_id, error);
+                if (k == -EEXIST) {
+                        /* A concurrent launcher created it first and has committed: continue as for an instance
+                         * that existed, which sees its execution (JobExecutionAlreadyRunning). */
+                        sd_bus_error_free(error);
+                        k = lock_instance(r, job_name, key, &instance_id, &instance_version, error);
+                        if (k < 0)
+                                return k;
+                        if (instance_id == 0)
+                                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
+                                                         "Failed to create the job instance in %s: another launcher "
+                                                         "created it and it went away again.", db_location(r->db)),
+                                       -EIO;
+                        existed = true;
+                } else if (k < 0)
+                        return k;
+        }
+        if (existed) {
                 k = check_existing_instance(r, instance_id, instance_version, job_name, params, flags, &last, error);
-                if (k < 0)
-                        return k;
-        } else {
-                k = repository_next_id(r, "BATCH_JOB_SEQ", &instance_id, error);
-                if (k < 0)
-                        return k;
-                PREPARE(r, SQL_INSERT_INSTANCE, ins, error);
-                db_bind_int64(ins, 1, instance_id);
-                bind_text(ins, 2, job_name);
-                bind_text(ins, 3, key);
-                k = step_done(r, ins, error, "create the job instance");
                 if (k < 0)
                         return k;
         }

@@ -204,7 +204,8 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
 int repository_get_last_step_execution(Repository *r, int64_t instance_id, const char *step_name, StepExecution **ret);
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret);
 
-/* For tests: calls cb with every row of EXPLAIN QUERY PLAN of every prepared statement the repository uses. */
+/* For tests: calls cb with every row of the plan of every statement the repository uses (SQLite: EXPLAIN QUERY
+ * PLAN, the detail column; PostgreSQL: EXPLAIN, one line of the plan each). */
 int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
                            void *userdata);
 

@@ -778,7 +778,7 @@ static void test_main_file_errors(void **state) {
         /* Even when not strict: a wrong database or jobs_dir must not be replaced by a default. */
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
         assert_null(c);
-        e1 = format("%s:2: 'database': 'batch.db' is neither an absolute path nor \":memory:\"", f.main_path);
+        e1 = format("%s:2: 'database': 'batch.db' is neither an absolute path, \":memory:\" nor a postgresql:// URI", f.main_path);
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
                     "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
@@ -1142,8 +1142,43 @@ static void test_names(void **state) {
         assert_int_equal(job_incrementer_from_string(NULL), _JOB_INCREMENTER_INVALID);
 }
 
+/* A PostgreSQL URI is a database too (db.h selects the backend from it); a relative path still is not. */
+static void test_database_postgresql(void **state) {
+        static const char *const good[] = {
+                "postgresql://batchd@db.example.com/batch?sslmode=verify-full",
+                "postgres:///batch?host=/run/postgresql",
+                "postgresql://db1,db2/batch?target_session_attrs=read-write",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_(fixture_done) Fixture f = {};
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_strv_free_ char **errors = NULL;
+                _cleanup_free_ char *text = format("database = \"%s\";\n", good[i]);
+                ConfigLoadOptions o = options_for_test(true);
+
+                fixture_init(&f);
+                fixture_write_main(&f, text);
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+                assert_string_equal(c->database, good[i]);
+        }
+        {
+                _cleanup_(fixture_done) Fixture f = {};
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_strv_free_ char **errors = NULL;
+                ConfigLoadOptions o = options_for_test(true);
+
+                fixture_init(&f);
+                fixture_write_main(&f, "database = \"mysql://x/y\";\n");
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
+                assert_non_null(errors);
+                assert_non_null(strstr(errors[0], "nor a postgresql:// URI"));
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_database_postgresql),
                 cmocka_unit_test(test_missing_main_file),
                 cmocka_unit_test(test_valid),
                 cmocka_unit_test(test_syntax_errors),
