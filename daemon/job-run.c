@@ -263,7 +263,23 @@ static void job_run_attempt(JobRun *run) {
         run->retry_logged = false;
         if (run->retry_source)
                 (void) sd_event_source_set_enabled(run->retry_source, SD_EVENT_OFF);
+        if (k >= 0 && run->manager->batch_writes) {
+                /* Written into the open batch, not yet durable: nothing may follow before its commit. */
+                run->batched_write = what;
+                return;
+        }
         job_run_written(run, what, k);
+}
+
+/* The manager's batch committed (error 0) or was rolled back: what the run wrote into it is now on record, or it
+ * never was, as if its own write had failed. */
+void job_run_batch_done(JobRun *run, int error) {
+        JobRunWrite what = run->batched_write;
+
+        if (what == JOB_RUN_WRITE_NONE)
+                return;
+        run->batched_write = JOB_RUN_WRITE_NONE;
+        job_run_written(run, what, error);
 }
 
 static void job_run_write(JobRun *run, JobRunWrite what) {
@@ -325,10 +341,12 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         if (k < 0) {
                 run->step->context = old_step;
                 run->execution->context = old_job;
-                /* Busy: the runner holds the step's reply and calls again from a timer (docs/reliability.md). */
-                return log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
+                /* Busy or unreachable: the runner holds the step's reply and calls again from a timer
+                 * (docs/reliability.md); it knows that as -EAGAIN. */
+                (void) log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
                                       "Failed to commit step %s of execution %" PRIi64 ": %s",
                                       run->step->step_name, run->execution->id, error->message ?: strerror(-k));
+                return db_error_is_busy(k) ? -EAGAIN : k;
         }
 
         TAKE_PTR(new_step);

@@ -914,16 +914,23 @@ static int property_job_last(sd_bus *bus, const char *path, const char *interfac
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         _cleanup_(job_execution_freep) JobExecution *last = NULL;
         const JobConfig *j = job_from_path(userdata, path, error);
+        const JobExecution *e;
+        Manager *m = userdata;
         int k;
 
         if (!j)
                 return -ENOENT;
-        k = job_last_execution(userdata, j->name, &last);
-        if (k < 0)
-                return k;
+        if (m->job_last_known && streq(m->job_last_known->job_name, j->name))
+                e = m->job_last_known;
+        else {
+                k = job_last_execution(m, j->name, &last);
+                if (k < 0)
+                        return k;
+                e = last;
+        }
         if (streq(property, "LastExecutionId"))
-                return sd_bus_message_append(reply, "t", last ? (uint64_t) last->id : 0);
-        return sd_bus_message_append(reply, "s", last ? batch_status_to_string(last->status) : "");
+                return sd_bus_message_append(reply, "t", e ? (uint64_t) e->id : 0);
+        return sd_bus_message_append(reply, "s", e ? batch_status_to_string(e->status) : "");
 }
 
 static int property_job_running(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -1213,9 +1220,10 @@ static const sd_bus_vtable execution_vtable[] = {
 
 /* The job's status properties after an execution of the job started, changed status or ended, and the counts of
  * running executions (the job's and the manager's). Only what changed is named: each of LastExecutionId and
- * LastStatus costs a query. A job that a reload removed while its execution ran has no
- * object any more. */
-static void send_job_status_changed(Manager *m, const char *job_name, bool last_id, bool last_status, bool running) {
+ * LastStatus costs a query, unless the caller knows the job's newest execution (known). A job that a reload
+ * removed while its execution ran has no object any more. */
+static void send_job_status_changed(Manager *m, const char *job_name, const JobExecution *known, bool last_id,
+                                    bool last_status, bool running) {
         _cleanup_free_ char *path = NULL;
         const char *names[4] = {};
         size_t n = 0;
@@ -1230,7 +1238,10 @@ static void send_job_status_changed(Manager *m, const char *job_name, bool last_
         if (running)
                 names[n++] = "RunningExecutions";
         if (config_find_job(m->config->config, job_name) && job_path(job_name, &path) >= 0) {
+                /* The lookup walks every instance of the job; a launch need not pay for it. */
+                m->job_last_known = known;
                 k = sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_JOB_INTERFACE, (char **) names);
+                m->job_last_known = NULL;
                 if (k < 0)
                         log_debug_errno(k, "Failed to emit PropertiesChanged for job %s: %m", job_name);
         }
@@ -1255,7 +1266,8 @@ void manager_send_execution_started(Manager *m, const JobExecution *e) {
         k = sd_bus_emit_object_added(m->bus, path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit InterfacesAdded for %s: %m", path);
-        send_job_status_changed(m, e->job_name, /* last_id= */ true, /* last_status= */ true, /* running= */ true);
+        /* Just created: its id is the newest of all, so it is the job's last execution. */
+        send_job_status_changed(m, e->job_name, e, /* last_id= */ true, /* last_status= */ true, /* running= */ true);
 }
 
 void manager_send_execution_finished(Manager *m, const JobExecution *e) {
@@ -1272,7 +1284,8 @@ void manager_send_execution_finished(Manager *m, const JobExecution *e) {
         if (k < 0)
                 log_debug_errno(k, "Failed to emit ExecutionFinished: %m");
         /* The counts change when the run is gone: manager_send_execution_removed(). */
-        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
+        send_job_status_changed(m, e->job_name, NULL, /* last_id= */ false,
+                                /* last_status= */ true, /* running= */ false);
 }
 
 /* The execution's run is gone, and with it the object from GetManagedObjects (execution_node_enumerator() lists
@@ -1289,7 +1302,8 @@ void manager_send_execution_removed(Manager *m, const JobExecution *e) {
                 log_debug_errno(k, "Failed to emit InterfacesRemoved for %s: %m", path);
         /* RunningExecutions counts the runs that have not ended yet (manager_count_running()): the run that ended
          * counted until now. */
-        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ false, /* running= */ true);
+        send_job_status_changed(m, e->job_name, NULL, /* last_id= */ false,
+                                /* last_status= */ false, /* running= */ true);
 }
 
 /* An execution that is not running was abandoned: its object (reachable by path, though not listed) and its job
@@ -1302,7 +1316,8 @@ void manager_send_execution_abandoned(Manager *m, int64_t id) {
                 return;
         (void) sd_bus_emit_properties_changed(m->bus, path, BATCH_EXECUTION_INTERFACE, "Status", "ExitCode",
                                               "ExitMessage", "EndTimestamp", NULL);
-        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
+        send_job_status_changed(m, e->job_name, NULL, /* last_id= */ false,
+                                /* last_status= */ true, /* running= */ false);
 }
 
 static bool job_steps_equal(const JobConfig *a, const JobConfig *b) {
@@ -1385,7 +1400,7 @@ void manager_send_execution_changed(Manager *m, const JobRun *run, const char *p
         (void) sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_EXECUTION_INTERFACE, (char **) names);
         for (size_t i = 0; i < n; i++)
                 if (streq(names[i], "Status"))
-                        send_job_status_changed(m, run->execution->job_name, /* last_id= */ false,
+                        send_job_status_changed(m, run->execution->job_name, NULL, /* last_id= */ false,
                                                 /* last_status= */ true, /* running= */ false);
 }
 

@@ -265,6 +265,7 @@ int manager_reopen_database(Manager *m, sd_bus_error *error) {
                                           "database: %m");
         }
         repository_set_busy_timeout(r, DB_BUSY_TIMEOUT_MSEC);
+        repository_set_response_deadline(r, DB_RESPONSE_DEADLINE_MSEC);
         (void) repository_inject_fault_from_environment(r);
         repository_free(m->repository);
         m->repository = r;
@@ -392,6 +393,7 @@ int manager_startup(Manager *m) {
         /* From here on the loop runs: a lock held by another process is waited out from timers, never in
          * SQLite's busy handler (docs/reliability.md). */
         repository_set_busy_timeout(m->repository, DB_BUSY_TIMEOUT_MSEC);
+        repository_set_response_deadline(m->repository, DB_RESPONSE_DEADLINE_MSEC);
         k = repository_inject_fault_from_environment(m->repository);
         if (k < 0)
                 return log_error_errno(k, "Invalid $BATCHD_TEST_FAULT.");

@@ -62,6 +62,7 @@ typedef struct JobRun {
         usec_t retry_delay;
         bool retry_logged;
         bool end_not_recorded;             /* the end could not be written: said so when it is logged */
+        JobRunWrite batched_write;         /* written in the manager's open batch; acted on once it committed */
 } JobRun;
 
 typedef enum ManagerState {
@@ -110,10 +111,16 @@ struct Manager {
         /* Set while the scheduler's batch transaction is open: launches are recorded but their runs start
          * (and are announced) only once it committed (scheduler.c). */
         bool defer_starts;
+        /* Set while the scheduler's second batch (the steps' starts) is open: a run's write joins it, and what
+         * follows the write (the step's process, announcements) waits for its commit (job_run_batch_done()). */
+        bool batch_writes;
         /* Launches and scheduled fires waiting for the database's write lock (manager-dbus.c, scheduler.c). */
         struct PendingCall *pending_calls;
         sd_event_source *fire_retry_source;
         usec_t fire_retry_delay;
+        /* Set only while a job's PropertiesChanged is built: the execution known to be the job's newest, so
+         * LastExecutionId and LastStatus need no query (manager-dbus.c). */
+        const JobExecution *job_last_known;
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);
@@ -163,6 +170,8 @@ JobRun *job_run_free(JobRun *run);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobRun *, job_run_free);
 /* Runs the steps. The execution must already be STARTED in the database, committed. */
 void job_run_start(JobRun *run);
+/* The batch the run's last write joined (Manager.batch_writes) committed (0) or failed (a negative errno). */
+void job_run_batch_done(JobRun *run, int error);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
 void job_run_abort(JobRun *run, const char *reason);

@@ -38,6 +38,9 @@ typedef enum Sql {
         SQL_UPDATE_STEP_CONTEXT,
         SQL_UPDATE_STEP,
         SQL_STEP_VERSION,
+        SQL_STEP_STATE,
+        SQL_EXECUTION_STATE,
+        SQL_FIND_STARTED_STEP,
         SQL_GET_STEPS,
         SQL_LAST_STEP,
         SQL_STEP_COUNT,
@@ -98,6 +101,11 @@ struct Repository {
         void *replaced_userdata;
 
         ContextFormat context_format;    /* how contexts are written; reading takes any */
+
+        /* COMMITs whose outcome is unknown: the connection to the server broke while one was under way
+         * (-ECONNRESET, -ETIMEDOUT), so it may or may not have been applied. From the first one on, a retried
+         * write checks whether its earlier attempt went through before it writes again (never applied twice). */
+        unsigned unknown_commits;
 };
 
 /* The statement's text in the connection's dialect. */

@@ -397,6 +397,11 @@ void repository_set_replaced_callback(Repository *r, void (*callback)(Repository
 
 /* ---- connection settings ---- */
 
+void repository_set_response_deadline(Repository *r, unsigned msec) {
+        assert(r);
+        db_set_response_deadline(r->db, msec);
+}
+
 void repository_set_busy_timeout(Repository *r, unsigned msec) {
         assert(r);
         db_set_busy_timeout(r->db, msec);

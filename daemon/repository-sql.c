@@ -109,6 +109,15 @@ static const struct {
                 "WHERE STEP_EXECUTION_ID = ?1 AND VERSION = ?2" },
         [SQL_STEP_VERSION] = { .sqlite =
                 "SELECT VERSION FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1" },
+        /* After a COMMIT whose outcome is unknown (repository_write_was_applied()). */
+        [SQL_STEP_STATE] = { .sqlite =
+                "SELECT VERSION, STATUS, COMMIT_COUNT, CASE WHEN END_TIME IS NULL THEN 0 ELSE 1 END "
+                "FROM BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = ?1" },
+        [SQL_EXECUTION_STATE] = { .sqlite =
+                "SELECT VERSION, STATUS FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = ?1" },
+        [SQL_FIND_STARTED_STEP] = { .sqlite =
+                "SELECT " STEP_COLUMNS STEP_FROM " WHERE S.JOB_EXECUTION_ID = ?1 AND S.STEP_NAME = ?2 "
+                "AND S.STATUS = 'STARTED' ORDER BY S.STEP_EXECUTION_ID DESC LIMIT 1" },
         [SQL_GET_STEPS] = { .sqlite =
                 "SELECT " STEP_COLUMNS STEP_FROM " WHERE S.JOB_EXECUTION_ID = ?1 ORDER BY S.STEP_EXECUTION_ID" },
         /* Spring's getLastStepExecution(): across all executions of the instance, newest first. Newest by id:

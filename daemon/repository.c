@@ -5,6 +5,7 @@
 #include <limits.h>
 
 #include "batch-error.h"
+#include "db-retry.h"
 #include "log.h"
 #include "repository-internal.h"
 
@@ -18,6 +19,13 @@ int repository_error(Repository *r, int error_code, sd_bus_error *error, const c
 
         if (error_code == -ENOMEM)
                 return -ENOMEM;
+        if (db_error_is_unavailable(error_code)) {
+                (void) sd_bus_error_setf(error, BATCH_ERROR_DATABASE_UNAVAILABLE,
+                                         "The job repository %s is unavailable (failed to %s): %s; batchd "
+                                         "reconnects by itself.", r && r->db ? db_location(r->db) : "database",
+                                         what, r && r->db ? db_errmsg(r->db) : strerror(-error_code));
+                return error_code;
+        }
         (void) sd_bus_error_setf(error, error_code == -EAGAIN ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
                                  "Failed to %s in %s: %s", what,
                                  r && r->db ? db_location(r->db) : "database",
@@ -111,8 +119,14 @@ int repository_commit(Repository *r, sd_bus_error *error) {
                 return 0;
         }
         k = db_commit(r->db);
-        if (k < 0)
+        if (k < 0) {
+                if (db_error_is_unavailable(k)) {
+                        r->unknown_commits++;
+                        log_notice("A COMMIT to %s may or may not have been applied (%s); retried writes check "
+                                   "first.", db_location(r->db), strerror(-k));
+                }
                 return repository_error(r, k, error, "commit");
+        }
         r->tx_depth = 0;
         return 0;
 }
@@ -859,6 +873,52 @@ static char *utf8_truncate(const char *s, size_t max, char buf[]) {
         return buf;
 }
 
+/* A write found its record's VERSION moved on. After a COMMIT whose outcome was unknown (r->unknown_commits), that
+ * may be this very write, applied by the earlier attempt: it was, when the record holds the next version and
+ * what the write puts there (the status; for a step also its commit count and whether it ended). Nobody else
+ * writes that combination: another node that fails an execution or a Stop changes the status, and a step's
+ * commit count only ever grows by its own commits. Returns 1 when applied (and clears *error), 0 when not. */
+static int step_write_was_applied(Repository *r, const StepExecution *x, sd_bus_error *error) {
+        _cleanup_db_reset_ DbStatement *s = NULL;
+        int rc;
+
+        if (r->unknown_commits == 0)
+                return 0;
+        PREPARE(r, SQL_STEP_STATE, s, error);
+        db_bind_int64(s, 1, x->id);
+        rc = db_step(s);
+        if (rc < 0)
+                return repository_error(r, rc, error, "check the step execution");
+        if (rc != DB_ROW || db_column_int64(s, 0) != x->version + 1 ||
+            !streq(strempty(db_column_text(s, 1)), batch_status_to_string(x->status)) ||
+            db_column_int64(s, 2) != x->commit_count || (db_column_int64(s, 3) != 0) != (x->end_time != 0))
+                return 0;
+        log_notice("Step execution %" PRIi64 ": the earlier attempt of this write was applied; not writing it twice.",
+                   x->id);
+        sd_bus_error_free(error);
+        return 1;
+}
+
+static int execution_write_was_applied(Repository *r, const JobExecution *e, sd_bus_error *error) {
+        _cleanup_db_reset_ DbStatement *s = NULL;
+        int rc;
+
+        if (r->unknown_commits == 0)
+                return 0;
+        PREPARE(r, SQL_EXECUTION_STATE, s, error);
+        db_bind_int64(s, 1, e->id);
+        rc = db_step(s);
+        if (rc < 0)
+                return repository_error(r, rc, error, "check the job execution");
+        if (rc != DB_ROW || db_column_int64(s, 0) != e->version + 1 ||
+            !streq(strempty(db_column_text(s, 1)), batch_status_to_string(e->status)))
+                return 0;
+        log_notice("Job execution %" PRIi64 ": the earlier attempt of this write was applied; not writing it twice.",
+                   e->id);
+        sd_bus_error_free(error);
+        return 1;
+}
+
 static int version_conflict(Repository *r, Sql version_sql, const char *what, const char *missing_error,
                             int64_t id, int64_t version, sd_bus_error *error) {
         _cleanup_db_reset_ DbStatement *s = NULL;
@@ -918,6 +978,8 @@ int repository_update_execution(Repository *r, JobExecution *e, sd_bus_error *er
                         return k;
         }
         k = execution_write(r, e, now, error);
+        if (k == -ESTALE && r->tx_depth == 0)
+                k = execution_write_was_applied(r, e, error) > 0 ? 0 : k;
         if (k < 0)
                 return k;
         e->version++;
@@ -1171,6 +1233,28 @@ int repository_start_step_execution(Repository *r, const JobExecution *e, const 
         assert(e);
         assert(ret);
 
+        if (r->unknown_commits > 0) {
+                /* The earlier attempt of this start may have been applied: one step of an execution runs at a
+                 * time, so a STARTED one of this name is that attempt's, not a second copy to make. */
+                _cleanup_db_reset_ DbStatement *f = NULL;
+
+                PREPARE(r, SQL_FIND_STARTED_STEP, f, error);
+                db_bind_int64(f, 1, e->id);
+                bind_text(f, 2, step_name);
+                k = db_step(f);
+                if (k < 0)
+                        return repository_error(r, k, error, "look for the step execution");
+                if (k == DB_ROW) {
+                        k = step_from_row(r, f, &x);
+                        if (k < 0)
+                                return k;
+                        log_notice("Step execution %" PRIi64 ": the earlier attempt of its start was applied; "
+                                   "not starting it twice.", x->id);
+                        *ret = TAKE_PTR(x);
+                        return 0;
+                }
+        }
+
         k = repository_begin(r, error);
         if (k < 0)
                 return k;
@@ -1211,6 +1295,20 @@ int repository_finish_step_execution(Repository *r, StepExecution *s, JobExecuti
         tx = r;
 
         k = step_write(r, s, now, error);
+        if (k == -ESTALE && r->tx_depth == 1) {
+                /* Both records were one transaction: the step's end applied means the job's end did too. */
+                k = step_write_was_applied(r, s, error);
+                if (k > 0 && job)
+                        k = execution_write_was_applied(r, job, error);
+                if (k > 0) {
+                        /* Nothing was written at this level: close it without a COMMIT. */
+                        tx = NULL;
+                        repository_rollback(r);
+                        goto written;
+                }
+                if (k == 0)
+                        k = -ESTALE;
+        }
         if (k < 0)
                 return k;
         if (job) {
@@ -1223,6 +1321,7 @@ int repository_finish_step_execution(Repository *r, StepExecution *s, JobExecuti
         if (k < 0)
                 return k;
         tx = NULL;
+written:
 
         /* Only now: a failed attempt leaves the versions as the database has them, for the next one. */
         s->version++;
@@ -1269,6 +1368,17 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
         tx = r;
 
         k = step_write(r, &updated, now, error);
+        if (k == -ESTALE && r->tx_depth == 1) {
+                /* The contexts were part of the same transaction as the counters. */
+                k = step_write_was_applied(r, &updated, error);
+                if (k > 0) {
+                        tx = NULL;
+                        repository_rollback(r);
+                        goto written;
+                }
+                if (k == 0)
+                        k = -ESTALE;
+        }
         if (k < 0)
                 return k;
         k = context_save_limited(r, SQL_UPDATE_STEP_CONTEXT, s->id, s->context, r->context_size_max, "step", error);
@@ -1285,7 +1395,7 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
         if (k < 0)
                 return k;
         tx = NULL;
-
+written:
         updated.version++;
         updated.last_updated = now;
         *s = updated;

@@ -551,9 +551,22 @@ static void scheduler_launch_due(Manager *m) {
                 return;
         }
 
+        /* The steps' starts as a second batch, one write instead of one per launch; each step's process starts
+         * (and is announced) only once its record committed. Without it, each start is its own transaction. */
+        batched = repository_transaction_open(m->repository, &tx, &error) >= 0;
+        m->batch_writes = batched;
         for (size_t i = runs_before; i < m->n_runs; i++)
                 if (!m->runs[i]->started)
                         job_run_start(m->runs[i]);
+        m->batch_writes = false;
+        if (batched) {
+                int k = repository_transaction_commit(&tx, &error);
+
+                if (k < 0)
+                        log_error("Failed to record the step starts of scheduled jobs: %s", error.message);
+                for (size_t i = runs_before; i < m->n_runs; i++)
+                        job_run_batch_done(m->runs[i], k < 0 ? k : 0);
+        }
         if (m->n_runs > runs_before)
                 manager_update_status(m);
 }

@@ -1468,6 +1468,94 @@ static void test_faults_leave_nothing_half_written(void **state) {
 
 /* A job on record as finished with its step still STARTED (what the tx_depth abort left behind): reconciliation
  * marks the step FAILED, and a restart of the instance is not refused as "already running". */
+/* A COMMIT applied by the database whose answer is lost (the connection broke while it was under way): the call
+ * fails with DatabaseUnavailable and is repeated, as the daemon does; the repeat finds its own earlier write and
+ * does not apply it twice: one chunk commit counted once, one step execution started once, one end. */
+static void test_lost_commit_reply_applied_once(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db"), *sql = NULL;
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        _cleanup_(step_execution_freep) StepExecution *one = NULL, *two = NULL;
+        StepContribution c = { .read_count = 3, .write_count = 2 };
+        int64_t v;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, NULL), 0);
+        assert_int_equal(repository_start_step_execution(r, e, "one", NULL, &one, NULL), 0);
+
+        /* A chunk commit. */
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                v = one->version;
+                db_inject_lost_commit_reply(repository_get_db(r), 1);
+                assert_int_equal(repository_commit_step(r, one, &c, e, &error), -ECONNRESET);
+                assert_string_equal(error.name, BATCH_ERROR_DATABASE_UNAVAILABLE);
+                assert_int_equal(one->version, v);      /* memory does not know it was applied */
+                assert_int_equal(one->commit_count, 0);
+        }
+        assert_int_equal(repository_commit_step(r, one, &c, e, NULL), 0);
+        assert_int_equal(one->version, v + 1);
+        assert_int_equal(one->commit_count, 1);
+        assert_int_equal(one->read_count, 3);
+        assert_true(asprintf(&sql, "SELECT COMMIT_COUNT * 1000000 + READ_COUNT * 1000 + WRITE_COUNT FROM "
+                             "BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = %" PRIi64, one->id) > 0);
+        assert_int_equal(query_int(path, sql), 1003002);
+        sql = mfree(sql);
+        /* The next commit is an ordinary one again. */
+        assert_int_equal(repository_commit_step(r, one, &c, e, NULL), 0);
+        assert_true(asprintf(&sql, "SELECT COMMIT_COUNT * 1000000 + READ_COUNT * 1000 + WRITE_COUNT FROM "
+                             "BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = %" PRIi64, one->id) > 0);
+        assert_int_equal(query_int(path, sql), 2006004);
+        sql = mfree(sql);
+
+        /* The end of a step that is not the last. */
+        one->status = BATCH_STATUS_COMPLETED;
+        one->end_time = now_usec(CLOCK_REALTIME);
+        db_inject_lost_commit_reply(repository_get_db(r), 1);
+        assert_int_equal(repository_finish_step_execution(r, one, NULL, NULL), -ECONNRESET);
+        assert_int_equal(repository_finish_step_execution(r, one, NULL, NULL), 0);
+
+        /* The start of the next step: one step execution, not two. */
+        db_inject_lost_commit_reply(repository_get_db(r), 1);
+        assert_int_equal(repository_start_step_execution(r, e, "two", NULL, &two, NULL), -ECONNRESET);
+        assert_null(two);
+        assert_int_equal(repository_start_step_execution(r, e, "two", NULL, &two, NULL), 0);
+        assert_int_equal(two->status, BATCH_STATUS_STARTED);
+        assert_true(asprintf(&sql, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = %" PRIi64
+                             " AND STEP_NAME = 'two'", e->id) > 0);
+        assert_int_equal(query_int(path, sql), 1);
+        sql = mfree(sql);
+
+        /* The last step's end with the execution's. */
+        two->status = BATCH_STATUS_COMPLETED;
+        two->end_time = now_usec(CLOCK_REALTIME);
+        e->status = BATCH_STATUS_COMPLETED;
+        e->end_time = two->end_time;
+        v = e->version;
+        db_inject_lost_commit_reply(repository_get_db(r), 1);
+        assert_int_equal(repository_finish_step_execution(r, two, e, NULL), -ECONNRESET);
+        assert_int_equal(e->version, v);
+        assert_int_equal(repository_finish_step_execution(r, two, e, NULL), 0);
+        assert_int_equal(e->version, v + 1);
+        assert_true(asprintf(&sql, "SELECT VERSION FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = %" PRIi64,
+                             e->id) > 0);
+        assert_int_equal(query_int(path, sql), v + 1);
+        sql = mfree(sql);
+
+        /* A write that really conflicts is still refused. */
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                e->version--;
+                e->status = BATCH_STATUS_FAILED;
+                assert_int_equal(repository_update_execution(r, e, &error), -ESTALE);
+                assert_string_equal(error.name, BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE);
+        }
+}
+
 static void test_orphan_step_repaired(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *path = test_location(dir, "batch.db");
@@ -1917,6 +2005,7 @@ int main(void) {
                 cmocka_unit_test(test_concurrent_launchers),
                 cmocka_unit_test(test_transaction_guard_under_foreign_lock),
                 cmocka_unit_test(test_faults_leave_nothing_half_written),
+                cmocka_unit_test(test_lost_commit_reply_applied_once),
                 cmocka_unit_test(test_orphan_step_repaired),
                 cmocka_unit_test(test_replaced_file),
                 cmocka_unit_test(test_restart_launchers),
