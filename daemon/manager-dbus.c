@@ -7,6 +7,7 @@
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "bus-names.h"
+#include "cluster.h"
 #include "db-retry.h"
 #include "job-format.h"
 #include "log.h"
@@ -669,6 +670,40 @@ static int method_list_non_runs(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The cluster's nodes as the database has them; empty when this batchd is not a cluster node. */
+static int method_list_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        NodeInfo *a = NULL;
+        uint32_t offset, limit;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "uu", &offset, &limit);
+        if (k < 0)
+                return k;
+        if (m->cluster) {
+                k = cluster_store_list_nodes(cluster_get_store(m->cluster), offset, limit, &a, &n);
+                if (k < 0)
+                        return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
+                                                 BATCH_ERROR_DATABASE, "Failed to read the cluster's nodes: %s",
+                                                 strerror(-k)), k;
+        }
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(sssttsb)");
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = sd_bus_message_append(reply, "(sssttsb)", a[i].name, strna(node_state_to_string(a[i].state)),
+                                          strempty(a[i].boot_id), a[i].heartbeat, a[i].n_running,
+                                          strempty(a[i].jobs_hash), a[i].drift);
+        node_info_array_free(a, n);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int k;
@@ -754,6 +789,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", job, "u", limit),
                                 SD_BUS_RESULT("a(stss)", non_runs),
                                 method_list_non_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListNodes",
+                                SD_BUS_ARGS("u", offset, "u", limit),
+                                SD_BUS_RESULT("a(sssttsb)", nodes),
+                                method_list_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,
@@ -1113,6 +1152,20 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
                                              live->step->step_name : "");
         if (streq(property, "Progress"))
                 return sd_bus_message_append(reply, "s", live ? strempty(live->progress) : "");
+        if (streq(property, "Node")) {
+                Manager *m = userdata;
+                _cleanup_free_ char *node = NULL;
+
+                if (!m->cluster)
+                        return sd_bus_message_append(reply, "s", "");
+                if (run)
+                        return sd_bus_message_append(reply, "s", cluster_node_name(m->cluster));
+                k = cluster_store_get_owner(cluster_get_store(m->cluster), e->id, &node, NULL);
+                if (k < 0 && k != -ENOENT)
+                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to read the node of execution "
+                                                 "%" PRIi64 ": %s", e->id, strerror(-k)), k;
+                return sd_bus_message_append(reply, "s", strempty(node));
+        }
         return -ENOENT;
 }
 
@@ -1153,6 +1206,7 @@ static const sd_bus_vtable execution_vtable[] = {
         SD_BUS_PROPERTY("EndTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CurrentStep", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Node", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD("Stop", NULL, NULL, method_execution_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Abandon", NULL, NULL, method_execution_abandon, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Restart",

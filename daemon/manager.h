@@ -87,6 +87,7 @@ struct Manager {
         ConfigLoadOptions load_options;
         ConfigRef *config;
         Repository *repository;
+        struct Cluster *cluster;           /* NULL unless a cluster node (cluster.h) */
 
         JobRun **runs;
         size_t n_runs;
@@ -155,6 +156,12 @@ int manager_reopen_database(Manager *m, sd_bus_error *error);
 /* "" while the database is usable, else why launches are refused (Manager.DatabaseError). */
 const char *manager_database_error(Manager *m);
 unsigned manager_count_running(Manager *m, const char *job_name);
+/* Running executions of the job (NULL: of all jobs) as the scheduler counts them: on this node, or across the
+ * cluster from the database when this node is part of one. */
+unsigned manager_count_running_everywhere(Manager *m, const char *job_name);
+/* 0 when this node may launch and write records of what it runs; -ESTALE with an error when it is a cluster
+ * node that lost its lease (cluster_lease_valid()). */
+int manager_check_lease(Manager *m, sd_bus_error *error);
 void manager_update_status(Manager *m);
 
 /* job-run.c */
@@ -168,6 +175,8 @@ void job_run_batch_done(JobRun *run, int error);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
 void job_run_abort(JobRun *run, const char *reason);
+/* The cluster lease is gone: the step is SIGKILLed and nothing more of the run is written. */
+void job_run_fence(JobRun *run, const char *reason);
 
 /* manager-dbus.c */
 int manager_connect_bus(Manager *m);

@@ -271,7 +271,10 @@ static const struct {
         [SQL_SET_LAST_FIRE] = { .sqlite =
                 "INSERT INTO BATCHD_JOB_SCHEDULE (JOB_NAME, LAST_FIRE_TIME, LAST_FIRE_USEC, LAST_EXECUTION_ID) "
                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (JOB_NAME) DO UPDATE SET "
-                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4" },
+                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4 "
+                /* Only forward: in a cluster a node that is late (skewed, or catching up) must not move back
+                 * what another node recorded. */
+                "WHERE BATCHD_JOB_SCHEDULE.LAST_FIRE_USEC <= ?3" },
         [SQL_ADD_NONRUN] = { .sqlite =
                 "INSERT INTO BATCHD_JOB_NONRUN (JOB_NAME, SCHEDULED_TIME, SCHEDULED_USEC, RECORDED_TIME, REASON, "
                 "DETAIL) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
