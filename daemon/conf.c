@@ -1659,6 +1659,7 @@ static const ConfigKey main_keys[] = {
         { "context_size_max",          parse_size,            offsetof(Config, context_size_max)          },
         { "timestamps",                parse_timestamps,      offsetof(Config, timestamps_utc)            },
         { "context_format",            parse_context_format,  offsetof(Config, context_format)            },
+        { "metrics_textfile",          parse_absolute_path,   offsetof(Config, metrics_textfile)          },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1749,6 +1750,7 @@ Config *config_free(Config *c) {
         free(c->database);
         free(c->jobs_dir);
         free(c->admin_group);
+        free(c->metrics_textfile);
         strv_free(c->warnings);
         job_list_free(c->jobs, c->n_jobs);
         return mfree(c);

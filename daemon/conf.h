@@ -118,6 +118,7 @@ typedef struct Config {
         uint64_t context_size_max;       /* bytes */
         bool timestamps_utc;             /* "timestamps": times in the database are UTC, not local time */
         ContextFormat context_format;    /* how execution contexts are written; any is read */
+        char *metrics_textfile;          /* absolute, or NULL: metrics are not written to a file */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

@@ -12,6 +12,7 @@
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 #define RECONCILE_MESSAGE \
         "batchd was restarted while this execution was running; it can be restarted from its last commit"
@@ -80,6 +81,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_flush_close_unref(m->bus);
         repository_free(m->repository);
         config_ref_unref(m->config);
+        metrics_free(m->metrics);
         free(m->config_path);
         safe_close(m->output_fd);
         safe_close(m->lock_fd);
@@ -323,6 +325,7 @@ int manager_startup(Manager *m) {
         k = scheduler_start(m);
         if (k < 0)
                 return log_error_errno(k, "Failed to start the scheduler: %m");
+        metrics_write_textfile(m);
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "batchd %s ready: %zu job(s) loaded from %s.",
@@ -395,6 +398,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         scheduler_reload(m);
         manager_send_jobs_changed(m, old->config);
         config_ref_unref(old);
+        metrics_write_textfile(m);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);
         (void) sd_notify(false, "READY=1");

@@ -113,6 +113,8 @@ struct Manager {
         struct PendingCall *pending_calls;
         sd_event_source *fire_retry_source;
         usec_t fire_retry_delay;
+
+        struct Metrics *metrics;           /* metrics.c; NULL until the first figure */
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);

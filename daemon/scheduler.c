@@ -9,6 +9,7 @@
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "schedule-store.h"
 #include "scheduler.h"
 
@@ -91,6 +92,7 @@ static void record_nonrun(Manager *m, const char *job, usec_t scheduled, const c
         _cleanup_free_ char *f_reason = NULL, *f_time = NULL;
         int k;
 
+        metrics_nonrun(m, job, reason);
         k = schedule_store_add_nonrun(m->repository, job, scheduled, reason, detail);
         if (k < 0)
                 log_warning_errno(k, "Failed to record that %s did not run: %m", job);
@@ -175,8 +177,11 @@ static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, 
                         scheduler_arm_retry(m);
                         return -EAGAIN;
                 }
-        } else if (k >= 0)
+        } else if (k >= 0) {
                 m->fire_retry_delay = 0;
+                if (!catch_up)
+                        metrics_fired(m, job->name, scheduled, now_usec(CLOCK_REALTIME));
+        }
         if (k < 0)
                 record_nonrun(m, job->name, scheduled, nonrun_reason_for(&error), error.message ?: strerror(-k));
 
