@@ -7,6 +7,7 @@
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
+#include "alert.h"
 #include "manager.h"
 #include "metrics.h"
 
@@ -63,7 +64,7 @@ static int free_run_handler(sd_event_source *s, void *userdata) {
 
         scheduler_dispatch(m);
         manager_update_status(m);
-        if (m->state == MANAGER_STOPPING && m->n_runs == 0)
+        if (m->state == MANAGER_STOPPING && m->n_runs == 0 && !m->alerts)
                 (void) sd_event_exit(m->event, 0);
         return 0;
 }
@@ -114,6 +115,7 @@ static void job_run_ended(JobRun *run) {
         manager_send_execution_finished(m, e);
         metrics_execution_ended(m, e);
         metrics_write_textfile(m);
+        alert_execution_ended(m, run);
 
         run->timeout_source = sd_event_source_disable_unref(run->timeout_source);
         if (!run->free_source) {

@@ -11,6 +11,7 @@
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
+#include "alert.h"
 #include "manager.h"
 #include "metrics.h"
 
@@ -80,6 +81,7 @@ Manager *manager_free(Manager *m) {
         bus_creds_cache_free(m->creds);
         sd_bus_flush_close_unref(m->bus);
         repository_free(m->repository);
+        alerts_free(m);
         config_ref_unref(m->config);
         metrics_free(m->metrics);
         free(m->config_path);
@@ -430,7 +432,9 @@ void manager_begin_stop(Manager *m) {
                 (void) job_run_stop(m->runs[i], "batchd is stopping");
         manager_update_status(m);
 
-        if (manager_count_running(m, NULL) == 0) {
+        /* Alerts still running are waited for too (up to stop_timeout, as steps are): a failure's alert
+         * should not be lost to a stop that happened to follow it. */
+        if (manager_count_running(m, NULL) == 0 && !m->alerts) {
                 (void) sd_event_exit(m->event, 0);
                 return;
         }

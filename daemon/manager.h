@@ -115,6 +115,7 @@ struct Manager {
         usec_t fire_retry_delay;
 
         struct Metrics *metrics;           /* metrics.c; NULL until the first figure */
+        struct Alert *alerts;              /* alert.c: the alert commands running */
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);

@@ -396,7 +396,7 @@ static void test_syntax_errors(void **state) {
                   "7: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, "
                   "description, restartable, parameters, user, group, working_directory, environment, timeout, "
                   "steps, schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, "
-                  "catch_up, enabled");
+                  "catch_up, enabled, on_failure, on_success, alert_timeout");
 }
 
 /* libconfig's parser is quadratic in the length of a string: big files and values are refused before it runs. */
@@ -490,7 +490,7 @@ static void test_unknown_keys(void **state) {
                   "6: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, description, "
                   "restartable, parameters, user, group, working_directory, environment, timeout, steps, "
                   "schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-                  "enabled");
+                  "enabled, on_failure, on_success, alert_timeout");
         CHECK_BAD(JOB_HEAD "    steps = ( { name = \"s\"; exec = [ \"/bin/true\" ]; retries = 3; } );\n" JOB_TAIL,
                   "5: job 'x': step 's': unknown key 'retries'; known keys: name, exec, timeout, "
                   "allow_start_if_complete, start_limit");
@@ -544,6 +544,58 @@ static void test_durations_as_systemd(void **state) {
         CHECK_BAD(JOB_HEAD JOB_STEPS "    timeout = \" 5. \";\n" JOB_TAIL,
                   "6: job 'x': 'timeout': invalid duration ' 5. ' (expected a time span such as \"90s\", "
                   "\"5min\", \"1h 30min\" or \"infinity\")");
+}
+
+/* on_failure/on_success: the three forms, the default timeout, and what is refused. */
+static void test_alerts(void **state) {
+        _cleanup_(fixture_done) Fixture f = {};
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *a = NULL;
+        ConfigLoadOptions o = options_for_test(true);
+        const JobConfig *j;
+
+        fixture_init(&f);
+        a = fixture_job_file(&f, "a.conf",
+                "jobs = (\n"
+                "  { name = \"cmd\"; user = \"root\";\n"
+                "    on_failure = [ \"/usr/bin/notify\", \"--failed\" ];\n"
+                "    on_success = { exec = [ \"/bin/true\" ]; };\n"
+                "    alert_timeout = \"5min\";\n" JOB_STEPS "  },\n"
+                "  { name = \"unit\"; user = \"root\";\n"
+                "    on_failure = { unit = \"notify-failure@.service\"; };\n"
+                "    on_success = { unit = \"report.target\"; };\n" JOB_STEPS "  }\n"
+                ");\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+        assert_null(errors);
+
+        j = config_find_job(c, "cmd");
+        assert_non_null(j);
+        assert_string_equal(j->on_failure.exec[0], "/usr/bin/notify");
+        assert_string_equal(j->on_failure.exec[1], "--failed");
+        assert_null(j->on_failure.exec[2]);
+        assert_null(j->on_failure.unit);
+        assert_string_equal(j->on_success.exec[0], "/bin/true");
+        assert_true(j->alert_timeout_usec == 5 * 60 * USEC_PER_SEC);
+
+        j = config_find_job(c, "unit");
+        assert_non_null(j);
+        assert_string_equal(j->on_failure.unit, "notify-failure@.service");
+        assert_null(j->on_failure.exec);
+        assert_string_equal(j->on_success.unit, "report.target");
+        assert_true(j->alert_timeout_usec == CONFIG_ALERT_TIMEOUT_DEFAULT);
+
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { unit = \"x@42.service\"; };\n"
+                  "    on_success = { unit = \"noext\"; };\n" JOB_TAIL,
+                  "6: job 'x': 'unit': 'x@42.service' is not a unit name (\"name.service\", or a template "
+                  "\"name@.service\" started with the execution id as its instance)",
+                  "7: job 'x': 'unit': 'noext' is not a unit name (\"name.service\", or a template "
+                  "\"name@.service\" started with the execution id as its instance)");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { };\n    on_success = [ ];\n" JOB_TAIL,
+                  "6: job 'x': 'on_failure': needs exactly one of 'exec' and 'unit'",
+                  "7: job 'x': 'on_success': must name at least the program to run");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { uint = \"a.service\"; };\n" JOB_TAIL,
+                  "6: job 'x': unknown key 'uint' (did you mean 'unit'?); known keys: exec, unit");
 }
 
 static void test_bad_values(void **state) {
@@ -615,7 +667,7 @@ static void test_schedule_rules(void **state) {
                   "6: job 'x': unknown key 'schedul' (did you mean 'schedule'?); known keys: name, description, "
                   "restartable, parameters, user, group, working_directory, environment, timeout, steps, "
                   "schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-                  "enabled",
+                  "enabled, on_failure, on_success, alert_timeout",
                   "7: job 'x': 'persistent': only applies to scheduled jobs, but there is no 'schedule'",
                   "8: job 'x': 'enabled': only applies to scheduled jobs, but there is no 'schedule'");
         CHECK_BAD(JOB_HEAD JOB_STEPS "    schedule = \"daily\";\n    catch_up = 2;\n" JOB_TAIL,
@@ -1117,6 +1169,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_wrong_types),
                 cmocka_unit_test(test_durations_as_systemd),
+                cmocka_unit_test(test_alerts),
                 cmocka_unit_test(test_bad_values),
                 cmocka_unit_test(test_bad_parameters),
                 cmocka_unit_test(test_bad_calendar),
