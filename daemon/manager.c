@@ -327,6 +327,7 @@ int manager_startup(Manager *m) {
         k = scheduler_start(m);
         if (k < 0)
                 return log_error_errno(k, "Failed to start the scheduler: %m");
+        metrics_seed(m);
         metrics_write_textfile(m);
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);

@@ -183,6 +183,36 @@ void metrics_fired(Manager *m, const char *job, usec_t scheduled, usec_t launche
         j->lateness = launched > scheduled ? (double) (launched - scheduled) / USEC_PER_SEC : 0;
 }
 
+void metrics_seed(Manager *m) {
+        const Config *c;
+
+        assert(m);
+
+        c = m->config->config;
+        for (size_t i = 0; i < c->n_jobs; i++) {
+                JobExecution **l = NULL;
+                JobMetrics *j;
+                size_t n = 0;
+                int k;
+
+                k = repository_list_executions(m->repository, c->jobs[i]->name, 0, 0, METRICS_SEED_MAX, &l, &n);
+                if (k < 0) {
+                        log_warning_errno(k, "Failed to read the last executions of %s for the metrics: %m",
+                                          c->jobs[i]->name);
+                        continue;
+                }
+                j = n > 0 ? metrics_job(m, c->jobs[i]->name) : NULL;
+                /* Newest first: the first of each status is the last one. */
+                for (size_t e = 0; j && e < n; e++) {
+                        if (l[e]->status == BATCH_STATUS_COMPLETED && j->last_success == 0)
+                                j->last_success = l[e]->end_time;
+                        else if (l[e]->status == BATCH_STATUS_FAILED && j->last_failure == 0)
+                                j->last_failure = l[e]->end_time;
+                }
+                job_execution_array_free(l, n);
+        }
+}
+
 /* ---- rendering ---- */
 
 static void put_label_value(FILE *f, const char *v) {
@@ -272,7 +302,7 @@ int metrics_render(Manager *m, char **ret) {
                 }
 
         header(f, "batchd_job_last_success_timestamp_seconds", "gauge",
-               "End of the last execution that COMPLETED, 0 when none since batchd started.");
+               "End of the last execution that COMPLETED (of the newest 200 at startup), 0 when none.");
         FOR_JOBS(j, name) {
                 put_job(f, "batchd_job_last_success_timestamp_seconds", name);
                 fputc('}', f);
@@ -280,7 +310,7 @@ int metrics_render(Manager *m, char **ret) {
         }
 
         header(f, "batchd_job_last_failure_timestamp_seconds", "gauge",
-               "End of the last execution that FAILED, 0 when none since batchd started.");
+               "End of the last execution that FAILED (of the newest 200 at startup), 0 when none.");
         FOR_JOBS(j, name) {
                 put_job(f, "batchd_job_last_failure_timestamp_seconds", name);
                 fputc('}', f);

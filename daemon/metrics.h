@@ -24,6 +24,12 @@ void metrics_step_ended(Manager *m, const char *job, const StepExecution *s);
 void metrics_nonrun(Manager *m, const char *job, const char *reason);
 void metrics_fired(Manager *m, const char *job, usec_t scheduled, usec_t launched);
 
+/* At startup: the last success and failure of every configured job, from its newest METRICS_SEED_MAX
+ * executions (one bounded, indexed page per job: the existing ListExecutions query), so the timestamps an
+ * alert rule watches survive a restart. Counters start at zero regardless. */
+#define METRICS_SEED_MAX 200U
+void metrics_seed(Manager *m);
+
 /* The exposition text of everything, jobs of the current configuration first (each with all of its series,
  * zeros included), then jobs that left it but have figures. */
 int metrics_render(Manager *m, char **ret);

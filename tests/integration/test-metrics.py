@@ -126,6 +126,19 @@ def test_metrics():
                  what="the file to see gate's end")
         assert not os.path.exists(prom + ".tmp"), "temporary file left behind"
 
+        # After a restart: counters from zero, the last success and failure read back from the database.
+        before, _ = parse(ctl(w, "metrics").stdout)
+        w.stop_batchd()
+        os.unlink(prom)
+        w.start_batchd()
+        samples, _ = parse(w.wait_file(prom))
+        for job, metric in (("ok", "batchd_job_last_success_timestamp_seconds"),
+                            ("bad", "batchd_job_last_failure_timestamp_seconds")):
+            assert_eq(val(samples, metric, job=job), val(before, metric, job=job), "%s of %s after a restart" % (
+                metric, job))
+        assert_eq(val(samples, "batchd_job_executions_total", job="ok", status="COMPLETED"), 0, "counters restart")
+        assert val(samples, "batchd_start_time_seconds") > val(before, "batchd_start_time_seconds"), "start time"
+
         # A configuration error names the file and line.
         w.write_main_conf(metrics_textfile="relative.prom")
         r = ctl(w, "reload", expect=1)
