@@ -123,6 +123,26 @@ def test_command_alerts():
         ctl(w, "status", "bad")
 
 
+def test_stop_waits_for_alert():
+    with World("alerts-stop") as w:
+        script = w.write_script("report.sh", REPORT_SCRIPT)
+        out = w.out("alert")
+        # The alert sleeps 2 s before it exits; its report is written first, so wait for the process instead.
+        w.write_job("a.conf", jobs_file(
+            w.job("bad", [step("fail", ["/bin/false"])], on_failure=[script, out, "0", "2"]),
+        ))
+        w.start_batchd()
+        bad = w.start("bad")
+        w.wait_status(bad, "FAILED")
+        w.wait_file(out)
+        t0 = time.monotonic()
+        w.stop_batchd()
+        waited = time.monotonic() - t0
+        assert waited >= 1, "batchd exited %.1f s after SIGTERM, before its alert ended" % waited
+        assert_in("Alert on_failure of job [bad] execution %d (%s) succeeded." % (bad, script), w.batchd_log(),
+                  "the alert ran to its end")
+
+
 class FakeSystemd:
     """org.freedesktop.systemd1 on the test bus: answers StartUnit with a job path, records the calls; a unit
     whose name starts with "fail" gets org.freedesktop.systemd1.NoSuchUnit, as systemd would answer."""
