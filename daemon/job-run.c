@@ -3,11 +3,11 @@
 #include <assert.h>
 #include <inttypes.h>
 
+#include "alert.h"
 #include "batch-error.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
-#include "alert.h"
 #include "manager.h"
 #include "metrics.h"
 

@@ -6,12 +6,12 @@
 #include <sys/file.h>
 #include <systemd/sd-daemon.h>
 
+#include "alert.h"
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
-#include "alert.h"
 #include "manager.h"
 #include "metrics.h"
 
