@@ -536,9 +536,13 @@ int cluster_new(sd_event *event, Repository *r, const Config *config, const Clus
                                        db_errmsg(repository_get_db(r)));
         c->lease_end = sent + c->lease;
 
-        /* Nothing of ours runs yet: what this node left running under an earlier epoch was cut off, and so
-         * was what nobody owns (a batchd outside a cluster). Other nodes' executions are theirs. */
-        k = cluster_store_fail_executions(c->store, c->node_name, c->epoch, true, reconcile_message,
+        /* Nothing of ours runs yet: what this node left running under an earlier epoch was cut off. Other
+         * nodes' executions are theirs. What nobody owns is a lone batchd's from before the cluster on a
+         * SQLite file; on PostgreSQL it is a Spring Batch application's sharing the repository (every batchd
+         * execution there gets its owner in the transaction that creates it), which may well be running:
+         * recovering it is that application's business (JobOperator.recover()), not ours. */
+        k = cluster_store_fail_executions(c->store, c->node_name, c->epoch,
+                                          db_backend(repository_get_db(r)) == DB_BACKEND_SQLITE, reconcile_message,
                                           ret_failed_ids, ret_n_failed);
         if (k < 0)
                 return log_error_errno(k, "Failed to reconcile executions node %s left running: %m", c->node_name);

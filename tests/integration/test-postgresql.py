@@ -173,5 +173,28 @@ def test_server_restart_during_running_steps():
                            "('STARTING', 'STARTED', 'STOPPING')"), [["0"]], "nothing left running")
 
 
+def test_spring_running_execution_left_alone():
+    """A running execution a Spring Batch application wrote into the shared repository (no batchd node owns it)
+    is not marked FAILED when batchd starts: recovering it is that application's business."""
+    with pg_server() as pg, World("pg-spring-running") as w:
+        w.write_main_conf(database=pg.uri)
+        w.write_job("one.conf", jobs_file(w.job("one", [step("s", ["/bin/true"])])))
+        w.start_batchd()
+        w.stop_batchd()
+        # What Spring Batch's JdbcJobInstanceDao/JdbcJobExecutionDao insert for a job it is running.
+        pg.psql("INSERT INTO BATCH_JOB_INSTANCE (JOB_INSTANCE_ID, VERSION, JOB_NAME, JOB_KEY) "
+                "VALUES (nextval('BATCH_JOB_SEQ'), 0, 'springJob', 'd41d8cd98f00b204e9800998ecf8427e');"
+                "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, START_TIME, "
+                "STATUS, EXIT_CODE, EXIT_MESSAGE, LAST_UPDATED) SELECT nextval('BATCH_JOB_EXECUTION_SEQ'), 1, "
+                "JOB_INSTANCE_ID, now(), now(), 'STARTED', 'UNKNOWN', '', now() FROM BATCH_JOB_INSTANCE "
+                "WHERE JOB_NAME = 'springJob'")
+        w.start_batchd()
+        eid = w.start("one")
+        assert_eq(w.wait_done(eid)["status"], "COMPLETED", "batchd's own execution")
+        assert_eq(rows(pg, "SELECT E.STATUS, E.END_TIME IS NULL FROM BATCH_JOB_EXECUTION E JOIN BATCH_JOB_INSTANCE I "
+                           "ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID WHERE I.JOB_NAME = 'springJob'"),
+                  [["STARTED", "t"]], "Spring's running execution after batchd's start")
+
+
 if __name__ == "__main__":
     main(globals())
