@@ -71,6 +71,16 @@ static const Verb verbs[] = {
         { "reload", 1, 1, verb_reload, NULL,
           "Make batchd re-read batchd.conf and every job file. If anything is invalid nothing changes\n"
           "and every problem is reported.\n" },
+        { "enable", 2, VERB_ANY, verb_enable, "JOB...",
+          "Switch the schedule of each JOB on, whatever its file's enabled says, until \"batchctl revert\";\n"
+          "kept in batchd's database, so it survives reloads and restarts. Only the schedule: a job can\n"
+          "always be started by hand.\n" },
+        { "disable", 2, VERB_ANY, verb_disable, "JOB...",
+          "Switch the schedule of each JOB off, whatever its file's enabled says, until \"batchctl\n"
+          "revert\": its fires are recorded as not run (\"disabled\"). Kept in batchd's database, so it\n"
+          "survives reloads and restarts. The job can still be started by hand.\n" },
+        { "revert", 2, VERB_ANY, verb_revert, "JOB...",
+          "Drop what enable or disable said for each JOB: its file's enabled decides again.\n" },
         { "status", 1, VERB_ANY, verb_status, "[JOB...] [--limit N]",
           "Without JOB: a summary of every job and of the running executions. With JOB: its\n"
           "description, schedule and next run, what runs now with its progress, and the last\n"
@@ -156,6 +166,9 @@ static int help(void) {
                "  stop EXECUTION_ID              Stop a running execution\n"
                "  abandon EXECUTION_ID           Mark a stopped or failed execution abandoned\n"
                "  reload                         Reload batchd's configuration\n"
+               "  enable JOB...                  Switch the schedule of jobs on, until reverted\n"
+               "  disable JOB...                 Switch the schedule of jobs off, until reverted\n"
+               "  revert JOB...                  Let the job files say again whether schedules fire\n"
                "\n"
                "Query commands:\n"
                "  status [JOB...]                Show the status of jobs, or a summary of all\n"

@@ -19,6 +19,7 @@ static void job_info_done(JobInfo *j) {
         free(j->last_status);
         free(j->last_exit_code);
         free(j->path);
+        free(j->enabled_override);
         *j = (JobInfo) {};
 }
 
@@ -312,6 +313,22 @@ int bus_list_jobs(sd_bus *bus, JobInfo **ret, size_t *ret_n) {
         r = bus_read_job_infos(reply, ret, ret_n);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply of ListJobs: %m");
+
+        /* Whether each job's schedule is switched on: its Job object's properties, not in ListJobs' fixed
+         * signature. A job gone in a reload since ListJobs keeps the default. */
+        for (size_t i = 0; i < *ret_n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                JobInfo *j = *ret + i;
+                int b;
+
+                j->enabled = true;
+                if (sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, j->path, BATCH_JOB_INTERFACE, "Enabled", &e,
+                                                'b', &b) >= 0)
+                        j->enabled = b;
+                sd_bus_error_free(&e);
+                (void) sd_bus_get_property_string(bus, BATCH_BUS_NAME, j->path, BATCH_JOB_INTERFACE,
+                                                  "EnabledOverride", &e, &j->enabled_override);
+        }
         return 0;
 }
 
@@ -423,6 +440,12 @@ usec_t duration_of(usec_t start, usec_t end) {
         return start > 0 && end >= start ? end - start : 0;
 }
 
+const char *job_info_format_next(const JobInfo *j, char buf[static FORMAT_TIMESTAMP_MAX]) {
+        if (!isempty(j->schedule) && !j->enabled)
+                return "disabled";
+        return format_timestamp(buf, j->next_elapse);
+}
+
 json_object *job_info_to_json(const JobInfo *j) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
@@ -436,7 +459,9 @@ json_object *job_info_to_json(const JobInfo *j) {
             json_add_string_or_null(o, "last_status", j->last_status) < 0 ||
             json_add_string_or_null(o, "last_exit_code", j->last_exit_code) < 0 ||
             json_add_uint(o, "running_executions", j->running) < 0 ||
-            json_add_string(o, "object_path", j->path) < 0)
+            json_add_string(o, "object_path", j->path) < 0 ||
+            json_add_bool(o, "enabled", j->enabled) < 0 ||
+            json_add_string_or_null(o, "enabled_override", j->enabled_override) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

@@ -21,6 +21,8 @@ typedef struct JobInfo {
         char *last_exit_code;
         uint32_t running;
         char *path;
+        bool enabled;                   /* the Job's Enabled: whether its schedule fires */
+        char *enabled_override;         /* EnabledOverride: "enabled", "disabled" (batchctl enable/disable), "" */
 } JobInfo;
 
 /* An execution summary: (ttssssttto). current_step and progress come from the execution object's
@@ -60,6 +62,8 @@ typedef struct ParameterInfo {
 } ParameterInfo;
 
 void job_info_array_free(JobInfo *a, size_t n);
+/* The NEXT cell of a job: "disabled" for a schedule switched off, else its next elapse. */
+const char *job_info_format_next(const JobInfo *j, char buf[static FORMAT_TIMESTAMP_MAX]);
 void execution_info_done(ExecutionInfo *e);
 void execution_info_array_free(ExecutionInfo *a, size_t n);
 void step_info_array_free(StepInfo *a, size_t n);

@@ -405,7 +405,7 @@ static int job_last_execution(Manager *m, const char *name, JobExecution **ret) 
 }
 
 static uint64_t job_next_elapse(Manager *m, const JobConfig *j) {
-        return j->enabled ? scheduler_next_elapse(m, j->name) : 0;
+        return manager_job_enabled(m, j) ? scheduler_next_elapse(m, j->name) : 0;
 }
 
 static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -669,6 +669,38 @@ static int method_list_non_runs(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* batchctl enable/disable/revert JOB: state "enabled" or "disabled" switches the job's schedule on or off until
+ * reverted, "" reverts to the job file's `enabled` (job-enable.c). */
+static int method_set_job_enabled(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        const char *job, *state;
+        int enabled, k;
+
+        k = manager_authorize(m, msg, error);
+        if (k != 0)
+                return k;
+        k = sd_bus_message_read(msg, "ss", &job, &state);
+        if (k < 0)
+                return k;
+        if (streq(state, "enabled"))
+                enabled = 1;
+        else if (streq(state, "disabled"))
+                enabled = 0;
+        else if (isempty(state))
+                enabled = -1;
+        else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The state must be \"enabled\", \"disabled\" or \"\", not \"%s\".", state);
+        k = manager_set_job_enabled(m, job, enabled, error);
+        if (k < 0)
+                return k;
+        if (job_path(job, &path) >= 0)
+                (void) sd_bus_emit_properties_changed(sd_bus_message_get_bus(msg), path, BATCH_JOB_INTERFACE,
+                                                      "Enabled", "EnabledOverride", NULL);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int k;
@@ -754,6 +786,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", job, "u", limit),
                                 SD_BUS_RESULT("a(stss)", non_runs),
                                 method_list_non_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetJobEnabled",
+                                SD_BUS_ARGS("s", job, "s", state),
+                                SD_BUS_NO_RESULT,
+                                method_set_job_enabled, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,
@@ -939,7 +975,16 @@ static int property_job_config(sd_bus *bus, const char *path, const char *interf
                 return sd_bus_message_append(reply, "s", strempty(p));
         }
         if (streq(property, "Enabled"))
+                return sd_bus_message_append(reply, "b", (int) manager_job_enabled(userdata, j));
+        if (streq(property, "EnabledInFile"))
                 return sd_bus_message_append(reply, "b", (int) j->enabled);
+        if (streq(property, "EnabledOverride")) {
+                int enabled;
+
+                if (manager_job_enabled_override(userdata, j->name, &enabled) < 0)
+                        return sd_bus_message_append(reply, "s", "");
+                return sd_bus_message_append(reply, "s", enabled ? "enabled" : "disabled");
+        }
         return -EINVAL;
 }
 
@@ -984,7 +1029,11 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("RandomizedDelayUSec", "t", property_job_config, 0, 0),
         SD_BUS_PROPERTY("Overlap", "s", property_job_config, 0, 0),
         SD_BUS_PROPERTY("ScheduleParameter", "s", property_job_config, 0, 0),
-        SD_BUS_PROPERTY("Enabled", "b", property_job_config, 0, 0),
+        /* Enabled is the effective setting: EnabledOverride ("enabled", "disabled", or "" for none) if set by
+         * SetJobEnabled, else EnabledInFile; SetJobEnabled announces both. */
+        SD_BUS_PROPERTY("Enabled", "b", property_job_config, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("EnabledOverride", "s", property_job_config, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("EnabledInFile", "b", property_job_config, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),

@@ -160,6 +160,14 @@ int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
 void job_run_abort(JobRun *run, const char *reason);
 
+/* job-enable.c: "batchctl enable/disable/revert". Whether the job's schedule fires: the runtime switch in the
+ * database if there is one, else the job file's `enabled`. */
+bool manager_job_enabled(Manager *m, const JobConfig *j);
+/* -ENOENT: no switch, the file decides; else *ret 1 or 0. */
+int manager_job_enabled_override(Manager *m, const char *job, int *ret);
+/* enabled 1 or 0 sets the switch, -1 removes it. */
+int manager_set_job_enabled(Manager *m, const char *job, int enabled, sd_bus_error *error);
+
 /* manager-dbus.c */
 int manager_connect_bus(Manager *m);
 void manager_send_execution_started(Manager *m, const JobExecution *e);

@@ -58,6 +58,9 @@ typedef enum Sql {
         SQL_ADD_NONRUN,
         SQL_LIST_NONRUNS,
         SQL_LIST_NONRUNS_OF_JOB,
+        SQL_GET_JOB_ENABLED,
+        SQL_SET_JOB_ENABLED,
+        SQL_CLEAR_JOB_ENABLED,
         _SQL_MAX,
 } Sql;
 

@@ -190,6 +190,14 @@ static const struct {
         [SQL_LIST_NONRUNS_OF_JOB] = { .sqlite =
                 "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
                 "FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = ?1 ORDER BY NONRUN_ID DESC LIMIT ?2" },
+        /* batchctl enable/disable/revert (schedule-store.c, schema/008). */
+        [SQL_GET_JOB_ENABLED] = { .sqlite =
+                "SELECT ENABLED FROM BATCHD_JOB_ENABLED WHERE JOB_NAME = ?1" },
+        [SQL_SET_JOB_ENABLED] = { .sqlite =
+                "INSERT INTO BATCHD_JOB_ENABLED (JOB_NAME, ENABLED, CHANGED_TIME) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT (JOB_NAME) DO UPDATE SET ENABLED = ?2, CHANGED_TIME = ?3" },
+        [SQL_CLEAR_JOB_ENABLED] = { .sqlite =
+                "DELETE FROM BATCHD_JOB_ENABLED WHERE JOB_NAME = ?1" },
 };
 
 const char *repository_sql(Repository *r, Sql id) {

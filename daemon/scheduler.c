@@ -255,7 +255,7 @@ static void scheduler_fire(Manager *m, const JobConfig *job, usec_t scheduled, b
         if (m->state != MANAGER_RUNNING)
                 return;
         note_fire(m, job->name, scheduled);
-        if (!job->enabled) {
+        if (!manager_job_enabled(m, job)) {
                 record_nonrun(m, job->name, scheduled, NONRUN_DISABLED, NULL);
                 return;
         }

@@ -142,7 +142,7 @@ static void test_open_creates_schema(void **state) {
 
         /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH\\_%' ESCAPE '\\'"), 9);
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 3);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH\\_%\\_IDX' ESCAPE '\\'"), 5);
         mode = query_text(path, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");

@@ -35,12 +35,12 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions list-timers show cat logs calendar verify help step'
+        local verbs='start next restart stop abandon reload enable disable revert status list-jobs list-executions list-timers show cat logs calendar verify help step'
         local step_verbs='get put commit status exit-code'
         local job_properties='Name Description Schedule NextElapseUSec LastFireUSec Restartable Steps LastExecutionId LastStatus
                               RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
                               TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
-                              ScheduleParameter Enabled'
+                              ScheduleParameter Enabled EnabledOverride EnabledInFile'
         local execution_properties='Id InstanceId JobName Status ExitCode ExitMessage CreateTimestamp StartTimestamp
                                     EndTimestamp CurrentStep Progress'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
@@ -162,7 +162,7 @@ _batchctl() {
                         # The job; parameters after it are free text.
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
-                status|cat)
+                status|cat|enable|disable|revert)
                         COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
                 list-executions)
