@@ -21,6 +21,9 @@ int verb_enable(int argc, char *argv[], void *userdata);
 int verb_disable(int argc, char *argv[], void *userdata);
 int verb_revert(int argc, char *argv[], void *userdata);
 
+/* verb-purge.c */
+int verb_purge(int argc, char *argv[], void *userdata);
+
 /* verb-list.c */
 int verb_list_jobs(int argc, char *argv[], void *userdata);
 int verb_list_executions(int argc, char *argv[], void *userdata);

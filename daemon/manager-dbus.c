@@ -701,6 +701,43 @@ static int method_set_job_enabled(sd_bus_message *msg, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* batchctl purge: retention on demand (repository_purge()). A job batchd neither has configured nor has
+ * executions of is NoSuchJob, as with ListExecutions; one that left the configuration can still be purged. */
+static int method_purge(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        RepositoryPurgeResult res = {};
+        const char *job;
+        uint64_t older_than;
+        uint32_t keep;
+        int dry_run, k;
+
+        k = manager_authorize(m, msg, error);
+        if (k != 0)
+                return k;
+        k = sd_bus_message_read(msg, "stub", &job, &older_than, &keep, &dry_run);
+        if (k < 0)
+                return k;
+        if (!isempty(job) && !config_find_job(m->config->config, job)) {
+                _cleanup_(job_execution_freep) JobExecution *last = NULL;
+
+                k = job_last_execution(m, job, &last);
+                if (k < 0)
+                        return sd_bus_error_set_errnof(error, k, "Failed to look up job %s: %m", job);
+                if (!last)
+                        return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB, "No job configuration with the name "
+                                                 "[%s] was registered, and there are no executions of it", job);
+        }
+        k = repository_purge(m->repository, isempty(job) ? NULL : job, older_than, keep, dry_run,
+                             now_usec(CLOCK_REALTIME), &res, error);
+        if (k < 0)
+                return k;
+        if (!dry_run)
+                log_info("Purged %s%s: %" PRIu64 " execution(s), %" PRIu64 " job instance(s), %" PRIu64
+                         " non-run(s).", isempty(job) ? "every job" : "job ", strempty(job), res.executions,
+                         res.instances, res.non_runs);
+        return sd_bus_reply_method_return(msg, "ttt", res.executions, res.instances, res.non_runs);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int k;
@@ -786,6 +823,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", job, "u", limit),
                                 SD_BUS_RESULT("a(stss)", non_runs),
                                 method_list_non_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Purge",
+                                SD_BUS_ARGS("s", job, "t", older_than_usec, "u", keep, "b", dry_run),
+                                SD_BUS_RESULT("t", executions, "t", instances, "t", non_runs),
+                                method_purge, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetJobEnabled",
                                 SD_BUS_ARGS("s", job, "s", state),
                                 SD_BUS_NO_RESULT,

@@ -198,6 +198,14 @@ static const struct {
                 "ON CONFLICT (JOB_NAME) DO UPDATE SET ENABLED = ?2, CHANGED_TIME = ?3" },
         [SQL_CLEAR_JOB_ENABLED] = { .sqlite =
                 "DELETE FROM BATCHD_JOB_ENABLED WHERE JOB_NAME = ?1" },
+        /* batchctl purge (repository-purge.c): non-runs scheduled before ?1 (µs), or beyond the newest ?1 of
+         * their job; of job ?2, NULL for every job. */
+        [SQL_PURGE_NONRUNS_OLDER] = { .sqlite =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE SCHEDULED_USEC < ?1 AND (?2 IS NULL OR JOB_NAME = ?2)" },
+        [SQL_PURGE_NONRUNS_KEEP] = { .sqlite =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE NONRUN_ID IN (SELECT ID FROM (SELECT NONRUN_ID AS ID, "
+                "ROW_NUMBER() OVER (PARTITION BY JOB_NAME ORDER BY NONRUN_ID DESC) AS RN FROM BATCHD_JOB_NONRUN "
+                "WHERE (?2 IS NULL OR JOB_NAME = ?2)) RANKED WHERE RN > ?1)" },
 };
 
 const char *repository_sql(Repository *r, Sql id) {

@@ -18,8 +18,8 @@ from harness import (World, assert_eq, assert_in, jobs_file, main, param, requir
 from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, ctl_popen,  # noqa: E402
                            finish, one_line, wait_stdout)
 
-VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "enable", "disable", "revert", "status", "list-jobs",
-         "list-executions", "list-timers", "show", "cat", "logs", "calendar", "verify", "help", "step"]
+VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "enable", "disable", "revert", "purge", "status",
+         "list-jobs", "list-executions", "list-timers", "show", "cat", "logs", "calendar", "verify", "help", "step"]
 
 
 def world(name):
@@ -710,6 +710,11 @@ def test_bash_completion():
         assert_eq(complete("cat", "qu"), ["quick"], "job names for cat")
         assert_eq(complete("cat", "quick", "ga"), ["gate"], "cat takes several jobs")
         assert_eq(complete("dis"), ["disable"], "disable")
+        assert_eq(complete("pu"), ["purge"], "purge")
+        assert_eq(complete("purge", "qu"), ["quick"], "a job for purge")
+        assert_eq(sorted(complete("purge", "quick", "--")), sorted(complete("--") + ["--older-than", "--keep",
+                                                                                      "--dry-run"]), "purge's options")
+        assert_eq(complete("purge", "--older-than", "3"), ["30d"], "purge --older-than")
         assert_eq(complete("enable", "qu"), ["quick"], "job names for enable")
         assert_eq(complete("revert", "quick", "ga"), ["gate"], "revert takes several jobs")
         assert_eq(complete("show", "quick", "-p", "EnabledO"), ["EnabledOverride"], "show -p EnabledOverride")
@@ -801,6 +806,8 @@ def test_zsh_completion():
         assert_eq(complete("batchctl disable qu"), ["quick"], "job names for disable")
         assert_eq(complete("batchctl enable quick ga"), ["gate"], "enable takes several jobs")
         assert_eq(complete("batchctl rev"), ["revert"], "revert")
+        assert_eq(complete("batchctl purge --dr"), ["--dry-run"], "purge's options")
+        assert_eq(complete("batchctl purge qu"), ["quick"], "a job for purge")
         assert_eq(complete("batchctl show "), sorted([str(done), str(failed), str(eid)] + w.job_names()),
                   "execution ids and jobs for show")
         assert_eq(complete("batchctl stop "), [str(eid)], "only running executions for stop")
