@@ -202,6 +202,7 @@ static int print_job_status(sd_bus *bus, const JobInfo *j, const JobDetails *d, 
                 printf("      Running: no\n");
         for (size_t i = 0; i < n_running; i++) {
                 const ExecutionInfo *e = running + i;
+                char items[FORMAT_ITEMS_MAX];
 
                 printf("      Running: %sexecution %" PRIu64 "%s (instance %" PRIu64 ") since %s\n", ansi_blue(),
                        e->id, ansi_normal(), e->instance_id,
@@ -210,6 +211,8 @@ static int print_job_status(sd_bus *bus, const JobInfo *j, const JobDetails *d, 
                         printf("         Step: %s\n", e->current_step);
                 if (!isempty(e->progress))
                         printf("     Progress: %s\n", e->progress);
+                if (format_items_progress(items, e->items_done, e->items_total, e->items_per_second))
+                        printf("        Items: %s\n", items);
         }
 
         for (size_t i = 0; i < d->n_non_runs; i++)

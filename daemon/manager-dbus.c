@@ -1196,6 +1196,13 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
                                              live->step->step_name : "");
         if (streq(property, "Progress"))
                 return sd_bus_message_append(reply, "s", live ? strempty(live->progress) : "");
+        /* The running step's progress in items (docs/step-protocol.md, TOTAL): 0 without a running step. */
+        if (streq(property, "ItemsTotal"))
+                return sd_bus_message_append(reply, "t", live ? live->items_total : UINT64_C(0));
+        if (streq(property, "ItemsDone"))
+                return sd_bus_message_append(reply, "t", live ? job_run_items_done(live) : UINT64_C(0));
+        if (streq(property, "ItemsPerSecond"))
+                return sd_bus_message_append(reply, "d", live ? live->items_per_second : 0.0);
         return -ENOENT;
 }
 
@@ -1236,6 +1243,9 @@ static const sd_bus_vtable execution_vtable[] = {
         SD_BUS_PROPERTY("EndTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CurrentStep", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ItemsTotal", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ItemsDone", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ItemsPerSecond", "d", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Stop", NULL, NULL, method_execution_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Abandon", NULL, NULL, method_execution_abandon, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Restart",

@@ -45,6 +45,8 @@ typedef struct JobRun {
         StepExecution *step;               /* the step running now, if any */
         StepRunner *runner;
         char *progress;                    /* the step's last STATUS line */
+        uint64_t items_total;              /* the step's TOTAL, 0 if it declared none */
+        double items_per_second;           /* items read per second of the step, as of its last commit */
         char *custom_exit_code;            /* from EXIT_CODE, for the running step */
         char *custom_exit_description;
 
@@ -159,6 +161,8 @@ void job_run_start(JobRun *run);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
 void job_run_abort(JobRun *run, const char *reason);
+/* The running step's items done (read + read skips), 0 without one. */
+uint64_t job_run_items_done(const JobRun *run);
 
 /* job-enable.c: "batchctl enable/disable/revert". Whether the job's schedule fires: the runtime switch in the
  * database if there is one, else the job file's `enabled`. */

@@ -36,7 +36,7 @@ _batchctl() {
         fi
 
         local verbs='start next restart stop abandon reload enable disable revert purge status list-jobs list-executions list-timers show cat logs calendar verify help step'
-        local step_verbs='get put commit status exit-code'
+        local step_verbs='get put commit status total exit-code'
         local job_properties='Name Description Schedule NextElapseUSec LastFireUSec Restartable Steps LastExecutionId LastStatus
                               RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
                               TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
