@@ -28,21 +28,26 @@ import time
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def write_jobs(path, n_jobs, n_due, due_at):
+def write_jobs(jobs_dir, n_jobs, n_due, due_at, per_file=1000):
+    # Several files: one file is limited to job_file_size_max (1 MiB by default), about 6,000 of these jobs.
     user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    with open(path, "w") as f:
-        f.write("jobs = (\n")
-        for i in range(n_jobs):
-            if i < n_due:
-                sched = due_at.strftime("%Y-%m-%d %H:%M:%S")
-            else:
-                # Due once a year on a day away from now: armed, never firing during the benchmark.
-                sched = "*-%02d-%02d 03:%02d:00" % ((i % 11) + 1 if due_at.month == 12 else 12, (i % 28) + 1, i % 60)
-            f.write('  { name = "job%05d"; user = "%s"; schedule = "%s"; schedule_parameter = "at(datetime)";\n'
-                    '    steps = ( { name = "s"; exec = [ "/bin/true" ]; } ); }%s\n'
-                    % (i, user, sched, "," if i + 1 < n_jobs else ""))
-        f.write(");\n")
-    os.chmod(path, 0o644)
+    for first in range(0, n_jobs, per_file):
+        path = os.path.join(jobs_dir, "bench%05d.conf" % first)
+        last = min(n_jobs, first + per_file)
+        with open(path, "w") as f:
+            f.write("jobs = (\n")
+            for i in range(first, last):
+                if i < n_due:
+                    sched = due_at.strftime("%Y-%m-%d %H:%M:%S")
+                else:
+                    # Due once a year on a day away from now: armed, never firing during the benchmark.
+                    sched = "*-%02d-%02d 03:%02d:00" % ((i % 11) + 1 if due_at.month == 12 else 12, (i % 28) + 1,
+                                                        i % 60)
+                f.write('  { name = "job%05d"; user = "%s"; schedule = "%s"; schedule_parameter = "at(datetime)";\n'
+                        '    steps = ( { name = "s"; exec = [ "/bin/true" ]; } ); }%s\n'
+                        % (i, user, sched, "," if i + 1 < last else ""))
+            f.write(");\n")
+        os.chmod(path, 0o644)
 
 
 def proc_stats(pid):
@@ -67,7 +72,7 @@ def run(build, n_jobs, n_due, idle):
     os.chmod(os.path.join(tmp, "jobs"), 0o755)
     start_lead = 8 + n_jobs // 2000
     due_at = (datetime.datetime.now() + datetime.timedelta(seconds=start_lead + idle + 5)).replace(microsecond=0)
-    write_jobs(os.path.join(tmp, "jobs", "bench.conf"), n_jobs, n_due, due_at)
+    write_jobs(os.path.join(tmp, "jobs"), n_jobs, n_due, due_at)
     conf = os.path.join(tmp, "batchd.conf")
     with open(conf, "w") as f:
         f.write('database = "%s/batch.db";\njobs_dir = "%s/jobs";\n' % (tmp, tmp))

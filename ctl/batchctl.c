@@ -124,6 +124,10 @@ static const Verb verbs[] = {
           "its value (defaults included), without the file's comments; edits to the file since the last\n"
           "reload are not in it. The definition of a job whose file is not readable by everyone is shown\n"
           "only to those allowed to start jobs.\n" },
+        { "nodes", 1, 1, verb_nodes, NULL,
+          "List the nodes of the cluster batchd belongs to (docs/cluster.md): state, last heartbeat on the\n"
+          "database's clock, running executions, a hash of each node's job definitions, and whether\n"
+          "another active node defines one of its jobs differently (drift).\n" },
         { "logs", 2, 2, verb_logs,
           "EXECUTION_ID|JOB [-f] [-n N] [-p PRIORITY] [--since TIME] [--until TIME] [-o MODE] [-D DIR]",
           "Show batchd's journal entries of an execution together with the output of its steps, in the\n"
@@ -193,6 +197,7 @@ static int help(void) {
                "  show JOB                       Show the properties of a job\n"
                "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
                "  logs EXECUTION_ID|JOB          Show the journal of an execution or a job, with its steps\n"
+               "  nodes                          List the nodes of the cluster\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
                "  verify [FILE...]               Check the configuration without a running batchd\n"
                "  help [COMMAND]                 Show this help, or the help of a command\n"

@@ -37,6 +37,9 @@ int verb_show(int argc, char *argv[], void *userdata);
 /* verb-logs.c */
 int verb_logs(int argc, char *argv[], void *userdata);
 
+/* verb-nodes.c */
+int verb_nodes(int argc, char *argv[], void *userdata);
+
 /* verb-calendar.c */
 int verb_calendar(int argc, char *argv[], void *userdata);
 

@@ -16,6 +16,9 @@
 #define BATCH_ERROR_START_LIMIT_EXCEEDED            "org.batchd.Batch1.Error.StartLimitExceeded"
 #define BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE      "org.batchd.Batch1.Error.OptimisticLockingFailure"
 #define BATCH_ERROR_DATABASE                        "org.batchd.Batch1.Error.Database"
+/* Not Spring's: the PostgreSQL server cannot be reached or did not answer in time; batchd reconnects by itself
+ * (docs/reliability.md). */
+#define BATCH_ERROR_DATABASE_UNAVAILABLE            "org.batchd.Batch1.Error.DatabaseUnavailable"
 /* Not Spring's: another process held the database's write lock for longer than batchd waits (docs/reliability.md). */
 #define BATCH_ERROR_DATABASE_BUSY                   "org.batchd.Batch1.Error.DatabaseBusy"
 /* Not Spring's: the database file was deleted or replaced under the running batchd; launches are refused until it

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "db.h"
 
 /* Every message found while loading. Nothing is printed: the caller decides whether messages go to the
  * journal (startup) or back to a D-Bus caller (reload). */
@@ -428,9 +429,10 @@ static int parse_database(ParseState *st, const config_setting_t *s, void *data)
         r = setting_get_string(st, s, &v);
         if (r < 0)
                 return r;
-        if (v[0] != '/' && !streq(v, ":memory:"))
-                return parse_error(st, s, "'%s': '%s' is neither an absolute path nor \":memory:\"",
-                                   config_setting_name(s), v);
+        /* A PostgreSQL URI selects that backend (db.h); anything else is a SQLite file. */
+        if (v[0] != '/' && !streq(v, ":memory:") && !db_location_is_postgresql(v))
+                return parse_error(st, s, "'%s': '%s' is neither an absolute path, \":memory:\" nor a "
+                                   "postgresql:// URI", config_setting_name(s), v);
         return parse_string(st, s, data);
 }
 
@@ -524,6 +526,34 @@ static int parse_finite_duration(ParseState *st, const config_setting_t *s, void
                 return parse_error(st, s, "'%s': must be finite", config_setting_name(s));
         *u = v;
         return 0;
+}
+
+static int parse_node_timeout(ParseState *st, const config_setting_t *s, void *data) {
+        usec_t *u = data, v = 0;
+        int r;
+
+        r = setting_get_duration(st, s, &v);
+        if (r < 0)
+                return r;
+        /* The heartbeat runs every node_timeout / 7: below a second, a busy database or loop would be taken
+         * for a dead node. */
+        if (v == USEC_INFINITY || v < CONFIG_NODE_TIMEOUT_MIN)
+                return parse_error(st, s, "'%s': must be finite and at least 1s", config_setting_name(s));
+        *u = v;
+        return 0;
+}
+
+static int parse_node_name(ParseState *st, const config_setting_t *s, void *data) {
+        const char *v = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &v);
+        if (r < 0)
+                return r;
+        if (!config_job_name_is_valid(v))
+                return parse_error(st, s, "'%s': invalid node name '%s' (1 to %d characters of [A-Za-z0-9_.-], "
+                                   "not \".\" or \"..\")", config_setting_name(s), v, JOB_NAME_MAX);
+        return parse_string(st, s, data);
 }
 
 static int parse_job_name(ParseState *st, const config_setting_t *s, void *data) {
@@ -1659,6 +1689,9 @@ static const ConfigKey main_keys[] = {
         { "context_size_max",          parse_size,            offsetof(Config, context_size_max)          },
         { "timestamps",                parse_timestamps,      offsetof(Config, timestamps_utc)            },
         { "context_format",            parse_context_format,  offsetof(Config, context_format)            },
+        { "cluster",                   parse_bool,            offsetof(Config, cluster)                   },
+        { "node_name",                 parse_node_name,       offsetof(Config, node_name)                 },
+        { "node_timeout",              parse_node_timeout,    offsetof(Config, node_timeout_usec)         },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1730,6 +1763,7 @@ int config_new(const char *main_path, Config **ret) {
                 .job_file_size_max = CONFIG_FILE_SIZE_MAX_DEFAULT,
                 .context_size_max = CONFIG_CONTEXT_SIZE_MAX_DEFAULT,
                 .context_format = CONTEXT_FORMAT_JSON,
+                .node_timeout_usec = CONFIG_NODE_TIMEOUT_DEFAULT,
         };
         c->path = strdup(main_path ?: CONFIG_MAIN_PATH_DEFAULT);
         c->database = strdup(CONFIG_DATABASE_DEFAULT);
@@ -1749,6 +1783,7 @@ Config *config_free(Config *c) {
         free(c->database);
         free(c->jobs_dir);
         free(c->admin_group);
+        free(c->node_name);
         strv_free(c->warnings);
         job_list_free(c->jobs, c->n_jobs);
         return mfree(c);

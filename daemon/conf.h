@@ -29,6 +29,9 @@
 #define CONFIG_VALUE_SIZE_MAX (64U << 10)
 /* The total serialized size of one step's, or one job execution's, execution context (context_size_max). */
 #define CONFIG_CONTEXT_SIZE_MAX_DEFAULT (UINT64_C(16) << 20)
+/* How long a cluster node may go without a heartbeat before the others declare it dead (docs/cluster.md). */
+#define CONFIG_NODE_TIMEOUT_DEFAULT (15 * USEC_PER_SEC)
+#define CONFIG_NODE_TIMEOUT_MIN (1 * USEC_PER_SEC)
 
 /* Column size of BATCH_STEP_EXECUTION.STEP_NAME, as JOB_NAME_MAX (repository.h) is that of JOB_NAME. */
 #define STEP_NAME_MAX JOB_NAME_MAX
@@ -118,6 +121,9 @@ typedef struct Config {
         uint64_t context_size_max;       /* bytes */
         bool timestamps_utc;             /* "timestamps": times in the database are UTC, not local time */
         ContextFormat context_format;    /* how execution contexts are written; any is read */
+        bool cluster;                    /* cluster mode on a SQLite file too (always on with PostgreSQL) */
+        char *node_name;                 /* NULL: the host name */
+        usec_t node_timeout_usec;        /* finite, at least CONFIG_NODE_TIMEOUT_MIN */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

@@ -141,6 +141,13 @@ static const char *job_run_write_to_string(JobRunWrite w) {
 
 static int job_run_try_write(JobRun *run, sd_bus_error *error) {
         Manager *m = run->manager;
+        int k;
+
+        /* A cluster node without its lease writes nothing of what it ran: another node may already have failed
+         * the execution, and may restart it. */
+        k = manager_check_lease(m, error);
+        if (k < 0)
+                return k;
 
         switch (run->pending_write) {
         case JOB_RUN_WRITE_STEP_START:
@@ -259,7 +266,23 @@ static void job_run_attempt(JobRun *run) {
         run->retry_logged = false;
         if (run->retry_source)
                 (void) sd_event_source_set_enabled(run->retry_source, SD_EVENT_OFF);
+        if (k >= 0 && run->manager->batch_writes) {
+                /* Written into the open batch, not yet durable: nothing may follow before its commit. */
+                run->batched_write = what;
+                return;
+        }
         job_run_written(run, what, k);
+}
+
+/* The manager's batch committed (error 0) or was rolled back: what the run wrote into it is now on record, or it
+ * never was, as if its own write had failed. */
+void job_run_batch_done(JobRun *run, int error) {
+        JobRunWrite what = run->batched_write;
+
+        if (what == JOB_RUN_WRITE_NONE)
+                return;
+        run->batched_write = JOB_RUN_WRITE_NONE;
+        job_run_written(run, what, error);
 }
 
 static void job_run_write(JobRun *run, JobRunWrite what) {
@@ -293,6 +316,13 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         JobRun *run = userdata;
         int k;
 
+        /* Checked here, not only from a timer: after SIGSTOP/SIGCONT a step's queued commit may be read
+         * before the lease timer runs. */
+        k = manager_check_lease(run->manager, error);
+        if (k < 0)
+                return log_warning_errno(k, "Refusing the commit of step %s of execution %" PRIi64 ": %s",
+                                         run->step->step_name, run->execution->id, error->message);
+
         /* The runner built these for this commit and never changes them again: share, do not copy. */
         k = execution_context_share(step_context, &new_step);
         if (k < 0)
@@ -314,10 +344,12 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         if (k < 0) {
                 run->step->context = old_step;
                 run->execution->context = old_job;
-                /* Busy: the runner holds the step's reply and calls again from a timer (docs/reliability.md). */
-                return log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
+                /* Busy or unreachable: the runner holds the step's reply and calls again from a timer
+                 * (docs/reliability.md); it knows that as -EAGAIN. */
+                (void) log_full_errno(db_error_is_busy(k) ? LOG_DEBUG : LOG_WARNING, k,
                                       "Failed to commit step %s of execution %" PRIi64 ": %s",
                                       run->step->step_name, run->execution->id, error->message ?: strerror(-k));
+                return db_error_is_busy(k) ? -EAGAIN : k;
         }
 
         TAKE_PTR(new_step);
@@ -729,7 +761,9 @@ int job_run_stop(JobRun *run, const char *reason) {
 
         /* JobOperator.stop(): STOPPING until the step has wound down. */
         run->execution->status = BATCH_STATUS_STOPPING;
-        k = repository_update_execution(run->manager->repository, run->execution, &error);
+        k = manager_check_lease(run->manager, &error);
+        if (k >= 0)
+                k = repository_update_execution(run->manager->repository, run->execution, &error);
         if (k < 0)
                 log_warning_errno(k, "Failed to record STOPPING for execution %" PRIi64 ": %s", run->execution->id,
                                   error.message ?: strerror(-k));
@@ -757,4 +791,20 @@ void job_run_abort(JobRun *run, const char *reason) {
                 on_step_finished(NULL, &result, run);
         }
         job_run_give_up_write(run);
+}
+
+void job_run_fence(JobRun *run, const char *reason) {
+        if (run->free_source)
+                return;
+        /* SIGKILL to the step's process group; no callback follows, and nothing is written: the node lost its
+         * lease, so the execution may already be another node's to fail and restart. */
+        run->runner = step_runner_free(run->runner);
+        run->stop_requested = true;
+        run->pending_write = JOB_RUN_WRITE_NONE;
+        run->retry_source = sd_event_source_disable_unref(run->retry_source);
+        run->starting_last = step_execution_free(run->starting_last);
+        run->step = step_execution_free(run->step);
+        job_run_set_end(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, reason);
+        run->end_not_recorded = true;
+        job_run_ended(run);
 }

@@ -7,6 +7,7 @@
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "bus-names.h"
+#include "cluster.h"
 #include "db-retry.h"
 #include "job-format.h"
 #include "log.h"
@@ -669,6 +670,40 @@ static int method_list_non_runs(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The cluster's nodes as the database has them; empty when this batchd is not a cluster node. */
+static int method_list_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        NodeInfo *a = NULL;
+        uint32_t offset, limit;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "uu", &offset, &limit);
+        if (k < 0)
+                return k;
+        if (m->cluster) {
+                k = cluster_store_list_nodes(cluster_get_store(m->cluster), offset, limit, &a, &n);
+                if (k < 0)
+                        return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
+                                                 BATCH_ERROR_DATABASE, "Failed to read the cluster's nodes: %s",
+                                                 strerror(-k)), k;
+        }
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(sssttsb)");
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = sd_bus_message_append(reply, "(sssttsb)", a[i].name, strna(node_state_to_string(a[i].state)),
+                                          strempty(a[i].boot_id), a[i].heartbeat, a[i].n_running,
+                                          strempty(a[i].jobs_hash), a[i].drift);
+        node_info_array_free(a, n);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 /* batchctl enable/disable/revert JOB: state "enabled" or "disabled" switches the job's schedule on or off until
  * reverted, "" reverts to the job file's `enabled` (job-enable.c). */
 static int method_set_job_enabled(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -823,6 +858,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", job, "u", limit),
                                 SD_BUS_RESULT("a(stss)", non_runs),
                                 method_list_non_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListNodes",
+                                SD_BUS_ARGS("u", offset, "u", limit),
+                                SD_BUS_RESULT("a(sssttsb)", nodes),
+                                method_list_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Purge",
                                 SD_BUS_ARGS("s", job, "t", older_than_usec, "u", keep, "b", dry_run),
                                 SD_BUS_RESULT("t", executions, "t", instances, "t", non_runs),
@@ -952,16 +991,23 @@ static int property_job_last(sd_bus *bus, const char *path, const char *interfac
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         _cleanup_(job_execution_freep) JobExecution *last = NULL;
         const JobConfig *j = job_from_path(userdata, path, error);
+        const JobExecution *e;
+        Manager *m = userdata;
         int k;
 
         if (!j)
                 return -ENOENT;
-        k = job_last_execution(userdata, j->name, &last);
-        if (k < 0)
-                return k;
+        if (m->job_last_known && streq(m->job_last_known->job_name, j->name))
+                e = m->job_last_known;
+        else {
+                k = job_last_execution(m, j->name, &last);
+                if (k < 0)
+                        return k;
+                e = last;
+        }
         if (streq(property, "LastExecutionId"))
-                return sd_bus_message_append(reply, "t", last ? (uint64_t) last->id : 0);
-        return sd_bus_message_append(reply, "s", last ? batch_status_to_string(last->status) : "");
+                return sd_bus_message_append(reply, "t", e ? (uint64_t) e->id : 0);
+        return sd_bus_message_append(reply, "s", e ? batch_status_to_string(e->status) : "");
 }
 
 static int property_job_running(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -1196,6 +1242,20 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
                                              live->step->step_name : "");
         if (streq(property, "Progress"))
                 return sd_bus_message_append(reply, "s", live ? strempty(live->progress) : "");
+        if (streq(property, "Node")) {
+                Manager *m = userdata;
+                _cleanup_free_ char *node = NULL;
+
+                if (!m->cluster)
+                        return sd_bus_message_append(reply, "s", "");
+                if (run)
+                        return sd_bus_message_append(reply, "s", cluster_node_name(m->cluster));
+                k = cluster_store_get_owner(cluster_get_store(m->cluster), e->id, &node, NULL);
+                if (k < 0 && k != -ENOENT)
+                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to read the node of execution "
+                                                 "%" PRIi64 ": %s", e->id, strerror(-k)), k;
+                return sd_bus_message_append(reply, "s", strempty(node));
+        }
         /* The running step's progress in items (docs/step-protocol.md, TOTAL): 0 without a running step. */
         if (streq(property, "ItemsTotal"))
                 return sd_bus_message_append(reply, "t", live ? live->items_total : UINT64_C(0));
@@ -1243,6 +1303,7 @@ static const sd_bus_vtable execution_vtable[] = {
         SD_BUS_PROPERTY("EndTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CurrentStep", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Node", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("ItemsTotal", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ItemsDone", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ItemsPerSecond", "d", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -1259,9 +1320,10 @@ static const sd_bus_vtable execution_vtable[] = {
 
 /* The job's status properties after an execution of the job started, changed status or ended, and the counts of
  * running executions (the job's and the manager's). Only what changed is named: each of LastExecutionId and
- * LastStatus costs a query. A job that a reload removed while its execution ran has no
- * object any more. */
-static void send_job_status_changed(Manager *m, const char *job_name, bool last_id, bool last_status, bool running) {
+ * LastStatus costs a query, unless the caller knows the job's newest execution (known). A job that a reload
+ * removed while its execution ran has no object any more. */
+static void send_job_status_changed(Manager *m, const char *job_name, const JobExecution *known, bool last_id,
+                                    bool last_status, bool running) {
         _cleanup_free_ char *path = NULL;
         const char *names[4] = {};
         size_t n = 0;
@@ -1276,7 +1338,10 @@ static void send_job_status_changed(Manager *m, const char *job_name, bool last_
         if (running)
                 names[n++] = "RunningExecutions";
         if (config_find_job(m->config->config, job_name) && job_path(job_name, &path) >= 0) {
+                /* The lookup walks every instance of the job; a launch need not pay for it. */
+                m->job_last_known = known;
                 k = sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_JOB_INTERFACE, (char **) names);
+                m->job_last_known = NULL;
                 if (k < 0)
                         log_debug_errno(k, "Failed to emit PropertiesChanged for job %s: %m", job_name);
         }
@@ -1301,7 +1366,8 @@ void manager_send_execution_started(Manager *m, const JobExecution *e) {
         k = sd_bus_emit_object_added(m->bus, path);
         if (k < 0)
                 log_debug_errno(k, "Failed to emit InterfacesAdded for %s: %m", path);
-        send_job_status_changed(m, e->job_name, /* last_id= */ true, /* last_status= */ true, /* running= */ true);
+        /* Just created: its id is the newest of all, so it is the job's last execution. */
+        send_job_status_changed(m, e->job_name, e, /* last_id= */ true, /* last_status= */ true, /* running= */ true);
 }
 
 void manager_send_execution_finished(Manager *m, const JobExecution *e) {
@@ -1318,7 +1384,8 @@ void manager_send_execution_finished(Manager *m, const JobExecution *e) {
         if (k < 0)
                 log_debug_errno(k, "Failed to emit ExecutionFinished: %m");
         /* The counts change when the run is gone: manager_send_execution_removed(). */
-        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
+        send_job_status_changed(m, e->job_name, NULL, /* last_id= */ false,
+                                /* last_status= */ true, /* running= */ false);
 }
 
 /* The execution's run is gone, and with it the object from GetManagedObjects (execution_node_enumerator() lists
@@ -1335,7 +1402,8 @@ void manager_send_execution_removed(Manager *m, const JobExecution *e) {
                 log_debug_errno(k, "Failed to emit InterfacesRemoved for %s: %m", path);
         /* RunningExecutions counts the runs that have not ended yet (manager_count_running()): the run that ended
          * counted until now. */
-        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ false, /* running= */ true);
+        send_job_status_changed(m, e->job_name, NULL, /* last_id= */ false,
+                                /* last_status= */ false, /* running= */ true);
 }
 
 /* An execution that is not running was abandoned: its object (reachable by path, though not listed) and its job
@@ -1348,7 +1416,8 @@ void manager_send_execution_abandoned(Manager *m, int64_t id) {
                 return;
         (void) sd_bus_emit_properties_changed(m->bus, path, BATCH_EXECUTION_INTERFACE, "Status", "ExitCode",
                                               "ExitMessage", "EndTimestamp", NULL);
-        send_job_status_changed(m, e->job_name, /* last_id= */ false, /* last_status= */ true, /* running= */ false);
+        send_job_status_changed(m, e->job_name, NULL, /* last_id= */ false,
+                                /* last_status= */ true, /* running= */ false);
 }
 
 static bool job_steps_equal(const JobConfig *a, const JobConfig *b) {
@@ -1431,7 +1500,7 @@ void manager_send_execution_changed(Manager *m, const JobRun *run, const char *p
         (void) sd_bus_emit_properties_changed_strv(m->bus, path, BATCH_EXECUTION_INTERFACE, (char **) names);
         for (size_t i = 0; i < n; i++)
                 if (streq(names[i], "Status"))
-                        send_job_status_changed(m, run->execution->job_name, /* last_id= */ false,
+                        send_job_status_changed(m, run->execution->job_name, NULL, /* last_id= */ false,
                                                 /* last_status= */ true, /* running= */ false);
 }
 

@@ -64,6 +64,7 @@ typedef struct JobRun {
         usec_t retry_delay;
         bool retry_logged;
         bool end_not_recorded;             /* the end could not be written: said so when it is logged */
+        JobRunWrite batched_write;         /* written in the manager's open batch; acted on once it committed */
 } JobRun;
 
 typedef enum ManagerState {
@@ -88,6 +89,7 @@ struct Manager {
         ConfigLoadOptions load_options;
         ConfigRef *config;
         Repository *repository;
+        struct Cluster *cluster;           /* NULL unless a cluster node (cluster.h) */
 
         JobRun **runs;
         size_t n_runs;
@@ -111,10 +113,16 @@ struct Manager {
         /* Set while the scheduler's batch transaction is open: launches are recorded but their runs start
          * (and are announced) only once it committed (scheduler.c). */
         bool defer_starts;
+        /* Set while the scheduler's second batch (the steps' starts) is open: a run's write joins it, and what
+         * follows the write (the step's process, announcements) waits for its commit (job_run_batch_done()). */
+        bool batch_writes;
         /* Launches and scheduled fires waiting for the database's write lock (manager-dbus.c, scheduler.c). */
         struct PendingCall *pending_calls;
         sd_event_source *fire_retry_source;
         usec_t fire_retry_delay;
+        /* Set only while a job's PropertiesChanged is built: the execution known to be the job's newest, so
+         * LastExecutionId and LastStatus need no query (manager-dbus.c). */
+        const JobExecution *job_last_known;
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);
@@ -150,6 +158,12 @@ int manager_reopen_database(Manager *m, sd_bus_error *error);
 /* "" while the database is usable, else why launches are refused (Manager.DatabaseError). */
 const char *manager_database_error(Manager *m);
 unsigned manager_count_running(Manager *m, const char *job_name);
+/* Running executions of the job (NULL: of all jobs) as the scheduler counts them: on this node, or across the
+ * cluster from the database when this node is part of one. */
+unsigned manager_count_running_everywhere(Manager *m, const char *job_name);
+/* 0 when this node may launch and write records of what it runs; -ESTALE with an error when it is a cluster
+ * node that lost its lease (cluster_lease_valid()). */
+int manager_check_lease(Manager *m, sd_bus_error *error);
 void manager_update_status(Manager *m);
 
 /* job-run.c */
@@ -158,9 +172,13 @@ JobRun *job_run_free(JobRun *run);
 DEFINE_TRIVIAL_CLEANUP_FUNC(JobRun *, job_run_free);
 /* Runs the steps. The execution must already be STARTED in the database, committed. */
 void job_run_start(JobRun *run);
+/* The batch the run's last write joined (Manager.batch_writes) committed (0) or failed (a negative errno). */
+void job_run_batch_done(JobRun *run, int error);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
 void job_run_abort(JobRun *run, const char *reason);
+/* The cluster lease is gone: the step is SIGKILLed and nothing more of the run is written. */
+void job_run_fence(JobRun *run, const char *reason);
 /* The running step's items done (read + read skips), 0 without one. */
 uint64_t job_run_items_done(const JobRun *run);
 

@@ -18,6 +18,7 @@
  * the small statements a launch is made of. */
 typedef enum Sql {
         SQL_FIND_INSTANCE,
+        SQL_LOCK_INSTANCE,
         SQL_INSERT_INSTANCE,
         SQL_GET_INSTANCE,
         SQL_INSTANCE_STATUSES,
@@ -38,6 +39,9 @@ typedef enum Sql {
         SQL_UPDATE_STEP_CONTEXT,
         SQL_UPDATE_STEP,
         SQL_STEP_VERSION,
+        SQL_STEP_STATE,
+        SQL_EXECUTION_STATE,
+        SQL_FIND_STARTED_STEP,
         SQL_GET_STEPS,
         SQL_LAST_STEP,
         SQL_STEP_COUNT,
@@ -72,11 +76,15 @@ typedef enum Sql {
  * use that index: it only matches its own expression. */
 #define RUNNING(alias) "(" alias ".STATUS = 'STARTING' OR " alias ".STATUS = 'STARTED' OR " alias ".STATUS = 'STOPPING')"
 
-/* The connection's schema queries (SQLite only, repository_migrate()), prepared once like the others. */
+/* The connection's schema queries (repository_migrate()), prepared once like the others. */
 typedef enum SchemaSql {
+        /* SQLite */
         SCHEMA_SQL_USER_VERSION,
         SCHEMA_SQL_FOREIGN_TABLES,
         SCHEMA_SQL_SPRING_TABLES,
+        /* PostgreSQL */
+        SCHEMA_SQL_PG_TABLES,
+        SCHEMA_SQL_PG_VERSION,
         _SCHEMA_SQL_MAX,
 } SchemaSql;
 
@@ -100,6 +108,11 @@ struct Repository {
         void *replaced_userdata;
 
         ContextFormat context_format;    /* how contexts are written; reading takes any */
+
+        /* COMMITs whose outcome is unknown: the connection to the server broke while one was under way
+         * (-ECONNRESET, -ETIMEDOUT), so it may or may not have been applied. From the first one on, a retried
+         * write checks whether its earlier attempt went through before it writes again (never applied twice). */
+        unsigned unknown_commits;
 };
 
 /* The statement's text in the connection's dialect. */

@@ -10,7 +10,12 @@
 #include "repository-internal.h"
 #include "schema.h"
 
-/* ---- open, schema and migrations (SQLite) ---- */
+/* ---- open, schema and migrations ---- */
+
+/* PostgreSQL: the key of the transaction-level advisory lock every migration runs under, so that nodes starting
+ * at once against one database migrate it once (the others wait, then find it done). Any constant will do as
+ * long as it stays the same; this is "batchd" in ASCII. */
+#define PG_MIGRATION_LOCK_KEY INT64_C(0x62617463686400)
 
 static const char *const schema_sql[_SCHEMA_SQL_MAX] = {
         [SCHEMA_SQL_USER_VERSION] = "PRAGMA user_version",
@@ -20,13 +25,21 @@ static const char *const schema_sql[_SCHEMA_SQL_MAX] = {
                 "AND name NOT LIKE 'BATCHD\\_%' ESCAPE '\\'",
         [SCHEMA_SQL_SPRING_TABLES] =
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'BATCH_JOB_INSTANCE'",
+        /* Our version table, and Spring's instance table, in the schema the connection works in (unquoted
+         * identifiers are folded to lower case by PostgreSQL). Other schemas on the search path do not count:
+         * a database may hold several repositories, one per schema. */
+        [SCHEMA_SQL_PG_TABLES] =
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema()"
+                " AND table_name = 'batchd_schema_version'),"
+                " EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema()"
+                " AND table_name = 'batch_job_instance')",
+        [SCHEMA_SQL_PG_VERSION] =
+                "SELECT COALESCE(MAX(VERSION), 0) FROM BATCHD_SCHEMA_VERSION",
 };
 
 static int schema_query_int(Repository *r, SchemaSql id, int64_t *ret, sd_bus_error *error) {
         DbStatement *s;
         int k;
-
-        assert(db_backend(r->db) == DB_BACKEND_SQLITE);
 
         if (!r->schema_stmts[id]) {
                 k = db_prepare(r->db, schema_sql[id], &r->schema_stmts[id]);
@@ -101,12 +114,160 @@ static int repository_migrate_sqlite(Repository *r, sd_bus_error *error) {
         return 0;
 }
 
-static int repository_migrate(Repository *r, sd_bus_error *error) {
-        if (db_backend(r->db) == DB_BACKEND_SQLITE)
-                return repository_migrate_sqlite(r, error);
+/* The schema version of a PostgreSQL repository: the row of BATCHD_SCHEMA_VERSION; without that table, 1 if
+ * Spring Batch's tables are there (a database Spring Batch's initializer created: migration 001 is exactly its
+ * schema-postgresql.sql), else 0. */
+static int pg_schema_version(Repository *r, int64_t *ret, sd_bus_error *error) {
+        DbStatement *s;
+        bool ours = false, spring = false;
+        int k;
+
+        if (!r->schema_stmts[SCHEMA_SQL_PG_TABLES]) {
+                k = db_prepare(r->db, schema_sql[SCHEMA_SQL_PG_TABLES], &r->schema_stmts[SCHEMA_SQL_PG_TABLES]);
+                if (k < 0)
+                        return repository_error(r, k, error, "read the database");
+        }
+        s = r->schema_stmts[SCHEMA_SQL_PG_TABLES];
+        k = db_step(s);
+        if (k == DB_ROW) {
+                /* booleans come as "t" / "f" */
+                ours = streq_ptr_safe(db_column_text(s, 0), "t");
+                spring = streq_ptr_safe(db_column_text(s, 1), "t");
+        }
+        db_reset(s);
+        if (k < 0)
+                return repository_error(r, k, error, "read the database");
+        if (k != DB_ROW)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to read the tables of %s.",
+                                         db_location(r->db)), -EIO;
+
+        if (ours)
+                return schema_query_int(r, SCHEMA_SQL_PG_VERSION, ret, error);
+        *ret = spring ? 1 : 0;
+        return 0;
+}
+
+static int pg_refuse_newer(Repository *r, int64_t version, sd_bus_error *error) {
+        if (version <= (int64_t) schema_migrations_postgresql_count)
+                return 0;
         return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
-                                 "Database %s is PostgreSQL, which the job repository does not support yet.",
-                                 db_location(r->db)), -EPROTONOSUPPORT;
+                                 "Database %s has schema version %" PRIi64 ", newer than the %zu this batchd "
+                                 "knows; refusing to touch it.", db_location(r->db), version,
+                                 schema_migrations_postgresql_count),
+               -EPROTONOSUPPORT;
+}
+
+/* One migration step in one transaction, under the advisory lock: reads the version again under the lock (another
+ * node may have migrated meanwhile) and applies the next migration, if any. *ret_done is true when the schema is
+ * current. */
+static int pg_migrate_step(Repository *r, bool *ret_done, sd_bus_error *error) {
+        _cleanup_free_ char *sql = NULL;
+        int64_t version;
+        int k;
+
+        k = db_begin(r->db);
+        if (k < 0)
+                return repository_error(r, k, error, "begin a transaction");
+
+        /* SET LOCAL: the notices of IF NOT EXISTS are noise in batchd's log, for this transaction only. */
+        if (asprintf(&sql, "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(%" PRIi64 ")",
+                     PG_MIGRATION_LOCK_KEY) < 0) {
+                k = -ENOMEM;
+                goto fail;
+        }
+        k = db_exec(r->db, sql);
+        if (k < 0) {
+                k = repository_error(r, k, error, "lock the database schema");
+                goto fail;
+        }
+        sql = mfree(sql);
+
+        k = pg_schema_version(r, &version, error);
+        if (k < 0)
+                goto fail;
+        k = pg_refuse_newer(r, version, error);
+        if (k < 0)
+                goto fail;
+        if (version == (int64_t) schema_migrations_postgresql_count) {
+                k = db_commit(r->db);
+                if (k < 0)
+                        return repository_error(r, k, error, "commit");
+                *ret_done = true;
+                return 0;
+        }
+
+        log_info("Upgrading the schema of %s from version %" PRIi64 " to %" PRIi64 ".", db_location(r->db), version,
+                 version + 1);
+        /* The version table goes in with the first migration we apply, also over a schema Spring Batch created. */
+        if (asprintf(&sql,
+                     "CREATE TABLE IF NOT EXISTS BATCHD_SCHEMA_VERSION (VERSION INTEGER NOT NULL);\n"
+                     "%s;\n"
+                     "DELETE FROM BATCHD_SCHEMA_VERSION;\n"
+                     "INSERT INTO BATCHD_SCHEMA_VERSION (VERSION) VALUES (%" PRIi64 ");",
+                     schema_migrations_postgresql[version], version + 1) < 0) {
+                k = -ENOMEM;
+                goto fail;
+        }
+        k = db_exec(r->db, sql);
+        if (k < 0) {
+                k = repository_error(r, k, error, "upgrade the database schema");
+                goto fail;
+        }
+        k = db_commit(r->db);
+        if (k < 0)
+                return repository_error(r, k, error, "commit the upgraded database schema");
+        *ret_done = false;
+        return 0;
+
+fail:
+        if (db_in_transaction(r->db))
+                (void) db_rollback(r->db);
+        return k;
+}
+
+/* Brings a PostgreSQL database to the schema this batchd knows (schema/postgresql/, BATCHD_SCHEMA_VERSION).
+ * Unlike a SQLite file, a PostgreSQL database often holds the application's own tables too: those are left
+ * alone, not refused. */
+static int repository_migrate_postgresql(Repository *r, sd_bus_error *error) {
+        int64_t version;
+        int k;
+
+        /* Without the lock first: a current schema, the common case, costs one query and no waiting. */
+        k = pg_schema_version(r, &version, error);
+        if (k < 0)
+                return k;
+        k = pg_refuse_newer(r, version, error);
+        if (k < 0)
+                return k;
+        if (version == (int64_t) schema_migrations_postgresql_count)
+                return 0;
+        if (r->read_only)
+                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
+                                         "Database %s has schema version %" PRIi64 " but %zu is needed; start batchd "
+                                         "once to upgrade it.", db_location(r->db), version,
+                                         schema_migrations_postgresql_count),
+                       -EPROTONOSUPPORT;
+
+        /* A node that waited for another's migration longer than the lock timeout tries again: the other one
+         * finishes in well under a second, so a few tries are plenty. */
+        for (unsigned busy = 0;;) {
+                bool done = false;
+
+                sd_bus_error_free(error);
+                k = pg_migrate_step(r, &done, error);
+                if (k == -EAGAIN && ++busy < 10)
+                        continue;
+                if (k < 0)
+                        return k;
+                if (done)
+                        return 0;
+        }
+}
+
+static int repository_migrate(Repository *r, sd_bus_error *error) {
+        if (db_backend(r->db) == DB_BACKEND_POSTGRESQL)
+                return repository_migrate_postgresql(r, error);
+        return repository_migrate_sqlite(r, error);
 }
 
 int repository_open(const char *path, RepositoryOpenFlags flags, Repository **ret, sd_bus_error *error) {
@@ -191,9 +352,10 @@ int repository_schema_version(Repository *r) {
 
         assert(r);
 
-        if (db_backend(r->db) != DB_BACKEND_SQLITE)
-                return -EOPNOTSUPP;
-        k = schema_query_int(r, SCHEMA_SQL_USER_VERSION, &v, NULL);
+        if (db_backend(r->db) == DB_BACKEND_POSTGRESQL)
+                k = pg_schema_version(r, &v, NULL);
+        else
+                k = schema_query_int(r, SCHEMA_SQL_USER_VERSION, &v, NULL);
         return k < 0 ? k : (int) v;
 }
 
@@ -234,6 +396,11 @@ void repository_set_replaced_callback(Repository *r, void (*callback)(Repository
 }
 
 /* ---- connection settings ---- */
+
+void repository_set_response_deadline(Repository *r, unsigned msec) {
+        assert(r);
+        db_set_response_deadline(r->db, msec);
+}
 
 void repository_set_busy_timeout(Repository *r, unsigned msec) {
         assert(r);

@@ -5,6 +5,7 @@
 #include <limits.h>
 
 #include "batch-error.h"
+#include "db-retry.h"
 #include "log.h"
 #include "repository-internal.h"
 
@@ -18,6 +19,13 @@ int repository_error(Repository *r, int error_code, sd_bus_error *error, const c
 
         if (error_code == -ENOMEM)
                 return -ENOMEM;
+        if (db_error_is_unavailable(error_code)) {
+                (void) sd_bus_error_setf(error, BATCH_ERROR_DATABASE_UNAVAILABLE,
+                                         "The job repository %s is unavailable (failed to %s): %s; batchd "
+                                         "reconnects by itself.", r && r->db ? db_location(r->db) : "database",
+                                         what, r && r->db ? db_errmsg(r->db) : strerror(-error_code));
+                return error_code;
+        }
         (void) sd_bus_error_setf(error, error_code == -EAGAIN ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
                                  "Failed to %s in %s: %s", what,
                                  r && r->db ? db_location(r->db) : "database",
@@ -111,8 +119,14 @@ int repository_commit(Repository *r, sd_bus_error *error) {
                 return 0;
         }
         k = db_commit(r->db);
-        if (k < 0)
+        if (k < 0) {
+                if (db_error_is_unavailable(k)) {
+                        r->unknown_commits++;
+                        log_notice("A COMMIT to %s may or may not have been applied (%s); retried writes check "
+                                   "first.", db_location(r->db), strerror(-k));
+                }
                 return repository_error(r, k, error, "commit");
+        }
         r->tx_depth = 0;
         return 0;
 }
@@ -635,15 +649,77 @@ static int check_existing_instance(Repository *r, int64_t instance_id, int64_t i
         return 0;
 }
 
+/* The instance of (job_name, key), locked until the transaction ends (SQL_LOCK_INSTANCE); *ret_id 0 if there is
+ * none. */
+static int lock_instance(Repository *r, const char *job_name, const char *key, int64_t *ret_id, int64_t *ret_version,
+                         sd_bus_error *error) {
+        _cleanup_db_reset_ DbStatement *find = NULL;
+        int rc;
+
+        PREPARE(r, SQL_LOCK_INSTANCE, find, error);
+        bind_text(find, 1, job_name);
+        bind_text(find, 2, key);
+        rc = db_step(find);
+        if (rc == DB_ROW) {
+                *ret_id = db_column_int64(find, 0);
+                *ret_version = db_column_int64(find, 1);
+                return 0;
+        }
+        if (rc != DB_DONE)
+                return repository_error(r, rc, error, "look up the job instance");
+        *ret_id = 0;
+        *ret_version = 0;
+        return 0;
+}
+
+/* Creates the instance. On PostgreSQL a concurrent launcher may have inserted the same (JOB_NAME, JOB_KEY) since
+ * lock_instance() found none: the insert then waits for that transaction and fails on JOB_INST_UN, which aborts
+ * the whole transaction unless it ran inside a savepoint (a nested level). -EEXIST then means "it exists now",
+ * with this transaction intact. */
+static int insert_instance(Repository *r, const char *job_name, const char *key, int64_t *ret_id,
+                           sd_bus_error *error) {
+        _cleanup_transaction_ Repository *tx = NULL;
+        _cleanup_db_reset_ DbStatement *ins = NULL;
+        bool savepoint = db_backend(r->db) == DB_BACKEND_POSTGRESQL;
+        int64_t id;
+        int k;
+
+        k = repository_next_id(r, "BATCH_JOB_SEQ", &id, error);
+        if (k < 0)
+                return k;
+        if (savepoint) {
+                k = repository_begin(r, error);
+                if (k < 0)
+                        return k;
+                tx = r;
+        }
+        PREPARE(r, SQL_INSERT_INSTANCE, ins, error);
+        db_bind_int64(ins, 1, id);
+        bind_text(ins, 2, job_name);
+        bind_text(ins, 3, key);
+        k = step_done(r, ins, error, "create the job instance");
+        if (k < 0)
+                return k;       /* the guard rolls back to the savepoint */
+        if (savepoint) {
+                k = repository_commit(r, error);
+                if (k < 0)
+                        return k;
+                tx = NULL;
+        }
+        *ret_id = id;
+        return 0;
+}
+
 int repository_create_execution(Repository *r, const char *job_name, const JobParameters *params, LaunchFlags flags,
                                 JobExecution **ret, sd_bus_error *error) {
         _cleanup_transaction_ Repository *tx = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL;
-        _cleanup_db_reset_ DbStatement *find = NULL, *ins = NULL, *exec = NULL;
+        _cleanup_db_reset_ DbStatement *exec = NULL;
         int64_t instance_id = 0, instance_version = 0, last = 0;
+        bool existed;
         char key[33];
         usec_t now;
-        int k, rc;
+        int k;
 
         assert(r);
         assert(params);
@@ -671,36 +747,38 @@ int repository_create_execution(Repository *r, const char *job_name, const JobPa
         if (k < 0)
                 return k;
 
-        /* IMMEDIATE takes the write lock before reading, so two launchers of one instance serialize here and
-         * the second one sees the first one's running execution. */
+        /* SQLite: IMMEDIATE takes the write lock before reading, so two launchers of one instance serialize here
+         * and the second one sees the first one's running execution. PostgreSQL: the instance's row lock does
+         * that (lock_instance()), and JOB_INST_UN decides between launchers that both found no instance. */
         k = repository_begin(r, error);
         if (k < 0)
                 return k;
         tx = r;
 
-        PREPARE(r, SQL_FIND_INSTANCE, find, error);
-        bind_text(find, 1, job_name);
-        bind_text(find, 2, key);
-        rc = db_step(find);
-        if (rc == DB_ROW) {
-                instance_id = db_column_int64(find, 0);
-                instance_version = db_column_int64(find, 1);
-        } else if (rc != DB_DONE)
-                return repository_error(r, rc, error, "look up the job instance");
-
-        if (instance_id > 0) {
+        k = lock_instance(r, job_name, key, &instance_id, &instance_version, error);
+        if (k < 0)
+                return k;
+        existed = instance_id > 0;
+        if (!existed) {
+                k = insert_instance(r, job_name, key, &instance_id, error);
+                if (k == -EEXIST) {
+                        /* A concurrent launcher created it first and has committed: continue as for an instance
+                         * that existed, which sees its execution (JobExecutionAlreadyRunning). */
+                        sd_bus_error_free(error);
+                        k = lock_instance(r, job_name, key, &instance_id, &instance_version, error);
+                        if (k < 0)
+                                return k;
+                        if (instance_id == 0)
+                                return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
+                                                         "Failed to create the job instance in %s: another launcher "
+                                                         "created it and it went away again.", db_location(r->db)),
+                                       -EIO;
+                        existed = true;
+                } else if (k < 0)
+                        return k;
+        }
+        if (existed) {
                 k = check_existing_instance(r, instance_id, instance_version, job_name, params, flags, &last, error);
-                if (k < 0)
-                        return k;
-        } else {
-                k = repository_next_id(r, "BATCH_JOB_SEQ", &instance_id, error);
-                if (k < 0)
-                        return k;
-                PREPARE(r, SQL_INSERT_INSTANCE, ins, error);
-                db_bind_int64(ins, 1, instance_id);
-                bind_text(ins, 2, job_name);
-                bind_text(ins, 3, key);
-                k = step_done(r, ins, error, "create the job instance");
                 if (k < 0)
                         return k;
         }
@@ -795,6 +873,52 @@ static char *utf8_truncate(const char *s, size_t max, char buf[]) {
         return buf;
 }
 
+/* A write found its record's VERSION moved on. After a COMMIT whose outcome was unknown (r->unknown_commits), that
+ * may be this very write, applied by the earlier attempt: it was, when the record holds the next version and
+ * what the write puts there (the status; for a step also its commit count and whether it ended). Nobody else
+ * writes that combination: another node that fails an execution or a Stop changes the status, and a step's
+ * commit count only ever grows by its own commits. Returns 1 when applied (and clears *error), 0 when not. */
+static int step_write_was_applied(Repository *r, const StepExecution *x, sd_bus_error *error) {
+        _cleanup_db_reset_ DbStatement *s = NULL;
+        int rc;
+
+        if (r->unknown_commits == 0)
+                return 0;
+        PREPARE(r, SQL_STEP_STATE, s, error);
+        db_bind_int64(s, 1, x->id);
+        rc = db_step(s);
+        if (rc < 0)
+                return repository_error(r, rc, error, "check the step execution");
+        if (rc != DB_ROW || db_column_int64(s, 0) != x->version + 1 ||
+            !streq(strempty(db_column_text(s, 1)), batch_status_to_string(x->status)) ||
+            db_column_int64(s, 2) != x->commit_count || (db_column_int64(s, 3) != 0) != (x->end_time != 0))
+                return 0;
+        log_notice("Step execution %" PRIi64 ": the earlier attempt of this write was applied; not writing it twice.",
+                   x->id);
+        sd_bus_error_free(error);
+        return 1;
+}
+
+static int execution_write_was_applied(Repository *r, const JobExecution *e, sd_bus_error *error) {
+        _cleanup_db_reset_ DbStatement *s = NULL;
+        int rc;
+
+        if (r->unknown_commits == 0)
+                return 0;
+        PREPARE(r, SQL_EXECUTION_STATE, s, error);
+        db_bind_int64(s, 1, e->id);
+        rc = db_step(s);
+        if (rc < 0)
+                return repository_error(r, rc, error, "check the job execution");
+        if (rc != DB_ROW || db_column_int64(s, 0) != e->version + 1 ||
+            !streq(strempty(db_column_text(s, 1)), batch_status_to_string(e->status)))
+                return 0;
+        log_notice("Job execution %" PRIi64 ": the earlier attempt of this write was applied; not writing it twice.",
+                   e->id);
+        sd_bus_error_free(error);
+        return 1;
+}
+
 static int version_conflict(Repository *r, Sql version_sql, const char *what, const char *missing_error,
                             int64_t id, int64_t version, sd_bus_error *error) {
         _cleanup_db_reset_ DbStatement *s = NULL;
@@ -854,6 +978,8 @@ int repository_update_execution(Repository *r, JobExecution *e, sd_bus_error *er
                         return k;
         }
         k = execution_write(r, e, now, error);
+        if (k == -ESTALE && r->tx_depth == 0)
+                k = execution_write_was_applied(r, e, error) > 0 ? 0 : k;
         if (k < 0)
                 return k;
         e->version++;
@@ -1107,6 +1233,28 @@ int repository_start_step_execution(Repository *r, const JobExecution *e, const 
         assert(e);
         assert(ret);
 
+        if (r->unknown_commits > 0) {
+                /* The earlier attempt of this start may have been applied: one step of an execution runs at a
+                 * time, so a STARTED one of this name is that attempt's, not a second copy to make. */
+                _cleanup_db_reset_ DbStatement *f = NULL;
+
+                PREPARE(r, SQL_FIND_STARTED_STEP, f, error);
+                db_bind_int64(f, 1, e->id);
+                bind_text(f, 2, step_name);
+                k = db_step(f);
+                if (k < 0)
+                        return repository_error(r, k, error, "look for the step execution");
+                if (k == DB_ROW) {
+                        k = step_from_row(r, f, &x);
+                        if (k < 0)
+                                return k;
+                        log_notice("Step execution %" PRIi64 ": the earlier attempt of its start was applied; "
+                                   "not starting it twice.", x->id);
+                        *ret = TAKE_PTR(x);
+                        return 0;
+                }
+        }
+
         k = repository_begin(r, error);
         if (k < 0)
                 return k;
@@ -1147,6 +1295,20 @@ int repository_finish_step_execution(Repository *r, StepExecution *s, JobExecuti
         tx = r;
 
         k = step_write(r, s, now, error);
+        if (k == -ESTALE && r->tx_depth == 1) {
+                /* Both records were one transaction: the step's end applied means the job's end did too. */
+                k = step_write_was_applied(r, s, error);
+                if (k > 0 && job)
+                        k = execution_write_was_applied(r, job, error);
+                if (k > 0) {
+                        /* Nothing was written at this level: close it without a COMMIT. */
+                        tx = NULL;
+                        repository_rollback(r);
+                        goto written;
+                }
+                if (k == 0)
+                        k = -ESTALE;
+        }
         if (k < 0)
                 return k;
         if (job) {
@@ -1159,6 +1321,7 @@ int repository_finish_step_execution(Repository *r, StepExecution *s, JobExecuti
         if (k < 0)
                 return k;
         tx = NULL;
+written:
 
         /* Only now: a failed attempt leaves the versions as the database has them, for the next one. */
         s->version++;
@@ -1205,6 +1368,17 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
         tx = r;
 
         k = step_write(r, &updated, now, error);
+        if (k == -ESTALE && r->tx_depth == 1) {
+                /* The contexts were part of the same transaction as the counters. */
+                k = step_write_was_applied(r, &updated, error);
+                if (k > 0) {
+                        tx = NULL;
+                        repository_rollback(r);
+                        goto written;
+                }
+                if (k == 0)
+                        k = -ESTALE;
+        }
         if (k < 0)
                 return k;
         k = context_save_limited(r, SQL_UPDATE_STEP_CONTEXT, s->id, s->context, r->context_size_max, "step", error);
@@ -1221,7 +1395,7 @@ int repository_commit_step(Repository *r, StepExecution *s, const StepContributi
         if (k < 0)
                 return k;
         tx = NULL;
-
+written:
         updated.version++;
         updated.last_updated = now;
         *s = updated;

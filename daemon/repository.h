@@ -121,6 +121,9 @@ void repository_set_replaced_callback(Repository *r, void (*callback)(Repository
  * call. repository_open() sets 5 s, right for batchctl and tools; the daemon sets a few milliseconds and retries from its loop instead
  * (docs/reliability.md). */
 void repository_set_busy_timeout(Repository *r, unsigned msec);
+/* PostgreSQL: how long one call may wait for the server's answer (db_set_response_deadline()); 10 s after
+ * repository_open(), DB_RESPONSE_DEADLINE_MSEC in the daemon. */
+void repository_set_response_deadline(Repository *r, unsigned msec);
 
 /* Tests only: the nth execution from now of a statement whose SQL starts with sql_prefix (e.g. "COMMIT",
  * "INSERT INTO BATCH_STEP_EXECUTION "), and the count - 1 executions after it, fail with error, a negative errno
@@ -204,7 +207,8 @@ int repository_get_step_executions(Repository *r, int64_t job_execution_id, Step
 int repository_get_last_step_execution(Repository *r, int64_t instance_id, const char *step_name, StepExecution **ret);
 int repository_get_step_execution_count(Repository *r, int64_t instance_id, const char *step_name, uint64_t *ret);
 
-/* For tests: calls cb with every row of EXPLAIN QUERY PLAN of every prepared statement the repository uses. */
+/* For tests: calls cb with every row of the plan of every statement the repository uses (SQLite: EXPLAIN QUERY
+ * PLAN, the detail column; PostgreSQL: EXPLAIN, one line of the plan each). */
 int repository_query_plans(Repository *r, int (*cb)(const char *sql, const char *detail, void *userdata),
                            void *userdata);
 

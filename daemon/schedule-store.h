@@ -29,6 +29,7 @@ void nonrun_array_free(NonRun *a, size_t n);
 
 /* -ENOENT when the job never fired. */
 int schedule_store_get_last_fire(Repository *r, const char *job, usec_t *ret);
+/* Never moves the last fire back: an earlier fire than the one on record changes nothing. */
 int schedule_store_set_last_fire(Repository *r, const char *job, usec_t fire, int64_t execution_id);
 int schedule_store_add_nonrun(Repository *r, const char *job, usec_t scheduled, const char *reason,
                               const char *detail);

@@ -175,6 +175,9 @@ static void test_missing_main_file(void **state) {
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
         assert_false(c->timestamps_utc);
         assert_int_equal(c->context_format, CONTEXT_FORMAT_JSON);
+        assert_false(c->cluster);
+        assert_null(c->node_name);
+        assert_true(c->node_timeout_usec == 15 * USEC_PER_SEC);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
         if (access(SYSCONFDIR "/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
@@ -200,7 +203,10 @@ static void test_valid(void **state) {
                             "stop_timeout = \"2min\";\n"
                             "kill_grace = \"1h 30min\";\n"
                             "timestamps = \"utc\";\n"
-                            "context_format = \"java\";\n");
+                            "context_format = \"java\";\n"
+                            "cluster = true;\n"
+                            "node_name = \"node-1.example\";\n"
+                            "node_timeout = \"3s\";\n");
         fixture_write_main(&f, main_extra);
 
         a = fixture_job_file(&f, "a.conf",
@@ -277,6 +283,9 @@ static void test_valid(void **state) {
         assert_true(c->kill_grace_usec == 5400 * USEC_PER_SEC);
         assert_true(c->timestamps_utc);
         assert_int_equal(c->context_format, CONTEXT_FORMAT_JAVA);
+        assert_true(c->cluster);
+        assert_string_equal(c->node_name, "node-1.example");
+        assert_true(c->node_timeout_usec == 3 * USEC_PER_SEC);
 
         /* File order, then order within the file. */
         assert_int_equal(c->n_jobs, 3);
@@ -769,17 +778,38 @@ static void test_main_file_errors(void **state) {
         /* Even when not strict: a wrong database or jobs_dir must not be replaced by a default. */
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
         assert_null(c);
-        e1 = format("%s:2: 'database': 'batch.db' is neither an absolute path nor \":memory:\"", f.main_path);
+        e1 = format("%s:2: 'database': 'batch.db' is neither an absolute path, \":memory:\" nor a postgresql:// URI", f.main_path);
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
                     "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
-                    "job_file_size_max, context_size_max, timestamps, context_format",
+                    "job_file_size_max, context_size_max, timestamps, context_format, cluster, node_name, node_timeout",
                     f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
         e5 = format("%s:7: 'timestamps': unknown value 'UTC+1' (expected \"local\" or \"utc\")", f.main_path);
         e6 = format("%s:8: 'context_format': unknown format 'xml' (expected \"json\", \"java\" or \"jackson\")",
                     f.main_path);
         assert_errors(errors, e1, e2, e3, e4, e5, e6, NULL);
+        errors = strv_free(errors);
+
+        /* The cluster settings. */
+        fixture_write_main(&f, "cluster = \"yes\";\n"
+                               "node_name = \"a b\";\n"
+                               "node_timeout = \"500ms\";\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
+        e1 = mfree(e1);
+        e2 = mfree(e2);
+        e3 = mfree(e3);
+        e1 = format("%s:2: 'cluster': expected a boolean (true or false), got a string", f.main_path);
+        e2 = format("%s:3: 'node_name': invalid node name 'a b' (1 to 100 characters of [A-Za-z0-9_.-], not \".\" "
+                    "or \"..\")", f.main_path);
+        e3 = format("%s:4: 'node_timeout': must be finite and at least 1s", f.main_path);
+        assert_errors(errors, e1, e2, e3, NULL);
+        errors = strv_free(errors);
+        fixture_write_main(&f, "node_timeout = \"infinity\";\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
+        e1 = mfree(e1);
+        e1 = format("%s:2: 'node_timeout': must be finite and at least 1s", f.main_path);
+        assert_errors(errors, e1, NULL);
         errors = strv_free(errors);
 
         /* Looked up only once everything else is right. */
@@ -1044,7 +1074,8 @@ static void test_packaged_main_file(void **state) {
 
         out = open_memstream(&text, &sz);
         assert_non_null(out);
-        /* jobs_dir points at the fixture's; admin_group's example group need not exist here. */
+        /* jobs_dir points at the fixture's; admin_group's example group need not exist here; node_name's
+         * default is the host name, which no value spells. */
         fprintf(out, "jobs_dir = \"%s\";\n", f.jobs_dir);
         for (;;) {
                 size_t n = 0;
@@ -1053,13 +1084,14 @@ static void test_packaged_main_file(void **state) {
                         break;
                 if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' && strstr(line, " = ")) {
                         n_keys++;
-                        if (!strneq(line, "#jobs_dir ", 10) && !strneq(line, "#admin_group ", 13))
+                        if (!strneq(line, "#jobs_dir ", 10) && !strneq(line, "#admin_group ", 13) &&
+                            !strneq(line, "#node_name ", 11))
                                 fputs(line + 1, out);
                 }
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 12);
+        assert_int_equal(n_keys, 15);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -1077,6 +1109,8 @@ static void test_packaged_main_file(void **state) {
         assert_string_equal(defaults->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
         assert_string_equal(defaults->path, SYSCONFDIR "/batchd/batchd.conf");
         assert_int_equal(c->context_format, defaults->context_format);
+        assert_true(c->cluster == defaults->cluster);
+        assert_true(c->node_timeout_usec == defaults->node_timeout_usec);
 }
 
 static void test_names(void **state) {
@@ -1108,8 +1142,43 @@ static void test_names(void **state) {
         assert_int_equal(job_incrementer_from_string(NULL), _JOB_INCREMENTER_INVALID);
 }
 
+/* A PostgreSQL URI is a database too (db.h selects the backend from it); a relative path still is not. */
+static void test_database_postgresql(void **state) {
+        static const char *const good[] = {
+                "postgresql://batchd@db.example.com/batch?sslmode=verify-full",
+                "postgres:///batch?host=/run/postgresql",
+                "postgresql://db1,db2/batch?target_session_attrs=read-write",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_(fixture_done) Fixture f = {};
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_strv_free_ char **errors = NULL;
+                _cleanup_free_ char *text = format("database = \"%s\";\n", good[i]);
+                ConfigLoadOptions o = options_for_test(true);
+
+                fixture_init(&f);
+                fixture_write_main(&f, text);
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+                assert_string_equal(c->database, good[i]);
+        }
+        {
+                _cleanup_(fixture_done) Fixture f = {};
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_strv_free_ char **errors = NULL;
+                ConfigLoadOptions o = options_for_test(true);
+
+                fixture_init(&f);
+                fixture_write_main(&f, "database = \"mysql://x/y\";\n");
+                assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
+                assert_non_null(errors);
+                assert_non_null(strstr(errors[0], "nor a postgresql:// URI"));
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_database_postgresql),
                 cmocka_unit_test(test_missing_main_file),
                 cmocka_unit_test(test_valid),
                 cmocka_unit_test(test_syntax_errors),

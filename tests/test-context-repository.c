@@ -5,47 +5,66 @@
 
 #include <inttypes.h>
 #include <setjmp.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "batch-error.h"
+#include "db.h"
 #include "jdk-context-vectors.h"
 #include "repository.h"
 #include "tests.h"
 
+/* The suite runs once per backend: SQLite files, then a fresh database per case on the PostgreSQL of
+ * $BATCHD_TEST_POSTGRESQL. */
+static DbBackend backend;
+
+static char *test_location(const char *dir) {
+        static unsigned counter;
+        char name[32];
+
+        if (backend == DB_BACKEND_SQLITE)
+                return test_path(dir, "batch.db");
+        (void) snprintf(name, sizeof(name), "ctx_%u", counter++);
+        return test_pg_database(name);
+}
+
+static Db *open_db(const char *location, DbOpenFlags flags) {
+        _cleanup_free_ char *message = NULL;
+        Db *db = NULL;
+
+        if (db_open(location, flags, &db, &message) < 0)
+                fail_msg("db_open(%s): %s", location, strna(message));
+        return db;
+}
+
 /* What a Spring application does: its own connection, SHORT_CONTEXT only when the text is short. */
 static void spring_writes(const char *path, const char *table, const char *id_column, int64_t id, const char *text) {
         _cleanup_free_ char *sql = NULL;
-        sqlite3_stmt *s = NULL;
-        sqlite3 *db = NULL;
+        _cleanup_(db_freep) Db *db = open_db(path, 0);
+        DbStatement *s = NULL;
 
         assert_true(asprintf(&sql, "UPDATE %s SET SHORT_CONTEXT = ?1, SERIALIZED_CONTEXT = NULL WHERE %s = ?2",
                              table, id_column) > 0);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-        sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, id);
-        assert_int_equal(sqlite3_step(s), SQLITE_DONE);
-        assert_int_equal(sqlite3_changes(db), 1);
-        sqlite3_finalize(s);
-        sqlite3_close(db);
+        assert_int_equal(db_prepare(db, sql, &s), 0);
+        assert_int_equal(db_bind_text(s, 1, text), 0);
+        assert_int_equal(db_bind_int64(s, 2, id), 0);
+        assert_int_equal(db_step(s), DB_DONE);
+        assert_int_equal(db_changes(db), 1);
+        db_reset(s);
 }
 
 static char *column(const char *path, const char *sql, int64_t id) {
-        sqlite3_stmt *s = NULL;
-        sqlite3 *db = NULL;
+        _cleanup_(db_freep) Db *db = open_db(path, DB_OPEN_READ_ONLY);
+        DbStatement *s = NULL;
         char *v = NULL;
 
-        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-        sqlite3_bind_int64(s, 1, id);
-        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-        if (sqlite3_column_text(s, 0))
-                v = strdup((const char *) sqlite3_column_text(s, 0));
-        sqlite3_finalize(s);
-        sqlite3_close(db);
+        assert_int_equal(db_prepare(db, sql, &s), 0);
+        assert_int_equal(db_bind_int64(s, 1, id), 0);
+        assert_int_equal(db_step(s), DB_ROW);
+        if (db_column_text(s, 0))
+                v = strdup(db_column_text(s, 0));
+        db_reset(s);
         return v;
 }
 
@@ -68,7 +87,7 @@ static JobExecution *new_execution(Repository *r, StepExecution **ret_step) {
 
 static void test_read_spring_contexts(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir);
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *back = NULL;
         _cleanup_(step_execution_freep) StepExecution *s = NULL;
@@ -99,7 +118,7 @@ static void test_read_spring_contexts(void **state) {
 
 static void test_unreadable_context(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir);
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *back = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -117,7 +136,7 @@ static void test_unreadable_context(void **state) {
 /* A restart never resumes from part of a context: it fails, saying which context. */
 static void test_restart_from_unreadable_context(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir);
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *again = NULL;
         _cleanup_(step_execution_freep) StepExecution *s = NULL, *last = NULL;
@@ -155,7 +174,7 @@ static void test_restart_from_unreadable_context(void **state) {
 
 static void check_write(ContextFormat f, const char *prefix) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db"), *serialized = NULL, *shrt = NULL,
+        _cleanup_free_ char *path = test_location(dir), *serialized = NULL, *shrt = NULL,
                               *expected = NULL;
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *e = NULL, *back = NULL;
@@ -212,6 +231,14 @@ int main(void) {
                 cmocka_unit_test(test_write_formats),
         };
 
+        int failed;
+
         log_set_max_level(LOG_CRIT);
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        backend = DB_BACKEND_SQLITE;
+        failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+        if (!test_pg_available())
+                return failed;
+        backend = DB_BACKEND_POSTGRESQL;
+        failed += cmocka_run_group_tests_name("postgresql", tests, NULL, NULL);
+        return failed;
 }

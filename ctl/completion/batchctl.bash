@@ -35,14 +35,14 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload enable disable revert purge status list-jobs list-executions list-timers show cat logs calendar verify help step'
+        local verbs='start next restart stop abandon reload enable disable revert purge status list-jobs list-executions list-timers show cat logs nodes calendar verify help step'
         local step_verbs='get put commit status total exit-code'
         local job_properties='Name Description Schedule NextElapseUSec LastFireUSec Restartable Steps LastExecutionId LastStatus
                               RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
                               TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
                               ScheduleParameter Enabled EnabledOverride EnabledInFile'
         local execution_properties='Id InstanceId JobName Status ExitCode ExitMessage CreateTimestamp StartTimestamp
-                                    EndTimestamp CurrentStep Progress'
+                                    EndTimestamp CurrentStep Progress Node'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
         local opts_arg='--limit -n --lines --iterations --base-time --directory -D --config --property -p --priority

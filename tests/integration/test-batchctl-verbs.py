@@ -19,7 +19,8 @@ from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, 
                            finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "enable", "disable", "revert", "purge", "status",
-         "list-jobs", "list-executions", "list-timers", "show", "cat", "logs", "calendar", "verify", "help", "step"]
+         "list-jobs", "list-executions", "list-timers", "show", "cat", "logs", "nodes", "calendar", "verify", "help",
+         "step"]
 
 
 def world(name):

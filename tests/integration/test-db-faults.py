@@ -121,6 +121,31 @@ def test_failed_batch_commit_announces_nothing():
         listener.close()
 
 
+def test_failed_step_start_batch_starts_nothing():
+    """The second scheduled batch (the first step starts) fails to COMMIT: the execution, on record and announced
+    already, ends FAILED with no step on record and no step process run; the next fire runs normally."""
+    with World("step-start-batch") as w:
+        marker = w.out("ran")
+        script = w.write_script("mark.sh", "#!/bin/sh\necho $BATCH_JOB_EXECUTION_ID >> %s\n" % marker)
+        w.write_job("t.conf", jobs_file(w.job("tick", [step("s", [script])], schedule="*:*:0/1",
+                                              incrementer="run.id")))
+        os.environ["BATCHD_TEST_FAULT"] = "COMMIT:2:IOERR"
+        try:
+            w.start_batchd()
+        finally:
+            del os.environ["BATCHD_TEST_FAULT"]
+        w.wait_log("Failed to record the step starts of scheduled jobs")
+        first = w.q1("SELECT MIN(JOB_EXECUTION_ID) AS ID FROM BATCH_JOB_EXECUTION")["ID"]
+        e = w.wait_done(first)
+        assert_eq((e["status"], e["exit_message"]), ("FAILED", "Failed to record the step's start"),
+                  "the execution whose step start was rolled back")
+        assert_eq(w.steps(first), [], "step executions of execution %d" % first)
+        wait_for(lambda: w.q1("SELECT COUNT(*) AS N FROM BATCH_JOB_EXECUTION WHERE STATUS = 'COMPLETED'")["N"] > 0,
+                 30, what="a later fire to complete")
+        ran = open(marker).read().split()
+        assert str(first) not in ran, "the step of execution %d ran: %r" % (first, ran)
+
+
 def test_locked_fire_is_retried():
     """The database is locked when a schedule fires (the batch's BEGIN and the next two find the lock taken):
     the fire waits and launches once the lock is free; it is not recorded as a non-run."""
