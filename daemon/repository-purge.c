@@ -24,20 +24,29 @@ static int purge_prepare(Repository *r) {
         /* The executions of the job (?3 NULL: of every job) that ended before ?1 (a timestamp, '' for no such
          * rule) or are beyond the newest ?2 of their job (0: no such rule), and whose instance has nothing
          * running: a running execution, and the history its restart needs, are never touched. */
-        return db_prepare(r->db,
-                "INSERT INTO purge_executions SELECT E.JOB_EXECUTION_ID FROM BATCH_JOB_EXECUTION E "
-                "JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "
-                "WHERE (?3 IS NULL OR I.JOB_NAME = ?3) "
-                "AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION R WHERE R.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "
-                "                AND " RUNNING("R") ") "
-                "AND ((?1 != '' AND E.END_TIME IS NOT NULL AND E.END_TIME < ?1) "
-                "  OR (?2 > 0 AND E.JOB_EXECUTION_ID IN ("
-                "      SELECT ID FROM (SELECT E2.JOB_EXECUTION_ID AS ID, ROW_NUMBER() OVER ("
-                "          PARTITION BY I2.JOB_NAME ORDER BY E2.JOB_EXECUTION_ID DESC) AS RN "
-                "        FROM BATCH_JOB_EXECUTION E2 "
-                "        JOIN BATCH_JOB_INSTANCE I2 ON I2.JOB_INSTANCE_ID = E2.JOB_INSTANCE_ID "
-                "        WHERE (?3 IS NULL OR I2.JOB_NAME = ?3)) RANKED WHERE RN > ?2)))",
-                &r->purge_stmt);
+        /* PostgreSQL compares END_TIME, a TIMESTAMP, with a timestamp, and wants the parameters' types spelt
+         * out (as repository_delete_old() does); SQLite compares the texts. */
+#define PURGE(job, cutoff_set, before_cutoff, keep)                                                             \
+                "INSERT INTO purge_executions SELECT E.JOB_EXECUTION_ID FROM BATCH_JOB_EXECUTION E "            \
+                "JOIN BATCH_JOB_INSTANCE I ON I.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID "                           \
+                "WHERE (" job " IS NULL OR I.JOB_NAME = " job ") "                                              \
+                "AND NOT EXISTS (SELECT 1 FROM BATCH_JOB_EXECUTION R WHERE R.JOB_INSTANCE_ID = E.JOB_INSTANCE_ID " \
+                "                AND " RUNNING("R") ") "                                                        \
+                "AND ((" cutoff_set " AND E.END_TIME IS NOT NULL AND E.END_TIME < " before_cutoff ") "          \
+                "  OR (" keep " > 0 AND E.JOB_EXECUTION_ID IN ("                                                \
+                "      SELECT ID FROM (SELECT E2.JOB_EXECUTION_ID AS ID, ROW_NUMBER() OVER ("                   \
+                "          PARTITION BY I2.JOB_NAME ORDER BY E2.JOB_EXECUTION_ID DESC) AS RN "                  \
+                "        FROM BATCH_JOB_EXECUTION E2 "                                                          \
+                "        JOIN BATCH_JOB_INSTANCE I2 ON I2.JOB_INSTANCE_ID = E2.JOB_INSTANCE_ID "                \
+                "        WHERE (" job " IS NULL OR I2.JOB_NAME = " job ")) RANKED WHERE RANKED.RN > " keep ")))"
+        k = db_prepare(r->db,
+                       db_backend(r->db) == DB_BACKEND_POSTGRESQL ?
+                       PURGE("CAST(?3 AS VARCHAR)", "CAST(?1 AS VARCHAR) <> ''",
+                             "CAST(NULLIF(CAST(?1 AS VARCHAR), '') AS TIMESTAMP)", "CAST(?2 AS BIGINT)") :
+                       PURGE("?3", "?1 != ''", "?1", "?2"),
+                       &r->purge_stmt);
+#undef PURGE
+        return k;
 }
 
 static int purge_nonruns(Repository *r, const char *job, usec_t older_than_cutoff, unsigned keep,

@@ -298,11 +298,19 @@ static const struct {
         /* batchctl purge (repository-purge.c): non-runs scheduled before ?1 (µs), or beyond the newest ?1 of
          * their job; of job ?2, NULL for every job. */
         [SQL_PURGE_NONRUNS_OLDER] = { .sqlite =
-                "DELETE FROM BATCHD_JOB_NONRUN WHERE SCHEDULED_USEC < ?1 AND (?2 IS NULL OR JOB_NAME = ?2)" },
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE SCHEDULED_USEC < ?1 AND (?2 IS NULL OR JOB_NAME = ?2)",
+                .postgresql =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE SCHEDULED_USEC < CAST(?1 AS BIGINT) "
+                "AND (CAST(?2 AS VARCHAR) IS NULL OR JOB_NAME = CAST(?2 AS VARCHAR))" },
         [SQL_PURGE_NONRUNS_KEEP] = { .sqlite =
                 "DELETE FROM BATCHD_JOB_NONRUN WHERE NONRUN_ID IN (SELECT ID FROM (SELECT NONRUN_ID AS ID, "
                 "ROW_NUMBER() OVER (PARTITION BY JOB_NAME ORDER BY NONRUN_ID DESC) AS RN FROM BATCHD_JOB_NONRUN "
-                "WHERE (?2 IS NULL OR JOB_NAME = ?2)) RANKED WHERE RN > ?1)" },
+                "WHERE (?2 IS NULL OR JOB_NAME = ?2)) RANKED WHERE RANKED.RN > ?1)",
+                .postgresql =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE NONRUN_ID IN (SELECT ID FROM (SELECT NONRUN_ID AS ID, "
+                "ROW_NUMBER() OVER (PARTITION BY JOB_NAME ORDER BY NONRUN_ID DESC) AS RN FROM BATCHD_JOB_NONRUN "
+                "WHERE (CAST(?2 AS VARCHAR) IS NULL OR JOB_NAME = CAST(?2 AS VARCHAR))) RANKED "
+                "WHERE RANKED.RN > CAST(?1 AS BIGINT))" },
 };
 
 const char *repository_sql(Repository *r, Sql id) {

@@ -1003,7 +1003,7 @@ static void test_retention(void **state) {
  * nothing, and never an instance with a running execution. */
 static void test_purge(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
-        _cleanup_free_ char *path = test_path(dir, "batch.db");
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
         _cleanup_(repository_freep) Repository *r = NULL;
         _cleanup_(job_execution_freep) JobExecution *running = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1039,7 +1039,8 @@ static void test_purge(void **state) {
         sd_bus_error_free(&error);
 
         /* A dry run counts and keeps everything. */
-        assert_int_equal(repository_purge(r, "a", 0, 2, true, now, &res, NULL), 0);
+        if (repository_purge(r, "a", 0, 2, true, now, &res, &error) < 0)
+                fail_msg("purge: %s", error.message);
         assert_int_equal(res.executions, 3);
         assert_int_equal(res.instances, 3);
         assert_int_equal(res.non_runs, 2);
@@ -1068,6 +1069,27 @@ static void test_purge(void **state) {
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN"), 0);
+}
+
+/* The runtime switch of batchctl enable/disable/revert (schema 008, PostgreSQL 004). */
+static void test_job_enabled_switch(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        int enabled = -1;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", 0), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), 0);
+        assert_int_equal(enabled, 0);
+        assert_int_equal(schedule_store_set_enabled(r, "j", 1), 0);        /* an upsert */
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), 0);
+        assert_int_equal(enabled, 1);
+        assert_int_equal(schedule_store_get_enabled(r, "other", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", -1), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", -1), 0);       /* nothing to revert: fine */
 }
 
 static void test_bad_input(void **state) {
@@ -2069,6 +2091,7 @@ int main(void) {
                 cmocka_unit_test(test_fail_running),
                 cmocka_unit_test(test_retention),
                 cmocka_unit_test(test_purge),
+                cmocka_unit_test(test_job_enabled_switch),
                 cmocka_unit_test(test_bad_input),
                 cmocka_unit_test(test_bad_database_files),
                 cmocka_unit_test(test_adopt_spring_database),
