@@ -16,6 +16,14 @@ int verb_stop(int argc, char *argv[], void *userdata);
 int verb_abandon(int argc, char *argv[], void *userdata);
 int verb_reload(int argc, char *argv[], void *userdata);
 
+/* verb-enable.c */
+int verb_enable(int argc, char *argv[], void *userdata);
+int verb_disable(int argc, char *argv[], void *userdata);
+int verb_revert(int argc, char *argv[], void *userdata);
+
+/* verb-purge.c */
+int verb_purge(int argc, char *argv[], void *userdata);
+
 /* verb-list.c */
 int verb_list_jobs(int argc, char *argv[], void *userdata);
 int verb_list_executions(int argc, char *argv[], void *userdata);

@@ -70,6 +70,9 @@ static int execution_details_load(sd_bus *bus, uint64_t id, ExecutionDetails *d)
                 if (r < 0 || isempty(d->node))
                         d->node = mfree(d->node);
         }
+        /* A running execution: its running step's STATUS line and progress in items, as status shows them. */
+        if (streq_ptr_safe(d->execution.status, "STARTED") || streq_ptr_safe(d->execution.status, "STOPPING"))
+                (void) execution_info_load_progress(bus, &d->execution);
         return 0;
 }
 
@@ -178,6 +181,15 @@ static int print_execution_details(const ExecutionDetails *d) {
                        s->read_count, s->write_count, s->filter_count);
                 printf("%13s: read %" PRIu64 ", write %" PRIu64 ", process %" PRIu64 "\n", "Skips",
                        s->read_skip_count, s->write_skip_count, s->process_skip_count);
+                if (!isempty(e->current_step) && streq(e->current_step, s->name) &&
+                    (streq(s->status, "STARTED") || streq(s->status, "STOPPING"))) {
+                        char items[FORMAT_ITEMS_MAX];
+
+                        if (!isempty(e->progress))
+                                printf("%13s: %s\n", "Status line", e->progress);
+                        if (format_items_progress(items, e->items_done, e->items_total, e->items_per_second))
+                                printf("%13s: %s\n", "Progress", items);
+                }
                 printf("%13s: %" PRIu64 ", rollbacks %" PRIu64 "\n", "Commits", s->commit_count, s->rollback_count);
                 printf("%13s: %s\n", "Context", isempty(s->context) ? "{}" : s->context);
         }

@@ -198,7 +198,10 @@ static void job_run_written(JobRun *run, JobRunWrite what, int error) {
                 metrics_step_ended(run->manager, run->execution->job_name, st);
                 run->progress = mfree(run->progress);
                 run->step = step_execution_free(run->step);
-                manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", NULL);
+                run->items_total = 0;
+                run->items_per_second = 0;
+                manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", "ItemsTotal",
+                                               "ItemsDone", "ItemsPerSecond", NULL);
                 if (last) {
                         run->end_not_recorded = error < 0;
                         job_run_ended(run);
@@ -361,6 +364,31 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
                 TAKE_PTR(new_job);
                 execution_context_free(old_job);
         }
+
+        /* The rate since the step started, as of this commit: what "batchctl status" turns into an ETA. */
+        if (run->step->start_time > 0) {
+                usec_t now = now_usec(CLOCK_REALTIME);
+
+                if (now > run->step->start_time)
+                        run->items_per_second = (double) job_run_items_done(run) * USEC_PER_SEC /
+                                                (double) (now - run->step->start_time);
+        }
+        manager_send_execution_changed(run->manager, run, "ItemsDone", "ItemsPerSecond", NULL);
+        return 0;
+}
+
+/* The step's items done: what it read, and the reads it skipped; both are items consumed from its input. */
+uint64_t job_run_items_done(const JobRun *run) {
+        if (!run->step)
+                return 0;
+        return (uint64_t) MAX(run->step->read_count, 0) + (uint64_t) MAX(run->step->read_skip_count, 0);
+}
+
+static int on_total(StepRunner *runner, int64_t total, void *userdata) {
+        JobRun *run = userdata;
+
+        run->items_total = (uint64_t) total;
+        manager_send_execution_changed(run->manager, run, "ItemsTotal", NULL);
         return 0;
 }
 
@@ -546,6 +574,7 @@ static void job_run_step_start_written(JobRun *run, bool restart) {
         StepRunnerCallbacks callbacks = {
                 .commit = on_commit,
                 .status = on_status,
+                .total = on_total,
                 .exit_code = on_exit_code,
                 .finished = on_step_finished,
         };

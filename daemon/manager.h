@@ -45,6 +45,8 @@ typedef struct JobRun {
         StepExecution *step;               /* the step running now, if any */
         StepRunner *runner;
         char *progress;                    /* the step's last STATUS line */
+        uint64_t items_total;              /* the step's TOTAL, 0 if it declared none */
+        double items_per_second;           /* items read per second of the step, as of its last commit */
         char *custom_exit_code;            /* from EXIT_CODE, for the running step */
         char *custom_exit_description;
 
@@ -180,6 +182,16 @@ int job_run_stop(JobRun *run, const char *reason);
 void job_run_abort(JobRun *run, const char *reason);
 /* The cluster lease is gone: the step is SIGKILLed and nothing more of the run is written. */
 void job_run_fence(JobRun *run, const char *reason);
+/* The running step's items done (read + read skips), 0 without one. */
+uint64_t job_run_items_done(const JobRun *run);
+
+/* job-enable.c: "batchctl enable/disable/revert". Whether the job's schedule fires: the runtime switch in the
+ * database if there is one, else the job file's `enabled`. */
+bool manager_job_enabled(Manager *m, const JobConfig *j);
+/* -ENOENT: no switch, the file decides; else *ret 1 or 0. */
+int manager_job_enabled_override(Manager *m, const char *job, int *ret);
+/* enabled 1 or 0 sets the switch, -1 removes it. */
+int manager_set_job_enabled(Manager *m, const char *job, int enabled, sd_bus_error *error);
 
 /* manager-dbus.c */
 int manager_connect_bus(Manager *m);

@@ -455,7 +455,7 @@ static void scheduler_fire(Manager *m, const JobConfig *job, usec_t scheduled, b
                 log_debug("Job: [%s] fire skipped: this node has no cluster lease.", job->name);
                 return;
         }
-        if (!job->enabled) {
+        if (!manager_job_enabled(m, job)) {
                 record_nonrun(m, job->name, scheduled, NONRUN_DISABLED, NULL);
                 return;
         }

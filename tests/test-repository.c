@@ -185,7 +185,7 @@ static void test_open_creates_schema(void **state) {
 
         /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH\\_%' ESCAPE '\\'"), 9);
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 6);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 7);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH\\_%\\_IDX' ESCAPE '\\'"), 5);
         mode = query_text(path, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
@@ -997,6 +997,99 @@ static void test_retention(void **state) {
         assert_int_equal(deleted, 2);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
+}
+
+/* repository_purge(): by job, by count and by age, non-runs too, a dry run that counts exactly and removes
+ * nothing, and never an instance with a running execution. */
+static void test_purge(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_execution_freep) JobExecution *running = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        TestStep ok[] = { { "s" } };
+        RepositoryPurgeResult res;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        for (int i = 0; i < 8; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "n(long)=%d", i);
+                params_add(&p, arg);
+                assert_int_equal(run_job(r, i < 5 ? "a" : "b", &p, ok, 1, NULL, NULL), 0);
+        }
+        {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+
+                params_add(&p, "n(long)=100");
+                assert_int_equal(repository_create_execution(r, "b", &p, 0, &running, NULL), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(schedule_store_add_nonrun(r, "a", now - (4 - i) * 86400 * USEC_PER_SEC, "overlap",
+                                                           NULL), 0);
+                assert_int_equal(schedule_store_add_nonrun(r, "b", now - (4 - i) * 86400 * USEC_PER_SEC, "disabled",
+                                                           NULL), 0);
+        }
+
+        /* Nothing to purge by. */
+        assert_int_equal(repository_purge(r, NULL, 0, 0, false, now, &res, &error), -EINVAL);
+        assert_string_equal(error.name, SD_BUS_ERROR_INVALID_ARGS);
+        sd_bus_error_free(&error);
+
+        /* A dry run counts and keeps everything. */
+        if (repository_purge(r, "a", 0, 2, true, now, &res, &error) < 0)
+                fail_msg("purge: %s", error.message);
+        assert_int_equal(res.executions, 3);
+        assert_int_equal(res.instances, 3);
+        assert_int_equal(res.non_runs, 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 9);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN"), 8);
+
+        /* Then for real: only job "a", its newest 2 executions and non-runs kept. */
+        assert_int_equal(repository_purge(r, "a", 0, 2, false, now, &res, NULL), 0);
+        assert_int_equal(res.executions, 3);
+        assert_int_equal(res.instances, 3);
+        assert_int_equal(res.non_runs, 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 6);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 6);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION"), 5);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'a'"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'b'"), 4);
+
+        /* By age, every job: non-runs scheduled more than 2.5 days ago; executions that ended before a cutoff
+         * in the future (everything ended), but never the running one of "b". */
+        assert_int_equal(repository_purge(r, NULL, 60 * 60 * USEC_PER_SEC * 60, 0, false, now, &res, NULL), 0);
+        assert_int_equal(res.executions, 0);
+        assert_int_equal(res.non_runs, 2);       /* b's 4 and 3 days old ones; a kept its 2 and 1 days old ones */
+        assert_int_equal(repository_purge(r, NULL, 1, 0, false, now + 10 * USEC_PER_SEC, &res, NULL), 0);
+        assert_int_equal(res.executions, 5);
+        assert_int_equal(res.instances, 5);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN"), 0);
+}
+
+/* The runtime switch of batchctl enable/disable/revert (schema 008, PostgreSQL 004). */
+static void test_job_enabled_switch(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        int enabled = -1;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", 0), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), 0);
+        assert_int_equal(enabled, 0);
+        assert_int_equal(schedule_store_set_enabled(r, "j", 1), 0);        /* an upsert */
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), 0);
+        assert_int_equal(enabled, 1);
+        assert_int_equal(schedule_store_get_enabled(r, "other", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", -1), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", -1), 0);       /* nothing to revert: fine */
 }
 
 static void test_bad_input(void **state) {
@@ -2000,6 +2093,8 @@ int main(void) {
                 cmocka_unit_test(test_page_limit),
                 cmocka_unit_test(test_fail_running),
                 cmocka_unit_test(test_retention),
+                cmocka_unit_test(test_purge),
+                cmocka_unit_test(test_job_enabled_switch),
                 cmocka_unit_test(test_bad_input),
                 cmocka_unit_test(test_bad_database_files),
                 cmocka_unit_test(test_adopt_spring_database),
