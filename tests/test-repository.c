@@ -1807,7 +1807,7 @@ static void test_pg_open_creates_schema(void **state) {
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                                              "table_schema = current_schema() AND table_name LIKE 'batch\\_%'"), 6);
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
-                                             "table_schema = current_schema() AND table_name LIKE 'batchd\\_%'"), 3);
+                                             "table_schema = current_schema() AND table_name LIKE 'batchd\\_%'"), 7);
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.sequences WHERE "
                                              "sequence_schema = current_schema() AND sequence_name LIKE 'batch\\_%\\_seq'"), 3);
         assert_int_equal(test_query_int(uri, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"),
