@@ -68,6 +68,10 @@ static const Verb verbs[] = {
           "ends STOPPED, which can be restarted.\n" },
         { "abandon", 2, 2, verb_abandon, "EXECUTION_ID",
           "Mark a stopped or failed execution ABANDONED: its instance is never restarted.\n" },
+        { "metrics", 1, 1, verb_metrics, NULL,
+          "Print the per-job metrics in the Prometheus text exposition format (the text metrics_textfile\n"
+          "holds): executions by status, last success and failure, durations, running executions, items\n"
+          "read and written, non-runs by reason, timer lateness.\n" },
         { "reload", 1, 1, verb_reload, NULL,
           "Make batchd re-read batchd.conf and every job file. If anything is invalid nothing changes\n"
           "and every problem is reported.\n" },
@@ -173,6 +177,7 @@ static int help(void) {
                "  nodes                          List the nodes of the cluster\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
                "  verify [FILE...]               Check the configuration without a running batchd\n"
+               "  metrics                        Print per-job metrics (Prometheus text format)\n"
                "  help [COMMAND]                 Show this help, or the help of a command\n"
                "\n"
                "%s"

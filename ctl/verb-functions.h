@@ -26,6 +26,9 @@ int verb_status(int argc, char *argv[], void *userdata);
 /* verb-show.c */
 int verb_show(int argc, char *argv[], void *userdata);
 
+/* verb-metrics.c */
+int verb_metrics(int argc, char *argv[], void *userdata);
+
 /* verb-logs.c */
 int verb_logs(int argc, char *argv[], void *userdata);
 

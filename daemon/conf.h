@@ -65,6 +65,15 @@ typedef struct StepConfig {
         unsigned line;
 } StepConfig;
 
+/* on_failure/on_success: a command, or a systemd unit to start (docs/configuration.md, "Alerts"). */
+#define CONFIG_ALERT_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
+#define UNIT_NAME_MAX 255
+
+typedef struct JobAlert {
+        char **exec;                     /* argv, NULL-terminated, exec[0] absolute; or NULL */
+        char *unit;                      /* "name.type" or a template "name@.type"; or NULL. Never both set */
+} JobAlert;
+
 typedef struct JobConfig {
         char *name;
         char *description;               /* NULL when not given */
@@ -100,6 +109,10 @@ typedef struct JobConfig {
         unsigned catch_up;               /* missed fire times run after downtime (persistent only) */
         bool enabled;
 
+        JobAlert on_failure;             /* after an execution ended FAILED */
+        JobAlert on_success;             /* after an execution ended COMPLETED */
+        usec_t alert_timeout_usec;       /* a command still running then is killed; USEC_INFINITY: never */
+
         char *source_file;
         unsigned source_line;
 } JobConfig;
@@ -124,6 +137,7 @@ typedef struct Config {
         bool cluster;                    /* cluster mode on a SQLite file too (always on with PostgreSQL) */
         char *node_name;                 /* NULL: the host name */
         usec_t node_timeout_usec;        /* finite, at least CONFIG_NODE_TIMEOUT_MIN */
+        char *metrics_textfile;          /* absolute, or NULL: metrics are not written to a file */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

@@ -3,11 +3,13 @@
 #include <assert.h>
 #include <inttypes.h>
 
+#include "alert.h"
 #include "batch-error.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -62,7 +64,7 @@ static int free_run_handler(sd_event_source *s, void *userdata) {
 
         scheduler_dispatch(m);
         manager_update_status(m);
-        if (m->state == MANAGER_STOPPING && m->n_runs == 0)
+        if (m->state == MANAGER_STOPPING && m->n_runs == 0 && !m->alerts)
                 (void) sd_event_exit(m->event, 0);
         return 0;
 }
@@ -111,6 +113,9 @@ static void job_run_ended(JobRun *run) {
                       isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message),
                       run->end_not_recorded ? " (not recorded in the database)" : "");
         manager_send_execution_finished(m, e);
+        metrics_execution_ended(m, e);
+        metrics_write_textfile(m);
+        alert_execution_ended(m, run);
 
         run->timeout_source = sd_event_source_disable_unref(run->timeout_source);
         if (!run->free_source) {
@@ -190,6 +195,7 @@ static void job_run_written(JobRun *run, JobRunWrite what, int error) {
                               batch_status_to_string(st->status), isempty(st->exit_message) ? "" : ", ",
                               strempty(st->exit_message));
 
+                metrics_step_ended(run->manager, run->execution->job_name, st);
                 run->progress = mfree(run->progress);
                 run->step = step_execution_free(run->step);
                 manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", NULL);

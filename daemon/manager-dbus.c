@@ -12,6 +12,7 @@
 #include "job-format.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "schedule-store.h"
 
 /* ---- authorization ---- */
@@ -792,6 +793,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("u", offset, "u", limit),
                                 SD_BUS_RESULT("a(sssttsb)", nodes),
                                 method_list_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", text),
+                                method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <systemd/sd-daemon.h>
 
+#include "alert.h"
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "cluster.h"
@@ -14,6 +15,7 @@
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 #define RECONCILE_MESSAGE \
         "batchd was restarted while this execution was running; it can be restarted from its last commit"
@@ -84,7 +86,9 @@ Manager *manager_free(Manager *m) {
         sd_bus_flush_close_unref(m->bus);
         cluster_free(m->cluster);
         repository_free(m->repository);
+        alerts_free(m);
         config_ref_unref(m->config);
+        metrics_free(m->metrics);
         free(m->config_path);
         safe_close(m->output_fd);
         safe_close(m->lock_fd);
@@ -429,6 +433,8 @@ int manager_startup(Manager *m) {
         k = scheduler_start(m);
         if (k < 0)
                 return log_error_errno(k, "Failed to start the scheduler: %m");
+        metrics_seed(m);
+        metrics_write_textfile(m);
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "batchd %s ready: %zu job(s) loaded from %s.",
@@ -516,6 +522,7 @@ int manager_reload(Manager *m, sd_bus_error *error) {
                 (void) cluster_set_jobs(m->cluster, c);
         manager_send_jobs_changed(m, old->config);
         config_ref_unref(old);
+        metrics_write_textfile(m);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);
         (void) sd_notify(false, "READY=1");
@@ -547,7 +554,9 @@ void manager_begin_stop(Manager *m) {
                 (void) job_run_stop(m->runs[i], "batchd is stopping");
         manager_update_status(m);
 
-        if (manager_count_running(m, NULL) == 0) {
+        /* Alerts still running are waited for too (up to stop_timeout, as steps are): a failure's alert
+         * should not be lost to a stop that happened to follow it. */
+        if (manager_count_running(m, NULL) == 0 && !m->alerts) {
                 (void) sd_event_exit(m->event, 0);
                 return;
         }

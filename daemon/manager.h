@@ -121,6 +121,9 @@ struct Manager {
         /* Set only while a job's PropertiesChanged is built: the execution known to be the job's newest, so
          * LastExecutionId and LastStatus need no query (manager-dbus.c). */
         const JobExecution *job_last_known;
+
+        struct Metrics *metrics;           /* metrics.c; NULL until the first figure */
+        struct Alert *alerts;              /* alert.c: the alert commands running */
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);

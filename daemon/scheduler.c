@@ -10,6 +10,7 @@
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "schedule-store.h"
 #include "scheduler.h"
 
@@ -120,6 +121,7 @@ static void record_nonrun_claimed(Manager *m, const char *job, usec_t scheduled,
         _cleanup_free_ char *f_reason = NULL, *f_time = NULL;
         int k;
 
+        metrics_nonrun(m, job, reason);
         k = schedule_store_add_nonrun(m->repository, job, scheduled, reason, detail);
         if (k < 0)
                 log_warning_errno(k, "Failed to record that %s did not run: %m", job);
@@ -333,8 +335,11 @@ static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, 
                         scheduler_arm_retry(m);
                         return -EAGAIN;
                 }
-        } else if (k >= 0)
+        } else if (k >= 0) {
                 m->fire_retry_delay = 0;
+                if (!catch_up)
+                        metrics_fired(m, job->name, scheduled, now_usec(CLOCK_REALTIME));
+        }
         if (m->cluster && !claimed) {
                 /* The database stayed locked before this node could claim the fire: whoever claims it
                  * records it; this node records nothing. */

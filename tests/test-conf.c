@@ -405,7 +405,7 @@ static void test_syntax_errors(void **state) {
                   "7: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, "
                   "description, restartable, parameters, user, group, working_directory, environment, timeout, "
                   "steps, schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, "
-                  "catch_up, enabled");
+                  "catch_up, enabled, on_failure, on_success, alert_timeout");
 }
 
 /* libconfig's parser is quadratic in the length of a string: big files and values are refused before it runs. */
@@ -499,7 +499,7 @@ static void test_unknown_keys(void **state) {
                   "6: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, description, "
                   "restartable, parameters, user, group, working_directory, environment, timeout, steps, "
                   "schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-                  "enabled");
+                  "enabled, on_failure, on_success, alert_timeout");
         CHECK_BAD(JOB_HEAD "    steps = ( { name = \"s\"; exec = [ \"/bin/true\" ]; retries = 3; } );\n" JOB_TAIL,
                   "5: job 'x': step 's': unknown key 'retries'; known keys: name, exec, timeout, "
                   "allow_start_if_complete, start_limit");
@@ -553,6 +553,58 @@ static void test_durations_as_systemd(void **state) {
         CHECK_BAD(JOB_HEAD JOB_STEPS "    timeout = \" 5. \";\n" JOB_TAIL,
                   "6: job 'x': 'timeout': invalid duration ' 5. ' (expected a time span such as \"90s\", "
                   "\"5min\", \"1h 30min\" or \"infinity\")");
+}
+
+/* on_failure/on_success: the three forms, the default timeout, and what is refused. */
+static void test_alerts(void **state) {
+        _cleanup_(fixture_done) Fixture f = {};
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *a = NULL;
+        ConfigLoadOptions o = options_for_test(true);
+        const JobConfig *j;
+
+        fixture_init(&f);
+        a = fixture_job_file(&f, "a.conf",
+                "jobs = (\n"
+                "  { name = \"cmd\"; user = \"root\";\n"
+                "    on_failure = [ \"/usr/bin/notify\", \"--failed\" ];\n"
+                "    on_success = { exec = [ \"/bin/true\" ]; };\n"
+                "    alert_timeout = \"5min\";\n" JOB_STEPS "  },\n"
+                "  { name = \"unit\"; user = \"root\";\n"
+                "    on_failure = { unit = \"notify-failure@.service\"; };\n"
+                "    on_success = { unit = \"report.target\"; };\n" JOB_STEPS "  }\n"
+                ");\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+        assert_null(errors);
+
+        j = config_find_job(c, "cmd");
+        assert_non_null(j);
+        assert_string_equal(j->on_failure.exec[0], "/usr/bin/notify");
+        assert_string_equal(j->on_failure.exec[1], "--failed");
+        assert_null(j->on_failure.exec[2]);
+        assert_null(j->on_failure.unit);
+        assert_string_equal(j->on_success.exec[0], "/bin/true");
+        assert_true(j->alert_timeout_usec == 5 * 60 * USEC_PER_SEC);
+
+        j = config_find_job(c, "unit");
+        assert_non_null(j);
+        assert_string_equal(j->on_failure.unit, "notify-failure@.service");
+        assert_null(j->on_failure.exec);
+        assert_string_equal(j->on_success.unit, "report.target");
+        assert_true(j->alert_timeout_usec == CONFIG_ALERT_TIMEOUT_DEFAULT);
+
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { unit = \"x@42.service\"; };\n"
+                  "    on_success = { unit = \"noext\"; };\n" JOB_TAIL,
+                  "6: job 'x': 'unit': 'x@42.service' is not a unit name (\"name.service\", or a template "
+                  "\"name@.service\" started with the execution id as its instance)",
+                  "7: job 'x': 'unit': 'noext' is not a unit name (\"name.service\", or a template "
+                  "\"name@.service\" started with the execution id as its instance)");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { };\n    on_success = [ ];\n" JOB_TAIL,
+                  "6: job 'x': 'on_failure': needs exactly one of 'exec' and 'unit'",
+                  "7: job 'x': 'on_success': must name at least the program to run");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { uint = \"a.service\"; };\n" JOB_TAIL,
+                  "6: job 'x': unknown key 'uint' (did you mean 'unit'?); known keys: exec, unit");
 }
 
 static void test_bad_values(void **state) {
@@ -624,7 +676,7 @@ static void test_schedule_rules(void **state) {
                   "6: job 'x': unknown key 'schedul' (did you mean 'schedule'?); known keys: name, description, "
                   "restartable, parameters, user, group, working_directory, environment, timeout, steps, "
                   "schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-                  "enabled",
+                  "enabled, on_failure, on_success, alert_timeout",
                   "7: job 'x': 'persistent': only applies to scheduled jobs, but there is no 'schedule'",
                   "8: job 'x': 'enabled': only applies to scheduled jobs, but there is no 'schedule'");
         CHECK_BAD(JOB_HEAD JOB_STEPS "    schedule = \"daily\";\n    catch_up = 2;\n" JOB_TAIL,
@@ -782,7 +834,7 @@ static void test_main_file_errors(void **state) {
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
                     "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
-                    "job_file_size_max, context_size_max, timestamps, context_format, cluster, node_name, node_timeout",
+                    "job_file_size_max, context_size_max, timestamps, context_format, cluster, node_name, node_timeout, metrics_textfile",
                     f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
         e5 = format("%s:7: 'timestamps': unknown value 'UTC+1' (expected \"local\" or \"utc\")", f.main_path);
@@ -1091,7 +1143,7 @@ static void test_packaged_main_file(void **state) {
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 15);
+        assert_int_equal(n_keys, 16);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -1186,6 +1238,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_wrong_types),
                 cmocka_unit_test(test_durations_as_systemd),
+                cmocka_unit_test(test_alerts),
                 cmocka_unit_test(test_bad_values),
                 cmocka_unit_test(test_bad_parameters),
                 cmocka_unit_test(test_bad_calendar),

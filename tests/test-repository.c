@@ -1806,8 +1806,11 @@ static void test_pg_open_creates_schema(void **state) {
 
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                                              "table_schema = current_schema() AND table_name LIKE 'batch\\_%'"), 6);
+        /* Ours by name: later migrations add more (the cluster's, ...). */
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
-                                             "table_schema = current_schema() AND table_name LIKE 'batchd\\_%'"), 7);
+                                             "table_schema = current_schema() AND table_name IN "
+                                             "('batchd_job_schedule', 'batchd_job_nonrun', 'batchd_schema_version')"),
+                         3);
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.sequences WHERE "
                                              "sequence_schema = current_schema() AND sequence_name LIKE 'batch\\_%\\_seq'"), 3);
         assert_int_equal(test_query_int(uri, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"),

@@ -35,7 +35,7 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions list-timers show cat logs nodes calendar verify help step'
+        local verbs='start next restart stop abandon reload status list-jobs list-executions list-timers show cat logs nodes calendar verify metrics help step'
         local step_verbs='get put commit status exit-code'
         local job_properties='Name Description Schedule NextElapseUSec LastFireUSec Restartable Steps LastExecutionId LastStatus
                               RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters

@@ -19,7 +19,7 @@ from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, 
                            finish, one_line, wait_stdout)
 
 VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
-         "list-timers", "show", "cat", "logs", "nodes", "calendar", "verify", "help", "step"]
+         "list-timers", "show", "cat", "logs", "nodes", "calendar", "verify", "metrics", "help", "step"]
 
 
 def world(name):
