@@ -6,6 +6,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "batch-error.h"
 #include "cluster.h"
 #include "db-retry.h"
 #include "db.h"
@@ -54,6 +55,12 @@ struct Cluster {
 
 static usec_t now_boottime(void) {
         return now_usec(CLOCK_BOOTTIME);
+}
+
+const char *cluster_error_name(int error) {
+        if (db_error_is_unavailable(error))
+                return BATCH_ERROR_DATABASE_UNAVAILABLE;
+        return db_error_is_busy(error) ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE;
 }
 
 bool cluster_is_wanted(const Config *config, Repository *r) {

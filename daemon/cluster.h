@@ -54,5 +54,9 @@ bool cluster_lease_valid(Cluster *c);
 /* Records the definition hash of every job of config, and logs the jobs another ACTIVE node defines
  * differently. At startup and after every reload. */
 int cluster_set_jobs(Cluster *c, const Config *config);
+/* The D-Bus error name for a failed cluster record: DatabaseBusy (locked), DatabaseUnavailable (PostgreSQL down
+ * or not answering), Database (anything else). */
+const char *cluster_error_name(int error) _pure_;
+
 /* The hash of one job's definition: hex SHA-256 of everything that decides what it runs and when. */
 int job_config_hash(const JobConfig *job, char **ret);

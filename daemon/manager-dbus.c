@@ -686,8 +686,7 @@ static int method_list_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (m->cluster) {
                 k = cluster_store_list_nodes(cluster_get_store(m->cluster), offset, limit, &a, &n);
                 if (k < 0)
-                        return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
-                                                 BATCH_ERROR_DATABASE, "Failed to read the cluster's nodes: %s",
+                        return sd_bus_error_setf(error, cluster_error_name(k), "Failed to read the cluster's nodes: %s",
                                                  strerror(-k)), k;
         }
         k = sd_bus_message_new_method_return(msg, &reply);

@@ -614,8 +614,7 @@ static int manager_execute(Manager *m, const JobConfig *job, const JobParameters
                                                     cluster_node_name(m->cluster), cluster_epoch(m->cluster));
                         if (k < 0) {
                                 job_execution_free(e);
-                                return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
-                                                         BATCH_ERROR_DATABASE, "Failed to record the owner of the "
+                                return sd_bus_error_setf(error, cluster_error_name(k), "Failed to record the owner of the "
                                                          "execution: %s", strerror(-k)), k;
                         }
                         k = repository_transaction_commit(&tx, error);
@@ -816,8 +815,7 @@ int manager_stop_execution(Manager *m, int64_t execution_id, sd_bus_error *error
                         return 0;
                 }
                 if (k != -ESRCH)
-                        return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
-                                                 BATCH_ERROR_DATABASE, "Failed to record the stop of execution "
+                        return sd_bus_error_setf(error, cluster_error_name(k), "Failed to record the stop of execution "
                                                  "%" PRIi64 ": %s", execution_id, strerror(-k)), k;
         }
 

@@ -104,7 +104,7 @@ static int scheduler_claim(Manager *m, const char *job, usec_t scheduled, Reposi
                 return k;
         k = cluster_store_claim_fire(cluster_get_store(m->cluster), job, scheduled, cluster_node_name(m->cluster));
         if (k < 0)
-                return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
+                return sd_bus_error_setf(error, cluster_error_name(k),
                                          "Failed to claim the fire: %s", strerror(-k)), k;
         if (k == 0)
                 log_debug("Job: [%s] fire scheduled for %s was claimed by another node.", job,
