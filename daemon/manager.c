@@ -696,6 +696,11 @@ static int manager_apply_declared_types(const JobConfig *job, const JobParameter
         return 0;
 }
 
+static int manager_launch_merged(Manager *m, const JobConfig *job, const JobParameters *params, LaunchMode mode,
+                                 JobParameters *merged, int64_t *ret_execution_id, sd_bus_error *error);
+static int manager_launch_serialized(Manager *m, const JobConfig *job, const JobParameters *params, LaunchMode mode,
+                                     JobParameters *merged, int64_t *ret_execution_id, sd_bus_error *error);
+
 int manager_launch(Manager *m, const char *job_name, const JobParameters *params, LaunchMode mode,
                    int64_t *ret_execution_id, sd_bus_error *error) {
         _cleanup_(job_parameters_done) JobParameters merged = JOB_PARAMETERS_NULL, typed = JOB_PARAMETERS_NULL;
@@ -719,6 +724,23 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
         k = job_parameters_copy(&job->parameters, &merged);
         if (k < 0)
                 return k;
+
+        /* RunIdIncrementer is read-then-add: on several nodes two launches could read the same highest run.id.
+         * In a cluster the read and the launch it allows happen under a lock of the job's that every node takes,
+         * in one transaction; a launcher that finds it taken waits from the loop, as for any lock. */
+        if (m->cluster && (mode == LAUNCH_NEXT_INSTANCE ||
+                           (job->incrementer == JOB_INCREMENTER_RUN_ID &&
+                            !(params && job_parameters_get(params, "run.id")))))
+                return manager_launch_serialized(m, job, params, mode, &merged, ret_execution_id, error);
+        return manager_launch_merged(m, job, params, mode, &merged, ret_execution_id, error);
+}
+
+/* The launch itself, once the job's default parameters are in merged: the next instance's parameters or run.id,
+ * then the execution. */
+static int manager_launch_merged(Manager *m, const JobConfig *job, const JobParameters *params, LaunchMode mode,
+                                 JobParameters *merged, int64_t *ret_execution_id, sd_bus_error *error) {
+        int k;
+
         if (mode == LAUNCH_NEXT_INSTANCE) {
                 _cleanup_(job_parameters_done) JobParameters next = JOB_PARAMETERS_NULL;
 
@@ -730,7 +752,7 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         const JobParameter *p = params->items + i;
                         _cleanup_free_ char *msg = NULL;
 
-                        k = job_parameters_add(&merged, p->name, p->type, p->value, p->identifying, &msg);
+                        k = job_parameters_add(merged, p->name, p->type, p->value, p->identifying, &msg);
                         if (k < 0)
                                 return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
                 }
@@ -746,7 +768,7 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         if (k < 0)
                                 return k;
                         (void) snprintf(buf, sizeof(buf), "%" PRIi64, run_id);
-                        k = job_parameters_add(&merged, "run.id", JOB_PARAMETER_LONG, buf, true, NULL);
+                        k = job_parameters_add(merged, "run.id", JOB_PARAMETER_LONG, buf, true, NULL);
                         if (k < 0)
                                 return k;
                 }
@@ -754,13 +776,53 @@ int manager_launch(Manager *m, const char *job_name, const JobParameters *params
                         const JobParameter *p = params->items + i;
                         _cleanup_free_ char *msg = NULL;
 
-                        k = job_parameters_add(&merged, p->name, p->type, p->value, p->identifying, &msg);
+                        k = job_parameters_add(merged, p->name, p->type, p->value, p->identifying, &msg);
                         if (k < 0)
                                 return sd_bus_error_set(error, BATCH_ERROR_JOB_PARAMETERS_INVALID, msg), k;
                 }
         }
 
-        return manager_execute(m, job, &merged, ret_execution_id, error);
+        return manager_execute(m, job, merged, ret_execution_id, error);
+}
+
+/* manager_launch_merged() in one transaction under the job's run.id lock (cluster_store_lock()). Like the
+ * scheduler's batches, nothing starts before that transaction committed. */
+static int manager_launch_serialized(Manager *m, const JobConfig *job, const JobParameters *params, LaunchMode mode,
+                                     JobParameters *merged, int64_t *ret_execution_id, sd_bus_error *error) {
+        _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+        _cleanup_free_ char *key = NULL;
+        bool outer_defer = m->defer_starts;
+        size_t runs_before = m->n_runs;
+        int k;
+
+        if (asprintf(&key, "batchd-run-id:%s", job->name) < 0)
+                return -ENOMEM;
+        k = repository_transaction_open(m->repository, &tx, error);
+        if (k < 0)
+                return k;
+        k = cluster_store_lock(cluster_get_store(m->cluster), key);
+        if (k < 0)
+                return sd_bus_error_setf(error, cluster_error_name(k), "Failed to take the run.id lock of job [%s]: %s",
+                                         job->name, strerror(-k)), k;
+
+        m->defer_starts = true;
+        k = manager_launch_merged(m, job, params, mode, merged, ret_execution_id, error);
+        m->defer_starts = outer_defer;
+        if (k >= 0)
+                k = repository_transaction_commit(&tx, error);
+        if (k < 0) {
+                /* Nothing of it is on record: the runs made meanwhile never start. */
+                while (m->n_runs > runs_before)
+                        job_run_free(m->runs[--m->n_runs]);
+                return k;
+        }
+        if (!outer_defer) {
+                for (size_t i = runs_before; i < m->n_runs; i++)
+                        if (!m->runs[i]->started)
+                                job_run_start(m->runs[i]);
+                manager_update_status(m);
+        }
+        return 0;
 }
 
 /* A ${name} with no value would only fail once the step is due; refuse the launch instead, before an execution

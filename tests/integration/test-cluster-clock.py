@@ -138,5 +138,39 @@ def test_concurrent_starts_on_all_nodes():
                  60, interval=0.5, what="every execution COMPLETED")
 
 
+def test_concurrent_next_instance_on_all_nodes():
+    """StartNextInstance of a run.id job on the three nodes at one moment, five times: fifteen executions with
+    run.id 1 to 15, each once (RunIdIncrementer's read-then-add is atomic across the cluster)."""
+    mod = cluster_module()
+    with mod.Cluster("cl-next", n=3) as c:
+        c.write_job("inc.conf", jobs_file(c.a.job("inc", [step("s", ["/bin/true"])], incrementer="run.id")))
+        c.start()
+        ids = []
+        for round_ in range(5):
+            barrier = threading.Barrier(3)
+            results = [None] * 3
+
+            def launch(i):
+                w = c.worlds[i]
+                barrier.wait()
+                try:
+                    results[i] = w.call("StartNextInstance", "sa(sssb)", "inc", [])[0]
+                except DBusError as e:
+                    results[i] = e
+
+            threads = [threading.Thread(target=launch, args=(i,)) for i in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for r in results:
+                assert not isinstance(r, DBusError), "round %d: %s: %s" % (round_, r.name, r.message)
+            ids += results
+        run_ids = [r["V"] for r in c.q("SELECT CAST(PARAMETER_VALUE AS BIGINT) AS V FROM BATCH_JOB_EXECUTION_PARAMS "
+                                       "WHERE PARAMETER_NAME = 'run.id' ORDER BY 1")]
+        assert_eq(run_ids, list(range(1, 16)), "run.ids of the fifteen launches")
+        assert_eq(len(set(ids)), 15, "fifteen executions")
+
+
 if __name__ == "__main__":
     main(globals())
