@@ -172,5 +172,53 @@ def test_concurrent_next_instance_on_all_nodes():
         assert_eq(len(set(ids)), 15, "fifteen executions")
 
 
+COMMITS = 30
+COUNTING_STEP = """#!/bin/sh
+set -e
+i=$("$BATCHCTL" step get position 2>/dev/null || true)
+[ -n "$i" ] || i=0
+echo "start $i" >>"$1"
+while [ "$i" -lt %d ]; do
+        i=$((i + 1))
+        "$BATCHCTL" step put position "$i"
+        "$BATCHCTL" step commit --read 1 --write 1
+        sleep 0.2
+done
+""" % COMMITS
+
+
+def test_takeover_and_restart_from_last_commit():
+    """SIGKILL of the node running a committing step: another node fails the execution (naming the node), and
+    its restart on a third node resumes from the last commit: the two step executions' reads add up to the
+    items, none done twice."""
+    mod = cluster_module()
+    with mod.Cluster("cl-takeover", n=3) as c:
+        script = c.a.write_script("count.sh", COUNTING_STEP)
+        for w in c.worlds[1:]:
+            w.write_script("count.sh", COUNTING_STEP)
+        out = c.a.out("count.out")
+        c.write_job("count.conf", jobs_file(c.a.job("count", [step("s", [script, out])], restartable=True)))
+        c.start()
+        eid = c.a.start("count", [param("k", "1")])
+
+        def committed():
+            rows = c.q("SELECT COMMIT_COUNT FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = ?", eid)
+            return rows and rows[0]["COMMIT_COUNT"] >= 3
+        wait_for(committed, 60, interval=0.1, what="three commits on node-a")
+        c.a.kill_batchd()
+        wait_for(lambda: c.b.execution(eid)["status"] == "FAILED", 60, interval=0.2,
+                 what="another node to fail node-a's execution")
+        e = c.b.execution(eid)
+        assert e["exit_message"].startswith("Node node-a stopped heartbeating at "), e
+        before = c.q1("SELECT COMMIT_COUNT, READ_COUNT FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = ?", eid)
+
+        new = c.worlds[2].restart(eid)
+        assert_eq(c.worlds[2].wait_done(new, timeout=120)["status"], "COMPLETED", "the restart on node-c")
+        after = c.q1("SELECT READ_COUNT FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = ?", new)
+        assert_eq(before["READ_COUNT"] + after["READ_COUNT"], COMMITS, "items of both runs: each once")
+        starts = [line for line in open(out).read().split("\n") if line.startswith("start ")]
+        assert_eq(starts, ["start 0", "start %d" % before["COMMIT_COUNT"]], "where each run started")
+
+
 if __name__ == "__main__":
     main(globals())
