@@ -898,6 +898,16 @@ static void test_lists_are_summaries(void **state) {
         assert_int_equal(repository_get_last_execution_of_job(r, "alpha", &last), 0);
         assert_int_equal(last->id, 3);
         last = job_execution_free(last);
+        /* A first page of one of a job's executions is that lookup too (`batchctl status`). */
+        assert_int_equal(repository_list_executions(r, "alpha", 0, 0, 1, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(list[0]->id, 3);
+        assert_string_equal(list[0]->job_name, "alpha");
+        assert_int_equal(list[0]->parameters.n, 0);
+        job_execution_array_free(list, n);
+        assert_int_equal(repository_list_executions(r, "gamma", 0, 0, 1, &list, &n), 0);
+        assert_int_equal(n, 0);
+        job_execution_array_free(list, n);
 
         {
                 _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
