@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import World, assert_eq, main, param, skip, ERROR_PREFIX  # noqa: E402
+import harness  # noqa: E402
 import pgserver  # noqa: E402
 
 
@@ -40,9 +41,12 @@ def test_chunk_demo_on_postgresql():
                                          "WHERE table_schema = current_schema()")}
         for t in ("batch_job_instance", "batch_job_execution", "batch_job_execution_params",
                   "batch_step_execution", "batch_job_execution_context", "batch_step_execution_context",
-                  "batchd_job_schedule", "batchd_job_nonrun", "batchd_schema_version"):
+                  "batchd_job_schedule", "batchd_job_nonrun", "batchd_schema_version", "batchd_job_last_execution"):
             assert t in tables, (t, tables)
-        assert_eq(rows(pg, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"), [["2"]], "schema version")
+        # Every migration in schema/postgresql applied, whatever their number.
+        migrations = [f for f in os.listdir(os.path.join(harness.SOURCE_ROOT, "schema", "postgresql"))
+                      if f.endswith(".sql")]
+        assert_eq(rows(pg, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"), [[str(len(migrations))]], "schema version")
         assert not os.path.exists(pg.uri + ".lock")
 
         out = w.out("chunk-demo.out")
