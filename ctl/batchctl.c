@@ -35,6 +35,9 @@ bool arg_lines_set = false;
 int arg_priority_min = 0;
 int arg_priority_max = -1;
 OutputMode arg_output = OUTPUT_SHORT;
+usec_t arg_older_than = 0;
+unsigned arg_keep = 0;
+bool arg_dry_run = false;
 
 /* Defined in verb-calendar.c: the --base-time syntax belongs to the calendar verb. */
 int parse_base_time(const char *s, usec_t *ret);
@@ -68,13 +71,36 @@ static const Verb verbs[] = {
           "ends STOPPED, which can be restarted.\n" },
         { "abandon", 2, 2, verb_abandon, "EXECUTION_ID",
           "Mark a stopped or failed execution ABANDONED: its instance is never restarted.\n" },
+        { "metrics", 1, 1, verb_metrics, NULL,
+          "Print the per-job metrics in the Prometheus text exposition format (the text metrics_textfile\n"
+          "holds): executions by status, last success and failure, durations, running executions, items\n"
+          "read and written, non-runs by reason, timer lateness.\n" },
         { "reload", 1, 1, verb_reload, NULL,
           "Make batchd re-read batchd.conf and every job file. If anything is invalid nothing changes\n"
           "and every problem is reported.\n" },
+        { "enable", 2, VERB_ANY, verb_enable, "JOB...",
+          "Switch the schedule of each JOB on, whatever its file's enabled says, until \"batchctl revert\";\n"
+          "kept in batchd's database, so it survives reloads and restarts. Only the schedule: a job can\n"
+          "always be started by hand.\n" },
+        { "disable", 2, VERB_ANY, verb_disable, "JOB...",
+          "Switch the schedule of each JOB off, whatever its file's enabled says, until \"batchctl\n"
+          "revert\": its fires are recorded as not run (\"disabled\"). Kept in batchd's database, so it\n"
+          "survives reloads and restarts. The job can still be started by hand.\n" },
+        { "revert", 2, VERB_ANY, verb_revert, "JOB...",
+          "Drop what enable or disable said for each JOB: its file's enabled decides again.\n" },
         { "status", 1, VERB_ANY, verb_status, "[JOB...] [--limit N]",
           "Without JOB: a summary of every job and of the running executions. With JOB: its\n"
           "description, schedule and next run, what runs now with its progress, and the last\n"
           "executions (5, or --limit N) with status, exit code and duration.\n" },
+        { "purge", 1, 2, verb_purge, "[JOB] --older-than AGE | --keep N [--dry-run]",
+          "Remove old history, of JOB or of every job: the executions that ended more than AGE ago (a\n"
+          "time span such as 30d, 12h or \"2w 3d\") and/or all but the newest N executions of each job,\n"
+          "the job instances left without executions, and the scheduled fires that did not run\n"
+          "(non-runs) from before AGE and/or beyond the newest N of each job. Given both, whatever\n"
+          "either rule selects goes, as with keep_days and keep_executions in batchd.conf. An instance\n"
+          "with a running execution is never touched. Prints what was removed; with --dry-run, what\n"
+          "would be, removing nothing. A JOB that is neither configured nor has executions is an error\n"
+          "(NoSuchJob).\n" },
         { "list-jobs", 1, 1, verb_list_jobs, NULL,
           "List the configured jobs: schedule, next run, last execution and how many run now.\n" },
         { "list-timers", 1, 1, verb_list_timers, "[--all]",
@@ -102,6 +128,10 @@ static const Verb verbs[] = {
           "its value (defaults included), without the file's comments; edits to the file since the last\n"
           "reload are not in it. The definition of a job whose file is not readable by everyone is shown\n"
           "only to those allowed to start jobs.\n" },
+        { "nodes", 1, 1, verb_nodes, NULL,
+          "List the nodes of the cluster batchd belongs to (docs/cluster.md): state, last heartbeat on the\n"
+          "database's clock, running executions, a hash of each node's job definitions, and whether\n"
+          "another active node defines one of its jobs differently (drift).\n" },
         { "logs", 2, 2, verb_logs,
           "EXECUTION_ID|JOB [-f] [-n N] [-p PRIORITY] [--since TIME] [--until TIME] [-o MODE] [-D DIR]",
           "Show batchd's journal entries of an execution together with the output of its steps, in the\n"
@@ -156,6 +186,11 @@ static int help(void) {
                "  stop EXECUTION_ID              Stop a running execution\n"
                "  abandon EXECUTION_ID           Mark a stopped or failed execution abandoned\n"
                "  reload                         Reload batchd's configuration\n"
+               "  enable JOB...                  Switch the schedule of jobs on, until reverted\n"
+               "  disable JOB...                 Switch the schedule of jobs off, until reverted\n"
+               "  revert JOB...                  Let the job files say again whether schedules fire\n"
+               "  purge [JOB] --older-than AGE|--keep N\n"
+               "                                 Remove old executions and non-runs\n"
                "\n"
                "Query commands:\n"
                "  status [JOB...]                Show the status of jobs, or a summary of all\n"
@@ -166,8 +201,10 @@ static int help(void) {
                "  show JOB                       Show the properties of a job\n"
                "  cat JOB...                     Show the definition of jobs as batchd loaded them\n"
                "  logs EXECUTION_ID|JOB          Show the journal of an execution or a job, with its steps\n"
+               "  nodes                          List the nodes of the cluster\n"
                "  calendar EXPRESSION...         Validate calendar expressions, show next elapses\n"
                "  verify [FILE...]               Check the configuration without a running batchd\n"
+               "  metrics                        Print per-job metrics (Prometheus text format)\n"
                "  help [COMMAND]                 Show this help, or the help of a command\n"
                "\n"
                "%s"
@@ -195,6 +232,9 @@ static int help(void) {
                "  -o --output=MODE               logs: short, cat or json\n"
                "  -f --follow                    logs: follow until the execution ends\n"
                "  -a --all                       list-timers: also jobs without a schedule\n"
+               "     --older-than=AGE            purge: what ended (or was due) more than AGE ago\n"
+               "     --keep=N                    purge: all but the newest N executions of each job\n"
+               "     --dry-run                   purge: only say what would be removed\n"
                "  -D --directory=DIR             logs: read the journal files in DIR\n"
                "     --iterations=N              calendar: show N elapses (default: 1)\n"
                "     --base-time=TIME            calendar: count from TIME instead of now\n"
@@ -252,6 +292,9 @@ typedef enum OptionId {
         OPT_PRIORITY,
         OPT_OUTPUT,
         OPT_ALL,
+        OPT_OLDER_THAN,
+        OPT_KEEP,
+        OPT_DRY_RUN,
 } OptionId;
 
 typedef enum OptionArgument {
@@ -295,6 +338,9 @@ static const Option options[] = {
         { "state",      0,   OPTION_REQUIRED_ARGUMENT, OPT_STATE,      "list-executions" },
         { "since",      0,   OPTION_REQUIRED_ARGUMENT, OPT_SINCE,      "list-executions logs" },
         { "until",      0,   OPTION_REQUIRED_ARGUMENT, OPT_UNTIL,      "list-executions logs" },
+        { "older-than", 0,   OPTION_REQUIRED_ARGUMENT, OPT_OLDER_THAN, "purge" },
+        { "keep",       0,   OPTION_REQUIRED_ARGUMENT, OPT_KEEP,       "purge" },
+        { "dry-run",    0,   OPTION_NO_ARGUMENT,       OPT_DRY_RUN,    "purge" },
 };
 
 static bool word_in_list(const char *list, const char *word) {
@@ -497,6 +543,23 @@ static int apply_option(const Option *o, const char *value, bool *help_requested
                                 arg_json = JSON_SHORT;
                 } else
                         return log_error_errno(EINVAL, "--output takes short, cat or json, not '%s'.", strempty(value));
+                return 0;
+        case OPT_OLDER_THAN:
+                r = timespan_parse(strempty(value), &arg_older_than);
+                if (r < 0 || arg_older_than == 0 || arg_older_than == USEC_INFINITY)
+                        return log_error_errno(r < 0 ? r : EINVAL, "--older-than needs a finite, non-zero time span "
+                                               "such as 30d or \"2w 3d\", not '%s'.", strempty(value));
+                return 0;
+        case OPT_KEEP:
+                r = parse_unsigned("keep", value, &arg_keep);
+                if (r < 0)
+                        return r;
+                if (arg_keep == 0)
+                        return log_error_errno(EINVAL, "--keep needs at least 1: to remove everything, use "
+                                               "--older-than.");
+                return 0;
+        case OPT_DRY_RUN:
+                arg_dry_run = true;
                 return 0;
         case OPT_CONFIG:
                 if (isempty(value))

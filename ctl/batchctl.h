@@ -42,6 +42,9 @@ extern int arg_priority_min;    /* logs -p: entries with a PRIORITY in [min, max
 extern int arg_priority_max;
 extern OutputMode arg_output;   /* logs -o */
 extern char **arg_properties;   /* show -p: the properties to show; NULL: all */
+extern usec_t arg_older_than;   /* purge --older-than; 0: none */
+extern unsigned arg_keep;       /* purge --keep; 0: none */
+extern bool arg_dry_run;        /* purge --dry-run */
 extern const char *arg_config;  /* verify: the main file; NULL: CONFIG_MAIN_PATH_DEFAULT */
 
 /* Exit status of "start/next/restart --wait" for an execution that did not complete, and of every verb for a

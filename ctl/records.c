@@ -19,6 +19,7 @@ static void job_info_done(JobInfo *j) {
         free(j->last_status);
         free(j->last_exit_code);
         free(j->path);
+        free(j->enabled_override);
         *j = (JobInfo) {};
 }
 
@@ -298,6 +299,12 @@ int execution_info_load_progress(sd_bus *bus, ExecutionInfo *e) {
         free(e->progress);
         e->current_step = TAKE_PTR(step);
         e->progress = TAKE_PTR(progress);
+        (void) sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, e->path, BATCH_EXECUTION_INTERFACE, "ItemsTotal",
+                                           NULL, 't', &e->items_total);
+        (void) sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, e->path, BATCH_EXECUTION_INTERFACE, "ItemsDone",
+                                           NULL, 't', &e->items_done);
+        (void) sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, e->path, BATCH_EXECUTION_INTERFACE,
+                                           "ItemsPerSecond", NULL, 'd', &e->items_per_second);
         return 0;
 }
 
@@ -312,6 +319,22 @@ int bus_list_jobs(sd_bus *bus, JobInfo **ret, size_t *ret_n) {
         r = bus_read_job_infos(reply, ret, ret_n);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply of ListJobs: %m");
+
+        /* Whether each job's schedule is switched on: its Job object's properties, not in ListJobs' fixed
+         * signature. A job gone in a reload since ListJobs keeps the default. */
+        for (size_t i = 0; i < *ret_n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                JobInfo *j = *ret + i;
+                int b;
+
+                j->enabled = true;
+                if (sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, j->path, BATCH_JOB_INTERFACE, "Enabled", &e,
+                                                'b', &b) >= 0)
+                        j->enabled = b;
+                sd_bus_error_free(&e);
+                (void) sd_bus_get_property_string(bus, BATCH_BUS_NAME, j->path, BATCH_JOB_INTERFACE,
+                                                  "EnabledOverride", &e, &j->enabled_override);
+        }
         return 0;
 }
 
@@ -423,6 +446,62 @@ usec_t duration_of(usec_t start, usec_t end) {
         return start > 0 && end >= start ? end - start : 0;
 }
 
+/* 1234567 as "1,234,567": numbers in operators' lines, independent of the locale like every number we print. */
+static char *format_thousands(char buf[static 32], uint64_t v) {
+        char digits[32];
+        size_t n, k = 0;
+
+        n = (size_t) snprintf(digits, sizeof(digits), "%" PRIu64, v);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0 && (n - i) % 3 == 0)
+                        buf[k++] = ',';
+                buf[k++] = digits[i];
+        }
+        buf[k] = '\0';
+        return buf;
+}
+
+char *format_items_progress(char buf[static FORMAT_ITEMS_MAX], uint64_t done, uint64_t total, double per_second) {
+        char d[32], t[32], left[64] = "";
+        size_t k;
+
+        if (done == 0 && total == 0)
+                return NULL;
+        if (total > 0)
+                k = (size_t) snprintf(buf, FORMAT_ITEMS_MAX, "%s/%s items, %u%%", format_thousands(d, done),
+                                      format_thousands(t, total),
+                                      (unsigned) (done >= total ? 100 : done * 100 / total));
+        else
+                k = (size_t) snprintf(buf, FORMAT_ITEMS_MAX, "%s items", format_thousands(d, done));
+        if (per_second > 0) {
+                if (per_second >= 10)
+                        k += (size_t) snprintf(buf + k, FORMAT_ITEMS_MAX - k, ", %s/s",
+                                               format_thousands(d, (uint64_t) (per_second + 0.5)));
+                else
+                        k += (size_t) snprintf(buf + k, FORMAT_ITEMS_MAX - k, ", %.1f/s", per_second);
+                if (total > done) {
+                        double s = (double) (total - done) / per_second;
+
+                        if (s < 60)
+                                (void) snprintf(left, sizeof(left), "about %.0f s left", s < 1 ? 1 : s);
+                        else if (s < 3600)
+                                (void) snprintf(left, sizeof(left), "about %.0f min left", s / 60);
+                        else if (s < 100 * 3600)
+                                (void) snprintf(left, sizeof(left), "about %.1f h left", s / 3600);
+                        else
+                                (void) snprintf(left, sizeof(left), "about %.0f days left", s / 86400);
+                        (void) snprintf(buf + k, FORMAT_ITEMS_MAX - k, ", %s", left);
+                }
+        }
+        return buf;
+}
+
+const char *job_info_format_next(const JobInfo *j, char buf[static FORMAT_TIMESTAMP_MAX]) {
+        if (!isempty(j->schedule) && !j->enabled)
+                return "disabled";
+        return format_timestamp(buf, j->next_elapse);
+}
+
 json_object *job_info_to_json(const JobInfo *j) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
@@ -436,7 +515,9 @@ json_object *job_info_to_json(const JobInfo *j) {
             json_add_string_or_null(o, "last_status", j->last_status) < 0 ||
             json_add_string_or_null(o, "last_exit_code", j->last_exit_code) < 0 ||
             json_add_uint(o, "running_executions", j->running) < 0 ||
-            json_add_string(o, "object_path", j->path) < 0)
+            json_add_string(o, "object_path", j->path) < 0 ||
+            json_add_bool(o, "enabled", j->enabled) < 0 ||
+            json_add_string_or_null(o, "enabled_override", j->enabled_override) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -463,6 +544,11 @@ json_object *execution_info_to_json(const ExecutionInfo *e) {
         if (e->current_step && json_add_string_or_null(o, "current_step", e->current_step) < 0)
                 return NULL;
         if (e->progress && json_add_string_or_null(o, "progress", e->progress) < 0)
+                return NULL;
+        if (e->current_step &&
+            (json_add_uint(o, "items_done", e->items_done) < 0 ||
+             json_add_usec(o, "items_total", e->items_total) < 0 ||
+             json_object_object_add(o, "items_per_second", json_object_new_double(e->items_per_second)) < 0))
                 return NULL;
         return TAKE_PTR(o);
 }

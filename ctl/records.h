@@ -21,6 +21,8 @@ typedef struct JobInfo {
         char *last_exit_code;
         uint32_t running;
         char *path;
+        bool enabled;                   /* the Job's Enabled: whether its schedule fires */
+        char *enabled_override;         /* EnabledOverride: "enabled", "disabled" (batchctl enable/disable), "" */
 } JobInfo;
 
 /* An execution summary: (ttssssttto). current_step and progress come from the execution object's
@@ -36,6 +38,8 @@ typedef struct ExecutionInfo {
         char *path;
         char *current_step;
         char *progress;
+        uint64_t items_total, items_done;   /* ItemsTotal, ItemsDone of the running step */
+        double items_per_second;            /* ItemsPerSecond */
 } ExecutionInfo;
 
 /* One entry of GetStepExecutions: (tsssstttttttttts). */
@@ -60,6 +64,13 @@ typedef struct ParameterInfo {
 } ParameterInfo;
 
 void job_info_array_free(JobInfo *a, size_t n);
+
+#define FORMAT_ITEMS_MAX 160
+/* A running step's progress in items: "1,234/10,000 items, 12%, 410/s, about 21 s left", fewer parts when the
+ * step declared no total or nothing was read yet; NULL when there is nothing to say (no items, no total). */
+char *format_items_progress(char buf[static FORMAT_ITEMS_MAX], uint64_t done, uint64_t total, double per_second);
+/* The NEXT cell of a job: "disabled" for a schedule switched off, else its next elapse. */
+const char *job_info_format_next(const JobInfo *j, char buf[static FORMAT_TIMESTAMP_MAX]);
 void execution_info_done(ExecutionInfo *e);
 void execution_info_array_free(ExecutionInfo *a, size_t n);
 void step_info_array_free(StepInfo *a, size_t n);

@@ -214,6 +214,19 @@ static int verb_step_status(int argc, char *argv[], void *userdata) {
         return call_expect_ok(&req);
 }
 
+/* total N: how many items the step will read in all, for the progress batchctl status shows; 0 clears it. */
+static int verb_step_total(int argc, char *argv[], void *userdata) {
+        StepRequest req = {
+                .type = STEP_REQUEST_TOTAL,
+        };
+        int r;
+
+        r = parse_count_argument("total", argv[1], &req.total);
+        if (r < 0)
+                return r;
+        return call_expect_ok(&req);
+}
+
 static int verb_step_exit_code(int argc, char *argv[], void *userdata) {
         StepRequest req = {
                 .type = STEP_REQUEST_EXIT_CODE,
@@ -234,6 +247,8 @@ const char step_verbs_help[] =
         "                                 Add to the counts and commit everything staged;\n"
         "                                 returns once it is durable\n"
         "  step status TEXT               Set the step's status line\n"
+        "  step total N                   Declare how many items the step reads in all,\n"
+        "                                 for its progress (items done, rate, time left)\n"
         "  step exit-code CODE [DESCRIPTION]\n"
         "                                 Set the exit status to record for the step\n";
 
@@ -243,6 +258,7 @@ int verb_step(int argc, char *argv[], void *userdata) {
                 { "put",       3, VERB_ANY, verb_step_put       },
                 { "commit",    1, VERB_ANY, verb_step_commit    },
                 { "status",    2, 2,        verb_step_status    },
+                { "total",     2, 2,        verb_step_total     },
                 { "exit-code", 2, 3,        verb_step_exit_code },
         };
 

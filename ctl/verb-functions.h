@@ -16,6 +16,14 @@ int verb_stop(int argc, char *argv[], void *userdata);
 int verb_abandon(int argc, char *argv[], void *userdata);
 int verb_reload(int argc, char *argv[], void *userdata);
 
+/* verb-enable.c */
+int verb_enable(int argc, char *argv[], void *userdata);
+int verb_disable(int argc, char *argv[], void *userdata);
+int verb_revert(int argc, char *argv[], void *userdata);
+
+/* verb-purge.c */
+int verb_purge(int argc, char *argv[], void *userdata);
+
 /* verb-list.c */
 int verb_list_jobs(int argc, char *argv[], void *userdata);
 int verb_list_executions(int argc, char *argv[], void *userdata);
@@ -26,8 +34,14 @@ int verb_status(int argc, char *argv[], void *userdata);
 /* verb-show.c */
 int verb_show(int argc, char *argv[], void *userdata);
 
+/* verb-metrics.c */
+int verb_metrics(int argc, char *argv[], void *userdata);
+
 /* verb-logs.c */
 int verb_logs(int argc, char *argv[], void *userdata);
+
+/* verb-nodes.c */
+int verb_nodes(int argc, char *argv[], void *userdata);
 
 /* verb-calendar.c */
 int verb_calendar(int argc, char *argv[], void *userdata);

@@ -103,7 +103,7 @@ int verb_list_jobs(int argc, char *argv[], void *userdata) {
                 if (r >= 0)
                         r = table_add(t, isempty(j->schedule) ? NULL : j->schedule, NULL);
                 if (r >= 0)
-                        r = table_add(t, format_timestamp(ts, j->next_elapse), NULL);
+                        r = table_add(t, job_info_format_next(j, ts), NULL);
                 if (r >= 0)
                         r = j->last_execution_id > 0 ? table_addf(t, NULL, "%" PRIu64, j->last_execution_id) :
                                                        table_add(t, NULL, NULL);

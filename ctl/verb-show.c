@@ -16,6 +16,7 @@ typedef struct ExecutionDetails {
         char *job_context;
         StepInfo *steps;
         size_t n_steps;
+        char *node;                     /* the cluster node that ran it; NULL outside a cluster */
 } ExecutionDetails;
 
 static void execution_details_done(ExecutionDetails *d) {
@@ -23,6 +24,7 @@ static void execution_details_done(ExecutionDetails *d) {
         parameter_info_array_free(d->parameters, d->n_parameters);
         free(d->job_context);
         step_info_array_free(d->steps, d->n_steps);
+        free(d->node);
 }
 
 static int execution_details_load(sd_bus *bus, uint64_t id, ExecutionDetails *d) {
@@ -53,6 +55,24 @@ static int execution_details_load(sd_bus *bus, uint64_t id, ExecutionDetails *d)
         r = bus_read_step_infos(steps, &d->steps, &d->n_steps);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply of GetStepExecutions: %m");
+
+        /* Where it ran, in a cluster (logs are in that node's journal). A batchd without the property, or
+         * outside a cluster, has none to tell. */
+        {
+                _cleanup_free_ char *path = NULL;
+
+                sd_bus_error_free(&error);
+                r = execution_object_path(id, &path);
+                if (r < 0)
+                        return log_oom();
+                r = sd_bus_get_property_string(bus, "org.batchd.Batch1", path, "org.batchd.Batch1.Execution", "Node",
+                                               &error, &d->node);
+                if (r < 0 || isempty(d->node))
+                        d->node = mfree(d->node);
+        }
+        /* A running execution: its running step's STATUS line and progress in items, as status shows them. */
+        if (streq_ptr_safe(d->execution.status, "STARTED") || streq_ptr_safe(d->execution.status, "STOPPING"))
+                (void) execution_info_load_progress(bus, &d->execution);
         return 0;
 }
 
@@ -77,7 +97,8 @@ static json_object *execution_details_to_json(const ExecutionDetails *d) {
                 }
         }
 
-        if (json_add_parsed(o, "job_context", d->job_context) < 0)
+        if (json_add_parsed(o, "job_context", d->job_context) < 0 ||
+            json_add_string_or_null(o, "node", d->node) < 0)
                 return NULL;
 
         a = json_object_new_array();
@@ -134,6 +155,8 @@ static int print_execution_details(const ExecutionDetails *d) {
                output_utf8() ? "●" : "*", ansi_normal(), ansi_highlight(), e->id, ansi_normal(), ansi_highlight(),
                e->job, ansi_normal());
         printf("%13s: %" PRIu64 "\n", "Instance", e->instance_id);
+        if (d->node)
+                printf("%13s: %s\n", "Node", d->node);
         print_time("Created", e->create_time);
         print_status_lines(e->status, e->exit_code, e->exit_message, e->start_time, e->end_time);
 
@@ -158,6 +181,15 @@ static int print_execution_details(const ExecutionDetails *d) {
                        s->read_count, s->write_count, s->filter_count);
                 printf("%13s: read %" PRIu64 ", write %" PRIu64 ", process %" PRIu64 "\n", "Skips",
                        s->read_skip_count, s->write_skip_count, s->process_skip_count);
+                if (!isempty(e->current_step) && streq(e->current_step, s->name) &&
+                    (streq(s->status, "STARTED") || streq(s->status, "STOPPING"))) {
+                        char items[FORMAT_ITEMS_MAX];
+
+                        if (!isempty(e->progress))
+                                printf("%13s: %s\n", "Status line", e->progress);
+                        if (format_items_progress(items, e->items_done, e->items_total, e->items_per_second))
+                                printf("%13s: %s\n", "Progress", items);
+                }
                 printf("%13s: %" PRIu64 ", rollbacks %" PRIu64 "\n", "Commits", s->commit_count, s->rollback_count);
                 printf("%13s: %s\n", "Context", isempty(s->context) ? "{}" : s->context);
         }

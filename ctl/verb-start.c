@@ -33,8 +33,13 @@ typedef struct WaitState {
         bool daemon_gone;
 
         bool show_progress;
+        bool tty;                       /* redraw one line in place; else plain lines, see progress_draw() */
         char *current_step;
         char *progress;
+        uint64_t items_total, items_done;
+        double items_per_second;
+        uint64_t items_printed;         /* not a terminal: the items of the last line printed */
+        usec_t printed_at;
         bool line_shown;
 } WaitState;
 
@@ -60,21 +65,42 @@ static int wait_state_finish(WaitState *w, const char *status, const char *exit_
         return 0;
 }
 
-/* The progress line on stderr: "● step2: 40 of 100 items", redrawn in place. */
+/* The progress line on stderr: "● step2: 40 of 100 items (40/100 items, 40%, 12/s, about 5 s left)", redrawn in
+ * place on a terminal. Elsewhere (a log, a pipe) no control codes: a plain line whenever a step that declared
+ * its total (TOTAL) got further, at most one a second, so that a CI log shows the progress without flooding. */
 static void progress_draw(WaitState *w) {
+        char items[FORMAT_ITEMS_MAX];
+        const char *it;
+
         if (!w->show_progress || w->done)
                 return;
+        it = w->current_step ? format_items_progress(items, w->items_done, w->items_total, w->items_per_second) :
+                               NULL;
+
+        if (!w->tty) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+
+                if (w->items_total == 0 || !it || w->items_done == w->items_printed ||
+                    (w->printed_at > 0 && now < w->printed_at + USEC_PER_SEC && w->items_done < w->items_total))
+                        return;
+                fprintf(stderr, "%s: %s\n", strempty(w->current_step), it);
+                fflush(stderr);
+                w->items_printed = w->items_done;
+                w->printed_at = now;
+                return;
+        }
+
         if (isempty(w->current_step) && isempty(w->progress))
                 return;
-
-        fprintf(stderr, "\r\033[K%s%s%s %s%s%s", ansi_blue(), output_utf8() ? "●" : "*", ansi_normal(),
-                strempty(w->current_step), isempty(w->progress) ? "" : ": ", strempty(w->progress));
+        fprintf(stderr, "\r\033[K%s%s%s %s%s%s%s%s%s", ansi_blue(), output_utf8() ? "●" : "*", ansi_normal(),
+                strempty(w->current_step), isempty(w->progress) && !it ? "" : ": ", strempty(w->progress),
+                it && !isempty(w->progress) ? " (" : "", strempty(it), it && !isempty(w->progress) ? ")" : "");
         fflush(stderr);
         w->line_shown = true;
 }
 
 static void progress_clear(WaitState *w) {
-        if (!w->line_shown)
+        if (!w->tty || !w->line_shown)
                 return;
         fputs("\r\033[K", stderr);
         fflush(stderr);
@@ -138,7 +164,14 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                         return 0;
                 target = streq(name, "CurrentStep") ? &w->current_step :
                          streq(name, "Progress") ? &w->progress : NULL;
-                if (target && sd_bus_message_read(m, "v", "s", &value) >= 0) {
+                if (streq(name, "ItemsTotal") || streq(name, "ItemsDone")) {
+                        if (sd_bus_message_read(m, "v", "t", streq(name, "ItemsTotal") ? &w->items_total :
+                                                                                          &w->items_done) < 0)
+                                return 0;
+                } else if (streq(name, "ItemsPerSecond")) {
+                        if (sd_bus_message_read(m, "v", "d", &w->items_per_second) < 0)
+                                return 0;
+                } else if (target && sd_bus_message_read(m, "v", "s", &value) >= 0) {
                         char *copy = strdup(value);
 
                         if (copy) {
@@ -275,6 +308,12 @@ static int wait_for_execution(sd_bus *bus, WaitState *w) {
                         free(w->progress);
                         w->progress = progress;
                 }
+                (void) sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, w->path, BATCH_EXECUTION_INTERFACE,
+                                                   "ItemsTotal", NULL, 't', &w->items_total);
+                (void) sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, w->path, BATCH_EXECUTION_INTERFACE,
+                                                   "ItemsDone", NULL, 't', &w->items_done);
+                (void) sd_bus_get_property_trivial(bus, BATCH_BUS_NAME, w->path, BATCH_EXECUTION_INTERFACE,
+                                                   "ItemsPerSecond", NULL, 'd', &w->items_per_second);
                 progress_draw(w);
         }
 
@@ -367,7 +406,8 @@ static int launch(LaunchKind kind, int argc, char *argv[]) {
                 return r;
 
         if (arg_wait) {
-                w.show_progress = !arg_quiet && isatty(STDERR_FILENO) > 0;
+                w.show_progress = !arg_quiet;
+                w.tty = isatty(STDERR_FILENO) > 0;
                 r = wait_subscribe(bus, &w);
                 if (r < 0)
                         return r;

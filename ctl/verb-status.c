@@ -183,8 +183,13 @@ static int print_job_status(sd_bus *bus, const JobInfo *j, const JobDetails *d, 
         printf("%s%s%s %s%s%s%s%s\n", job_color(j), bullet(), ansi_normal(), ansi_highlight(), j->name, ansi_normal(),
                isempty(j->description) ? "" : " - ", strempty(j->description));
         printf("     Schedule: %s\n", isempty(j->schedule) ? "none (started by hand)" : j->schedule);
-        if (!isempty(j->schedule))
-                printf("     Next run: %s\n", format_timestamp_both(ts, j->next_elapse, now) ?: "never");
+        if (!isempty(j->schedule) && !j->enabled)
+                printf("     Next run: none, disabled %s\n",
+                       streq(strempty(j->enabled_override), "disabled") ? "by batchctl disable (batchctl revert undoes it)" :
+                                                                    "in its job file (batchctl enable overrides it)");
+        else if (!isempty(j->schedule))
+                printf("     Next run: %s%s\n", format_timestamp_both(ts, j->next_elapse, now) ?: "never",
+                       streq(strempty(j->enabled_override), "enabled") ? " (enabled by batchctl enable)" : "");
         if (d->steps) {
                 printf("        Steps:");
                 for (char **s = d->steps; *s; s++)
@@ -197,6 +202,7 @@ static int print_job_status(sd_bus *bus, const JobInfo *j, const JobDetails *d, 
                 printf("      Running: no\n");
         for (size_t i = 0; i < n_running; i++) {
                 const ExecutionInfo *e = running + i;
+                char items[FORMAT_ITEMS_MAX];
 
                 printf("      Running: %sexecution %" PRIu64 "%s (instance %" PRIu64 ") since %s\n", ansi_blue(),
                        e->id, ansi_normal(), e->instance_id,
@@ -205,6 +211,8 @@ static int print_job_status(sd_bus *bus, const JobInfo *j, const JobDetails *d, 
                         printf("         Step: %s\n", e->current_step);
                 if (!isempty(e->progress))
                         printf("     Progress: %s\n", e->progress);
+                if (format_items_progress(items, e->items_done, e->items_total, e->items_per_second))
+                        printf("        Items: %s\n", items);
         }
 
         for (size_t i = 0; i < d->n_non_runs; i++)
@@ -493,7 +501,7 @@ static int status_summary(sd_bus *bus) {
                         r = table_add(t, format_timestamp_relative(a, last[i].start_time ?: last[i].create_time, now),
                                       NULL);
                 if (r >= 0)
-                        r = table_add(t, format_timestamp(b, j->next_elapse), NULL);
+                        r = table_add(t, job_info_format_next(j, b), NULL);
                 if (r >= 0)
                         r = table_add(t, j->description, NULL);
                 if (r < 0) {

@@ -120,6 +120,7 @@ static int print_json(const Timer *timers, size_t n) {
                 if (json_add_string(o, "job", t->job->name) < 0 ||
                     json_add_string_or_null(o, "schedule", t->job->schedule) < 0 ||
                     json_add_usec(o, "next_usec", t->job->next_elapse) < 0 ||
+                    json_add_bool(o, "enabled", t->job->enabled) < 0 ||
                     json_add_usec(o, "last_usec", t->last_fire) < 0 ||
                     json_add_id(o, "last_execution_id", t->job->last_execution_id) < 0 ||
                     json_add_string_or_null(o, "last_status", t->job->last_status) < 0 ||
@@ -195,7 +196,7 @@ int verb_list_timers(int argc, char *argv[], void *userdata) {
                 char next[FORMAT_TIMESTAMP_MAX], left[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX],
                         passed[FORMAT_TIMESTAMP_MAX];
 
-                r = table_add(table, format_timestamp(next, t->job->next_elapse), NULL);
+                r = table_add(table, job_info_format_next(t->job, next), NULL);
                 if (r >= 0)
                         r = table_add(table, format_timestamp_relative(left, t->job->next_elapse, now), NULL);
                 if (r >= 0)

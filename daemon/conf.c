@@ -528,6 +528,34 @@ static int parse_finite_duration(ParseState *st, const config_setting_t *s, void
         return 0;
 }
 
+static int parse_node_timeout(ParseState *st, const config_setting_t *s, void *data) {
+        usec_t *u = data, v = 0;
+        int r;
+
+        r = setting_get_duration(st, s, &v);
+        if (r < 0)
+                return r;
+        /* The heartbeat runs every node_timeout / 7: below a second, a busy database or loop would be taken
+         * for a dead node. */
+        if (v == USEC_INFINITY || v < CONFIG_NODE_TIMEOUT_MIN)
+                return parse_error(st, s, "'%s': must be finite and at least 1s", config_setting_name(s));
+        *u = v;
+        return 0;
+}
+
+static int parse_node_name(ParseState *st, const config_setting_t *s, void *data) {
+        const char *v = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &v);
+        if (r < 0)
+                return r;
+        if (!config_job_name_is_valid(v))
+                return parse_error(st, s, "'%s': invalid node name '%s' (1 to %d characters of [A-Za-z0-9_.-], "
+                                   "not \".\" or \"..\")", config_setting_name(s), v, JOB_NAME_MAX);
+        return parse_string(st, s, data);
+}
+
 static int parse_job_name(ParseState *st, const config_setting_t *s, void *data) {
         const char *v = NULL;
         int r;
@@ -920,6 +948,10 @@ static JobConfig *job_config_free(JobConfig *j) {
         free(j->schedule);
         calendar_spec_free(j->calendar);
         free(j->schedule_parameter);
+        strv_free(j->on_failure.exec);
+        free(j->on_failure.unit);
+        strv_free(j->on_success.exec);
+        free(j->on_success.unit);
         free(j->source_file);
         return mfree(j);
 }
@@ -943,6 +975,7 @@ static JobConfig *job_config_new(void) {
                 .schedule_parameter_type = JOB_PARAMETER_DATE,
                 .catch_up = 1,
                 .enabled = true,
+                .alert_timeout_usec = CONFIG_ALERT_TIMEOUT_DEFAULT,
         };
         j->environment = calloc(1, sizeof(char *));
         if (!j->environment)
@@ -966,6 +999,67 @@ static int parse_exec(ParseState *st, const config_setting_t *s, void *data) {
 
         strv_free(*exec);
         *exec = TAKE_PTR(l);
+        return 0;
+}
+
+/* A unit name as systemd accepts it: "name.type" or the template "name@.type" (the execution id becomes the
+ * instance), name and type non-empty, systemd's characters only. */
+static bool alert_unit_name_is_valid(const char *s) {
+        const char *dot, *at;
+
+        if (isempty(s) || strlen(s) > UNIT_NAME_MAX)
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                      strchr(":-_.\\@", *c)))
+                        return false;
+        dot = strrchr(s, '.');
+        if (!dot || dot == s || !dot[1] || strchr(dot, '@'))
+                return false;
+        at = strchr(s, '@');
+        if (at && (at == s || at + 1 != dot || strchr(at + 1, '@')))
+                return false;   /* only templates: an instance of our own choosing would be overwritten */
+        return true;
+}
+
+static int parse_alert_unit(ParseState *st, const config_setting_t *s, void *data) {
+        const char *v = NULL;
+        int r;
+
+        r = setting_get_string(st, s, &v);
+        if (r < 0)
+                return r;
+        if (!alert_unit_name_is_valid(v))
+                return parse_error(st, s, "'%s': '%s' is not a unit name (\"name.service\", or a template "
+                                   "\"name@.service\" started with the execution id as its instance)",
+                                   config_setting_name(s), v);
+        return parse_string(st, s, data);
+}
+
+static int parse_exec(ParseState *st, const config_setting_t *s, void *data);
+
+static const ConfigKey alert_keys[] = {
+        { "exec", parse_exec,       offsetof(JobAlert, exec) },
+        { "unit", parse_alert_unit, offsetof(JobAlert, unit) },
+};
+
+/* on_failure = [ "/usr/bin/prog", "arg" ];  or  on_failure = { exec = [ ... ]; };  or
+ * on_failure = { unit = "notify@.service"; }; */
+static int parse_alert(ParseState *st, const config_setting_t *s, void *data) {
+        JobAlert *a = data;
+        int r;
+
+        if (setting_type_is(s, CONFIG_TYPE_ARRAY, CONFIG_TYPE_LIST))
+                return parse_exec(st, s, &a->exec);
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return parse_error(st, s, "'%s': expected a command [ \"/path/to/program\", ... ] or a group "
+                                   "{ unit = \"name@.service\"; }, got %s", config_setting_name(s),
+                                   setting_type_name(s));
+        r = parse_table(st, s, alert_keys, ELEMENTSOF(alert_keys), a);
+        if (r < 0)
+                return r;
+        if (!!a->exec == !!a->unit)
+                return parse_error(st, s, "'%s': needs exactly one of 'exec' and 'unit'", config_setting_name(s));
         return 0;
 }
 
@@ -1090,6 +1184,9 @@ static const ConfigKey job_keys[] = {
         { "schedule_parameter", parse_schedule_parameter, 0                                         },
         { "catch_up",           parse_unsigned,           offsetof(JobConfig, catch_up)             },
         { "enabled",            parse_bool,               offsetof(JobConfig, enabled)              },
+        { "on_failure",         parse_alert,              offsetof(JobConfig, on_failure)           },
+        { "on_success",         parse_alert,              offsetof(JobConfig, on_success)           },
+        { "alert_timeout",      parse_timeout,            offsetof(JobConfig, alert_timeout_usec)   },
 };
 
 /* Cross-key rules, checked once every key has been parsed. */
@@ -1661,6 +1758,10 @@ static const ConfigKey main_keys[] = {
         { "context_size_max",          parse_size,            offsetof(Config, context_size_max)          },
         { "timestamps",                parse_timestamps,      offsetof(Config, timestamps_utc)            },
         { "context_format",            parse_context_format,  offsetof(Config, context_format)            },
+        { "cluster",                   parse_bool,            offsetof(Config, cluster)                   },
+        { "node_name",                 parse_node_name,       offsetof(Config, node_name)                 },
+        { "node_timeout",              parse_node_timeout,    offsetof(Config, node_timeout_usec)         },
+        { "metrics_textfile",          parse_absolute_path,   offsetof(Config, metrics_textfile)          },
 };
 
 /* A missing main file is not an error: the defaults apply. Sets *ret_jobs_dir_line to the line of
@@ -1732,6 +1833,7 @@ int config_new(const char *main_path, Config **ret) {
                 .job_file_size_max = CONFIG_FILE_SIZE_MAX_DEFAULT,
                 .context_size_max = CONFIG_CONTEXT_SIZE_MAX_DEFAULT,
                 .context_format = CONTEXT_FORMAT_JSON,
+                .node_timeout_usec = CONFIG_NODE_TIMEOUT_DEFAULT,
         };
         c->path = strdup(main_path ?: CONFIG_MAIN_PATH_DEFAULT);
         c->database = strdup(CONFIG_DATABASE_DEFAULT);
@@ -1751,6 +1853,8 @@ Config *config_free(Config *c) {
         free(c->database);
         free(c->jobs_dir);
         free(c->admin_group);
+        free(c->node_name);
+        free(c->metrics_textfile);
         strv_free(c->warnings);
         job_list_free(c->jobs, c->n_jobs);
         return mfree(c);

@@ -29,6 +29,9 @@
 #define CONFIG_VALUE_SIZE_MAX (64U << 10)
 /* The total serialized size of one step's, or one job execution's, execution context (context_size_max). */
 #define CONFIG_CONTEXT_SIZE_MAX_DEFAULT (UINT64_C(16) << 20)
+/* How long a cluster node may go without a heartbeat before the others declare it dead (docs/cluster.md). */
+#define CONFIG_NODE_TIMEOUT_DEFAULT (15 * USEC_PER_SEC)
+#define CONFIG_NODE_TIMEOUT_MIN (1 * USEC_PER_SEC)
 
 /* Column size of BATCH_STEP_EXECUTION.STEP_NAME, as JOB_NAME_MAX (repository.h) is that of JOB_NAME. */
 #define STEP_NAME_MAX JOB_NAME_MAX
@@ -61,6 +64,15 @@ typedef struct StepConfig {
         int start_limit;                 /* > 0; STEP_START_LIMIT_UNLIMITED by default */
         unsigned line;
 } StepConfig;
+
+/* on_failure/on_success: a command, or a systemd unit to start (docs/configuration.md, "Alerts"). */
+#define CONFIG_ALERT_TIMEOUT_DEFAULT (60 * USEC_PER_SEC)
+#define UNIT_NAME_MAX 255
+
+typedef struct JobAlert {
+        char **exec;                     /* argv, NULL-terminated, exec[0] absolute; or NULL */
+        char *unit;                      /* "name.type" or a template "name@.type"; or NULL. Never both set */
+} JobAlert;
 
 typedef struct JobConfig {
         char *name;
@@ -97,6 +109,10 @@ typedef struct JobConfig {
         unsigned catch_up;               /* missed fire times run after downtime (persistent only) */
         bool enabled;
 
+        JobAlert on_failure;             /* after an execution ended FAILED */
+        JobAlert on_success;             /* after an execution ended COMPLETED */
+        usec_t alert_timeout_usec;       /* a command still running then is killed; USEC_INFINITY: never */
+
         char *source_file;
         unsigned source_line;
 } JobConfig;
@@ -118,6 +134,10 @@ typedef struct Config {
         uint64_t context_size_max;       /* bytes */
         bool timestamps_utc;             /* "timestamps": times in the database are UTC, not local time */
         ContextFormat context_format;    /* how execution contexts are written; any is read */
+        bool cluster;                    /* cluster mode on a SQLite file too (always on with PostgreSQL) */
+        char *node_name;                 /* NULL: the host name */
+        usec_t node_timeout_usec;        /* finite, at least CONFIG_NODE_TIMEOUT_MIN */
+        char *metrics_textfile;          /* absolute, or NULL: metrics are not written to a file */
 
         JobConfig **jobs;                /* in the order of the sorted file names, then of each file */
         size_t n_jobs;

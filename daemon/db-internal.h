@@ -42,6 +42,7 @@ struct Db {
         unsigned fault_count;
         int fault_error;
         char *fault_message;
+        unsigned lost_commit_countdown;        /* db_inject_lost_commit_reply() */
 };
 
 struct DbStatement {

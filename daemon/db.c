@@ -207,7 +207,14 @@ int db_commit(Db *db) {
         r = db_fault_for_sql(db, "COMMIT");
         if (r < 0)
                 return r;
-        return db->ops->commit(db);
+        r = db->ops->commit(db);
+        if (r >= 0 && db->lost_commit_countdown > 0 && --db->lost_commit_countdown == 0) {
+                log_notice("Test fault injection: the answer to a COMMIT that was applied is lost.");
+                free(db->fault_message);
+                db->fault_message = strdup("test fault injection: the answer to the COMMIT was lost");
+                return -ECONNRESET;
+        }
+        return r;
 }
 
 int db_rollback(Db *db) {
@@ -236,6 +243,11 @@ void db_set_response_deadline(Db *db, unsigned msec) {
         assert(db);
         if (db->ops->set_response_deadline)
                 db->ops->set_response_deadline(db, msec);
+}
+
+void db_inject_lost_commit_reply(Db *db, unsigned n) {
+        assert(db);
+        db->lost_commit_countdown = n;
 }
 
 int db_inject_fault(Db *db, const char *sql_prefix, unsigned n, unsigned count, int error) {

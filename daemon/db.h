@@ -110,3 +110,6 @@ void db_set_response_deadline(Db *db, unsigned msec);
  * after it, fail with error (a negative errno from the list above) instead of running. One fault at a time;
  * NULL clears it. Works the same on both backends. */
 int db_inject_fault(Db *db, const char *sql_prefix, unsigned n, unsigned count, int error);
+/* Tests only: the nth COMMIT from now runs, and then its answer is lost: the caller gets -ECONNRESET as when the
+ * connection breaks while a COMMIT is under way, not knowing it was applied. 0 clears it. */
+void db_inject_lost_commit_reply(Db *db, unsigned n);

@@ -107,6 +107,22 @@ int job_config_format(const JobConfig *j, char **ret) {
         }
         fput_key_bool(f, in, "restartable", j->restartable);
         fput_key_timespan(f, in, "timeout", j->timeout_usec);
+        for (size_t i = 0; i < 2; i++) {
+                const JobAlert *al = i == 0 ? &j->on_failure : &j->on_success;
+                const char *key = i == 0 ? "on_failure" : "on_success";
+
+                if (al->exec) {
+                        fprintf(f, "%s%s = ", in, key);
+                        fput_strv(f, al->exec);
+                        fputs(";\n", f);
+                } else if (al->unit) {
+                        fprintf(f, "%s%s = { unit = ", in, key);
+                        fput_string(f, al->unit);
+                        fputs("; };\n", f);
+                }
+        }
+        if (j->on_failure.exec || j->on_success.exec)
+                fput_key_timespan(f, in, "alert_timeout", j->alert_timeout_usec);
         /* The loader knows no name for "none": no incrementer is no key. */
         if (j->incrementer != JOB_INCREMENTER_NONE)
                 fput_key_string(f, in, "incrementer", job_incrementer_to_string(j->incrementer));

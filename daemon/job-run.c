@@ -3,11 +3,13 @@
 #include <assert.h>
 #include <inttypes.h>
 
+#include "alert.h"
 #include "batch-error.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -62,7 +64,7 @@ static int free_run_handler(sd_event_source *s, void *userdata) {
 
         scheduler_dispatch(m);
         manager_update_status(m);
-        if (m->state == MANAGER_STOPPING && m->n_runs == 0)
+        if (m->state == MANAGER_STOPPING && m->n_runs == 0 && !m->alerts)
                 (void) sd_event_exit(m->event, 0);
         return 0;
 }
@@ -111,6 +113,9 @@ static void job_run_ended(JobRun *run) {
                       isempty(e->exit_message) ? "" : ": ", strempty(e->exit_message),
                       run->end_not_recorded ? " (not recorded in the database)" : "");
         manager_send_execution_finished(m, e);
+        metrics_execution_ended(m, e);
+        metrics_write_textfile(m);
+        alert_execution_ended(m, run);
 
         run->timeout_source = sd_event_source_disable_unref(run->timeout_source);
         if (!run->free_source) {
@@ -141,6 +146,13 @@ static const char *job_run_write_to_string(JobRunWrite w) {
 
 static int job_run_try_write(JobRun *run, sd_bus_error *error) {
         Manager *m = run->manager;
+        int k;
+
+        /* A cluster node without its lease writes nothing of what it ran: another node may already have failed
+         * the execution, and may restart it. */
+        k = manager_check_lease(m, error);
+        if (k < 0)
+                return k;
 
         switch (run->pending_write) {
         case JOB_RUN_WRITE_STEP_START:
@@ -183,9 +195,13 @@ static void job_run_written(JobRun *run, JobRunWrite what, int error) {
                               batch_status_to_string(st->status), isempty(st->exit_message) ? "" : ", ",
                               strempty(st->exit_message));
 
+                metrics_step_ended(run->manager, run->execution->job_name, st);
                 run->progress = mfree(run->progress);
                 run->step = step_execution_free(run->step);
-                manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", NULL);
+                run->items_total = 0;
+                run->items_per_second = 0;
+                manager_send_execution_changed(run->manager, run, "CurrentStep", "Progress", "ItemsTotal",
+                                               "ItemsDone", "ItemsPerSecond", NULL);
                 if (last) {
                         run->end_not_recorded = error < 0;
                         job_run_ended(run);
@@ -306,6 +322,13 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
         JobRun *run = userdata;
         int k;
 
+        /* Checked here, not only from a timer: after SIGSTOP/SIGCONT a step's queued commit may be read
+         * before the lease timer runs. */
+        k = manager_check_lease(run->manager, error);
+        if (k < 0)
+                return log_warning_errno(k, "Refusing the commit of step %s of execution %" PRIi64 ": %s",
+                                         run->step->step_name, run->execution->id, error->message);
+
         /* The runner built these for this commit and never changes them again: share, do not copy. */
         k = execution_context_share(step_context, &new_step);
         if (k < 0)
@@ -341,6 +364,31 @@ static int on_commit(StepRunner *runner, const StepContribution *c, const Execut
                 TAKE_PTR(new_job);
                 execution_context_free(old_job);
         }
+
+        /* The rate since the step started, as of this commit: what "batchctl status" turns into an ETA. */
+        if (run->step->start_time > 0) {
+                usec_t now = now_usec(CLOCK_REALTIME);
+
+                if (now > run->step->start_time)
+                        run->items_per_second = (double) job_run_items_done(run) * USEC_PER_SEC /
+                                                (double) (now - run->step->start_time);
+        }
+        manager_send_execution_changed(run->manager, run, "ItemsDone", "ItemsPerSecond", NULL);
+        return 0;
+}
+
+/* The step's items done: what it read, and the reads it skipped; both are items consumed from its input. */
+uint64_t job_run_items_done(const JobRun *run) {
+        if (!run->step)
+                return 0;
+        return (uint64_t) MAX(run->step->read_count, 0) + (uint64_t) MAX(run->step->read_skip_count, 0);
+}
+
+static int on_total(StepRunner *runner, int64_t total, void *userdata) {
+        JobRun *run = userdata;
+
+        run->items_total = (uint64_t) total;
+        manager_send_execution_changed(run->manager, run, "ItemsTotal", NULL);
         return 0;
 }
 
@@ -526,6 +574,7 @@ static void job_run_step_start_written(JobRun *run, bool restart) {
         StepRunnerCallbacks callbacks = {
                 .commit = on_commit,
                 .status = on_status,
+                .total = on_total,
                 .exit_code = on_exit_code,
                 .finished = on_step_finished,
         };
@@ -718,7 +767,9 @@ int job_run_stop(JobRun *run, const char *reason) {
 
         /* JobOperator.stop(): STOPPING until the step has wound down. */
         run->execution->status = BATCH_STATUS_STOPPING;
-        k = repository_update_execution(run->manager->repository, run->execution, &error);
+        k = manager_check_lease(run->manager, &error);
+        if (k >= 0)
+                k = repository_update_execution(run->manager->repository, run->execution, &error);
         if (k < 0)
                 log_warning_errno(k, "Failed to record STOPPING for execution %" PRIi64 ": %s", run->execution->id,
                                   error.message ?: strerror(-k));
@@ -746,4 +797,20 @@ void job_run_abort(JobRun *run, const char *reason) {
                 on_step_finished(NULL, &result, run);
         }
         job_run_give_up_write(run);
+}
+
+void job_run_fence(JobRun *run, const char *reason) {
+        if (run->free_source)
+                return;
+        /* SIGKILL to the step's process group; no callback follows, and nothing is written: the node lost its
+         * lease, so the execution may already be another node's to fail and restart. */
+        run->runner = step_runner_free(run->runner);
+        run->stop_requested = true;
+        run->pending_write = JOB_RUN_WRITE_NONE;
+        run->retry_source = sd_event_source_disable_unref(run->retry_source);
+        run->starting_last = step_execution_free(run->starting_last);
+        run->step = step_execution_free(run->step);
+        job_run_set_end(run, BATCH_STATUS_FAILED, EXIT_CODE_FAILED, reason);
+        run->end_not_recorded = true;
+        job_run_ended(run);
 }

@@ -7,10 +7,12 @@
 #include "batch-error.h"
 #include "bus-creds.h"
 #include "bus-names.h"
+#include "cluster.h"
 #include "db-retry.h"
 #include "job-format.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "schedule-store.h"
 
 /* ---- authorization ---- */
@@ -405,7 +407,7 @@ static int job_last_execution(Manager *m, const char *name, JobExecution **ret) 
 }
 
 static uint64_t job_next_elapse(Manager *m, const JobConfig *j) {
-        return j->enabled ? scheduler_next_elapse(m, j->name) : 0;
+        return manager_job_enabled(m, j) ? scheduler_next_elapse(m, j->name) : 0;
 }
 
 static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -669,6 +671,109 @@ static int method_list_non_runs(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The cluster's nodes as the database has them; empty when this batchd is not a cluster node. */
+static int method_list_nodes(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        NodeInfo *a = NULL;
+        uint32_t offset, limit;
+        size_t n = 0;
+        int k;
+
+        k = sd_bus_message_read(msg, "uu", &offset, &limit);
+        if (k < 0)
+                return k;
+        if (m->cluster) {
+                k = cluster_store_list_nodes(cluster_get_store(m->cluster), offset, limit, &a, &n);
+                if (k < 0)
+                        return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
+                                                 BATCH_ERROR_DATABASE, "Failed to read the cluster's nodes: %s",
+                                                 strerror(-k)), k;
+        }
+        k = sd_bus_message_new_method_return(msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', "(sssttsb)");
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = sd_bus_message_append(reply, "(sssttsb)", a[i].name, strna(node_state_to_string(a[i].state)),
+                                          strempty(a[i].boot_id), a[i].heartbeat, a[i].n_running,
+                                          strempty(a[i].jobs_hash), a[i].drift);
+        node_info_array_free(a, n);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k < 0)
+                return k;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* batchctl enable/disable/revert JOB: state "enabled" or "disabled" switches the job's schedule on or off until
+ * reverted, "" reverts to the job file's `enabled` (job-enable.c). */
+static int method_set_job_enabled(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        const char *job, *state;
+        int enabled, k;
+
+        k = manager_authorize(m, msg, error);
+        if (k != 0)
+                return k;
+        k = sd_bus_message_read(msg, "ss", &job, &state);
+        if (k < 0)
+                return k;
+        if (streq(state, "enabled"))
+                enabled = 1;
+        else if (streq(state, "disabled"))
+                enabled = 0;
+        else if (isempty(state))
+                enabled = -1;
+        else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The state must be \"enabled\", \"disabled\" or \"\", not \"%s\".", state);
+        k = manager_set_job_enabled(m, job, enabled, error);
+        if (k < 0)
+                return k;
+        if (job_path(job, &path) >= 0)
+                (void) sd_bus_emit_properties_changed(sd_bus_message_get_bus(msg), path, BATCH_JOB_INTERFACE,
+                                                      "Enabled", "EnabledOverride", NULL);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+/* batchctl purge: retention on demand (repository_purge()). A job batchd neither has configured nor has
+ * executions of is NoSuchJob, as with ListExecutions; one that left the configuration can still be purged. */
+static int method_purge(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        RepositoryPurgeResult res = {};
+        const char *job;
+        uint64_t older_than;
+        uint32_t keep;
+        int dry_run, k;
+
+        k = manager_authorize(m, msg, error);
+        if (k != 0)
+                return k;
+        k = sd_bus_message_read(msg, "stub", &job, &older_than, &keep, &dry_run);
+        if (k < 0)
+                return k;
+        if (!isempty(job) && !config_find_job(m->config->config, job)) {
+                _cleanup_(job_execution_freep) JobExecution *last = NULL;
+
+                k = job_last_execution(m, job, &last);
+                if (k < 0)
+                        return sd_bus_error_set_errnof(error, k, "Failed to look up job %s: %m", job);
+                if (!last)
+                        return sd_bus_error_setf(error, BATCH_ERROR_NO_SUCH_JOB, "No job configuration with the name "
+                                                 "[%s] was registered, and there are no executions of it", job);
+        }
+        k = repository_purge(m->repository, isempty(job) ? NULL : job, older_than, keep, dry_run,
+                             now_usec(CLOCK_REALTIME), &res, error);
+        if (k < 0)
+                return k;
+        if (!dry_run)
+                log_info("Purged %s%s: %" PRIu64 " execution(s), %" PRIu64 " job instance(s), %" PRIu64
+                         " non-run(s).", isempty(job) ? "every job" : "job ", strempty(job), res.executions,
+                         res.instances, res.non_runs);
+        return sd_bus_reply_method_return(msg, "ttt", res.executions, res.instances, res.non_runs);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int k;
@@ -754,6 +859,22 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", job, "u", limit),
                                 SD_BUS_RESULT("a(stss)", non_runs),
                                 method_list_non_runs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListNodes",
+                                SD_BUS_ARGS("u", offset, "u", limit),
+                                SD_BUS_RESULT("a(sssttsb)", nodes),
+                                method_list_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", text),
+                                method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Purge",
+                                SD_BUS_ARGS("s", job, "t", older_than_usec, "u", keep, "b", dry_run),
+                                SD_BUS_RESULT("t", executions, "t", instances, "t", non_runs),
+                                method_purge, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetJobEnabled",
+                                SD_BUS_ARGS("s", job, "s", state),
+                                SD_BUS_NO_RESULT,
+                                method_set_job_enabled, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,
@@ -946,7 +1067,16 @@ static int property_job_config(sd_bus *bus, const char *path, const char *interf
                 return sd_bus_message_append(reply, "s", strempty(p));
         }
         if (streq(property, "Enabled"))
+                return sd_bus_message_append(reply, "b", (int) manager_job_enabled(userdata, j));
+        if (streq(property, "EnabledInFile"))
                 return sd_bus_message_append(reply, "b", (int) j->enabled);
+        if (streq(property, "EnabledOverride")) {
+                int enabled;
+
+                if (manager_job_enabled_override(userdata, j->name, &enabled) < 0)
+                        return sd_bus_message_append(reply, "s", "");
+                return sd_bus_message_append(reply, "s", enabled ? "enabled" : "disabled");
+        }
         return -EINVAL;
 }
 
@@ -991,7 +1121,11 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("RandomizedDelayUSec", "t", property_job_config, 0, 0),
         SD_BUS_PROPERTY("Overlap", "s", property_job_config, 0, 0),
         SD_BUS_PROPERTY("ScheduleParameter", "s", property_job_config, 0, 0),
-        SD_BUS_PROPERTY("Enabled", "b", property_job_config, 0, 0),
+        /* Enabled is the effective setting: EnabledOverride ("enabled", "disabled", or "" for none) if set by
+         * SetJobEnabled, else EnabledInFile; SetJobEnabled announces both. */
+        SD_BUS_PROPERTY("Enabled", "b", property_job_config, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("EnabledOverride", "s", property_job_config, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("EnabledInFile", "b", property_job_config, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Start",
                                 SD_BUS_ARGS("a(sssb)", parameters),
                                 SD_BUS_RESULT("t", execution_id, "o", execution),
@@ -1113,6 +1247,27 @@ static int property_execution(sd_bus *bus, const char *path, const char *interfa
                                              live->step->step_name : "");
         if (streq(property, "Progress"))
                 return sd_bus_message_append(reply, "s", live ? strempty(live->progress) : "");
+        if (streq(property, "Node")) {
+                Manager *m = userdata;
+                _cleanup_free_ char *node = NULL;
+
+                if (!m->cluster)
+                        return sd_bus_message_append(reply, "s", "");
+                if (run)
+                        return sd_bus_message_append(reply, "s", cluster_node_name(m->cluster));
+                k = cluster_store_get_owner(cluster_get_store(m->cluster), e->id, &node, NULL);
+                if (k < 0 && k != -ENOENT)
+                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to read the node of execution "
+                                                 "%" PRIi64 ": %s", e->id, strerror(-k)), k;
+                return sd_bus_message_append(reply, "s", strempty(node));
+        }
+        /* The running step's progress in items (docs/step-protocol.md, TOTAL): 0 without a running step. */
+        if (streq(property, "ItemsTotal"))
+                return sd_bus_message_append(reply, "t", live ? live->items_total : UINT64_C(0));
+        if (streq(property, "ItemsDone"))
+                return sd_bus_message_append(reply, "t", live ? job_run_items_done(live) : UINT64_C(0));
+        if (streq(property, "ItemsPerSecond"))
+                return sd_bus_message_append(reply, "d", live ? live->items_per_second : 0.0);
         return -ENOENT;
 }
 
@@ -1153,6 +1308,10 @@ static const sd_bus_vtable execution_vtable[] = {
         SD_BUS_PROPERTY("EndTimestamp", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CurrentStep", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Node", "s", property_execution, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ItemsTotal", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ItemsDone", "t", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ItemsPerSecond", "d", property_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Stop", NULL, NULL, method_execution_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Abandon", NULL, NULL, method_execution_abandon, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Restart",

@@ -6,17 +6,22 @@
 #include <sys/file.h>
 #include <systemd/sd-daemon.h>
 
+#include "alert.h"
 #include "batch-error.h"
 #include "bus-creds.h"
+#include "cluster.h"
 #include "db-postgresql.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 #define RECONCILE_MESSAGE \
         "batchd was restarted while this execution was running; it can be restarted from its last commit"
 #define RETENTION_INTERVAL_USEC (3600 * USEC_PER_SEC)
+#define LEAVE_MESSAGE \
+        "batchd stopped on node %s while this execution was running; it can be restarted from its last commit"
 
 ConfigRef *config_ref_new(Config *c) {
         ConfigRef *r = calloc(1, sizeof(ConfigRef));
@@ -79,8 +84,11 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retention_timer);
         bus_creds_cache_free(m->creds);
         sd_bus_flush_close_unref(m->bus);
+        cluster_free(m->cluster);
         repository_free(m->repository);
+        alerts_free(m);
         config_ref_unref(m->config);
+        metrics_free(m->metrics);
         free(m->config_path);
         safe_close(m->output_fd);
         safe_close(m->lock_fd);
@@ -100,6 +108,77 @@ unsigned manager_count_running(Manager *m, const char *job_name) {
                         n++;
         return n;
 }
+
+unsigned manager_count_running_everywhere(Manager *m, const char *job_name) {
+        unsigned local = manager_count_running(m, job_name);
+        uint64_t n = 0;
+        int k;
+
+        if (!m->cluster)
+                return local;
+        /* The same connection: inside the scheduler's batch transaction this sees its own launches too. */
+        k = cluster_store_count_running(cluster_get_store(m->cluster), job_name, &n);
+        if (k < 0) {
+                log_debug_errno(k, "Failed to count the cluster's running executions, counting this node's: %m");
+                return local;
+        }
+        /* A run of ours whose end is being written is running here, whatever the record says. */
+        return MAX(local, (unsigned) MIN(n, (uint64_t) UINT_MAX));
+}
+
+int manager_check_lease(Manager *m, sd_bus_error *error) {
+        if (!m->cluster || cluster_lease_valid(m->cluster))
+                return 0;
+        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE,
+                                 "Node %s lost its cluster lease; it launches and records nothing until it has "
+                                 "joined the cluster again.", cluster_node_name(m->cluster)), -ESTALE;
+}
+
+/* ---- cluster callbacks (cluster.h) ---- */
+
+static void on_cluster_fence(Cluster *c, const char *reason, void *userdata) {
+        _cleanup_free_ char *message = NULL;
+        Manager *m = userdata;
+
+        if (asprintf(&message, "Node %s lost its cluster lease (%s); the step was killed", cluster_node_name(c),
+                     reason) < 0)
+                message = NULL;
+        for (size_t i = 0; i < m->n_runs; i++)
+                job_run_fence(m->runs[i], message ?: "the node lost its cluster lease");
+        manager_update_status(m);
+}
+
+static void on_cluster_rejoined(Cluster *c, void *userdata) {
+        Manager *m = userdata;
+
+        scheduler_dispatch(m);
+        manager_update_status(m);
+}
+
+static void on_cluster_stop_requested(Cluster *c, int64_t execution_id, void *userdata) {
+        Manager *m = userdata;
+        JobRun *run = manager_find_run(m, execution_id);
+
+        if (!run || run->free_source || run->stop_requested)
+                return;
+        log_info("Execution %" PRIi64 ": stop requested on another node.", execution_id);
+        (void) job_run_stop(run, "stopped by request on another node");
+}
+
+static void on_cluster_tick(Cluster *c, void *userdata) {
+        Manager *m = userdata;
+
+        /* Executions that ended on other nodes free capacity and end overlaps only the database knows of. */
+        if (m->n_queue > 0)
+                scheduler_dispatch(m);
+}
+
+static const ClusterCallbacks cluster_callbacks = {
+        .fence = on_cluster_fence,
+        .rejoined = on_cluster_rejoined,
+        .stop_requested = on_cluster_stop_requested,
+        .tick = on_cluster_tick,
+};
 
 const char *manager_database_error(Manager *m) {
         if (m->repository && repository_is_replaced(m->repository))
@@ -169,10 +248,26 @@ int manager_reopen_database(Manager *m, sd_bus_error *error) {
                 return sd_bus_error_copy(error, &e), k;
         }
         /* Nothing of ours runs: whatever the file (a restored copy, say) claims to run is a leftover, as at
-         * startup. */
-        k = repository_fail_running_executions(r, RECONCILE_MESSAGE, NULL, NULL);
-        if (k < 0)
-                log_warning_errno(k, "Failed to reconcile executions left running in the reopened database: %m");
+         * startup; in a cluster, only what is ours. The node joins the new file's cluster afresh. */
+        if (m->cluster) {
+                Cluster *c = NULL;
+
+                k = cluster_new(m->event, r, manager_config(m), &cluster_callbacks, m, RECONCILE_MESSAGE, NULL, NULL,
+                                &c);
+                if (k < 0) {
+                        repository_free(r);
+                        return sd_bus_error_setf(error, BATCH_ERROR_DATABASE, "Failed to join the cluster in the "
+                                                 "reopened database %s: %s", manager_config(m)->database,
+                                                 strerror(-k)), k;
+                }
+                cluster_free(m->cluster);
+                m->cluster = c;
+        } else {
+                k = repository_fail_running_executions(r, RECONCILE_MESSAGE, NULL, NULL);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to reconcile executions left running in the reopened "
+                                          "database: %m");
+        }
         repository_set_busy_timeout(r, DB_BUSY_TIMEOUT_MSEC);
         repository_set_response_deadline(r, DB_RESPONSE_DEADLINE_MSEC);
         (void) repository_inject_fault_from_environment(r);
@@ -255,8 +350,9 @@ int manager_startup(Manager *m) {
         }
 
         /* One batchd per database: a second one would take the first one's running executions for leftovers of
-         * a crash and mark them FAILED. */
-        /* PostgreSQL: the database is a server's, shared by design (docs/cluster.md); no lock file. */
+         * a crash and mark them FAILED. Cluster nodes share the file (each reconciles only its own executions)
+         * and hold the lock shared, so a batchd outside the cluster cannot start next to them, nor they next
+         * to it. A PostgreSQL database has no file to lock, and is always a cluster's. */
         if (!streq(c->database, REPOSITORY_MEMORY) && !db_location_is_postgresql(c->database)) {
                 _cleanup_free_ char *lock = NULL;
 
@@ -265,9 +361,11 @@ int manager_startup(Manager *m) {
                 m->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (m->lock_fd < 0)
                         return log_error_errno(errno, "Failed to open %s: %m", lock);
-                if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0)
-                        return log_error_errno(errno, "Database %s is in use by another batchd (%s is locked).",
-                                               c->database, lock);
+                if (flock(m->lock_fd, (c->cluster ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+                        return log_error_errno(errno, "Database %s is in use by another batchd (%s is locked%s).",
+                                               c->database, lock,
+                                               c->cluster ? " by a batchd outside a cluster" :
+                                                            "; several batchd share one file with cluster = true");
         }
 
         k = manager_open_database(m, c, &m->repository, &error);
@@ -275,10 +373,18 @@ int manager_startup(Manager *m) {
                 return log_error_errno(k, "Failed to open the job repository: %s", error.message ?: strerror(-k));
 
         /* Spring Batch leaves the executions of a crashed JVM STARTED forever; nothing of ours is running yet,
-         * so whatever claims to run was cut off, and is marked so it can be restarted. */
-        k = repository_fail_running_executions(m->repository, RECONCILE_MESSAGE, &ids, &n);
-        if (k < 0)
-                return log_error_errno(k, "Failed to reconcile executions left running: %m");
+         * so whatever claims to run was cut off, and is marked so it can be restarted. A cluster node does
+         * that only for its own executions (and unowned ones): the other nodes' are running. */
+        if (cluster_is_wanted(c, m->repository)) {
+                k = cluster_new(m->event, m->repository, c, &cluster_callbacks, m, RECONCILE_MESSAGE, &ids, &n,
+                                &m->cluster);
+                if (k < 0)
+                        return log_error_errno(k, "Failed to join the cluster: %m");
+        } else {
+                k = repository_fail_running_executions(m->repository, RECONCILE_MESSAGE, &ids, &n);
+                if (k < 0)
+                        return log_error_errno(k, "Failed to reconcile executions left running: %m");
+        }
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(job_execution_freep) JobExecution *e = NULL;
 
@@ -327,6 +433,8 @@ int manager_startup(Manager *m) {
         k = scheduler_start(m);
         if (k < 0)
                 return log_error_errno(k, "Failed to start the scheduler: %m");
+        metrics_seed(m);
+        metrics_write_textfile(m);
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "batchd %s ready: %zu job(s) loaded from %s.",
@@ -339,6 +447,15 @@ int manager_run(Manager *m) {
 
         k = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1");
+        if (m->cluster) {
+                _cleanup_free_ char *message = NULL;
+
+                /* Shutting down, nothing waits on the loop: the lock may be waited for as batchctl does. */
+                repository_set_busy_timeout(m->repository, 5000);
+                if (asprintf(&message, LEAVE_MESSAGE, cluster_node_name(m->cluster)) < 0)
+                        return log_oom();
+                cluster_leave(m->cluster, message);
+        }
         return k;
 }
 
@@ -401,8 +518,11 @@ int manager_reload(Manager *m, sd_bus_error *error) {
         repository_set_context_size_max(m->repository, c->context_size_max);
         repository_set_context_format(m->repository, c->context_format);
         scheduler_reload(m);
+        if (m->cluster)
+                (void) cluster_set_jobs(m->cluster, c);
         manager_send_jobs_changed(m, old->config);
         config_ref_unref(old);
+        metrics_write_textfile(m);
 
         lifecycle_log(MESSAGE_DAEMON_STATE, LOG_INFO, NULL, NULL, "Configuration reloaded: %zu job(s).", c->n_jobs);
         (void) sd_notify(false, "READY=1");
@@ -434,7 +554,9 @@ void manager_begin_stop(Manager *m) {
                 (void) job_run_stop(m->runs[i], "batchd is stopping");
         manager_update_status(m);
 
-        if (manager_count_running(m, NULL) == 0) {
+        /* Alerts still running are waited for too (up to stop_timeout, as steps are): a failure's alert
+         * should not be lost to a stop that happened to follow it. */
+        if (manager_count_running(m, NULL) == 0 && !m->alerts) {
                 (void) sd_event_exit(m->event, 0);
                 return;
         }
@@ -469,12 +591,40 @@ static int manager_execute(Manager *m, const JobConfig *job, const JobParameters
                 return -ENOMEM;
         m->runs = a;
 
-        /* Created and STARTED in one transaction. */
-        k = repository_create_execution(m->repository, job->name, params,
-                                        (job->restartable ? 0 : LAUNCH_NOT_RESTARTABLE) | LAUNCH_MARK_STARTED,
-                                        &e, error);
+        k = manager_check_lease(m, error);
         if (k < 0)
                 return k;
+
+        /* Created and STARTED in one transaction, with its owner when this node is part of a cluster. */
+        {
+                _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+
+                if (m->cluster) {
+                        k = repository_transaction_open(m->repository, &tx, error);
+                        if (k < 0)
+                                return k;
+                }
+                k = repository_create_execution(m->repository, job->name, params,
+                                                (job->restartable ? 0 : LAUNCH_NOT_RESTARTABLE) | LAUNCH_MARK_STARTED,
+                                                &e, error);
+                if (k < 0)
+                        return k;
+                if (m->cluster) {
+                        k = cluster_store_set_owner(cluster_get_store(m->cluster), e->id,
+                                                    cluster_node_name(m->cluster), cluster_epoch(m->cluster));
+                        if (k < 0) {
+                                job_execution_free(e);
+                                return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
+                                                         BATCH_ERROR_DATABASE, "Failed to record the owner of the "
+                                                         "execution: %s", strerror(-k)), k;
+                        }
+                        k = repository_transaction_commit(&tx, error);
+                        if (k < 0) {
+                                job_execution_free(e);
+                                return k;
+                        }
+                }
+        }
         run->execution = e;
         m->runs[m->n_runs++] = run;
         *ret_execution_id = e->id;
@@ -656,6 +806,20 @@ int manager_stop_execution(Manager *m, int64_t execution_id, sd_bus_error *error
         run = manager_find_run(m, execution_id);
         if (run && !run->free_source)
                 return job_run_stop(run, "stopped by request");
+
+        /* Running on another node: STOPPING on record, which its owner finds with its next heartbeat and
+         * stops as a local stop does. */
+        if (m->cluster) {
+                k = cluster_store_request_stop(cluster_get_store(m->cluster), execution_id);
+                if (k >= 0) {
+                        log_info("Execution %" PRIi64 ": stop requested; its node stops it.", execution_id);
+                        return 0;
+                }
+                if (k != -ESRCH)
+                        return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY :
+                                                 BATCH_ERROR_DATABASE, "Failed to record the stop of execution "
+                                                 "%" PRIi64 ": %s", execution_id, strerror(-k)), k;
+        }
 
         k = repository_get_execution(m->repository, execution_id, &e, error);
         if (k < 0)

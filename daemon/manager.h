@@ -45,6 +45,8 @@ typedef struct JobRun {
         StepExecution *step;               /* the step running now, if any */
         StepRunner *runner;
         char *progress;                    /* the step's last STATUS line */
+        uint64_t items_total;              /* the step's TOTAL, 0 if it declared none */
+        double items_per_second;           /* items read per second of the step, as of its last commit */
         char *custom_exit_code;            /* from EXIT_CODE, for the running step */
         char *custom_exit_description;
 
@@ -87,6 +89,7 @@ struct Manager {
         ConfigLoadOptions load_options;
         ConfigRef *config;
         Repository *repository;
+        struct Cluster *cluster;           /* NULL unless a cluster node (cluster.h) */
 
         JobRun **runs;
         size_t n_runs;
@@ -120,6 +123,9 @@ struct Manager {
         /* Set only while a job's PropertiesChanged is built: the execution known to be the job's newest, so
          * LastExecutionId and LastStatus need no query (manager-dbus.c). */
         const JobExecution *job_last_known;
+
+        struct Metrics *metrics;           /* metrics.c; NULL until the first figure */
+        struct Alert *alerts;              /* alert.c: the alert commands running */
 };
 
 int manager_new(const ManagerOptions *options, Manager **ret);
@@ -155,6 +161,12 @@ int manager_reopen_database(Manager *m, sd_bus_error *error);
 /* "" while the database is usable, else why launches are refused (Manager.DatabaseError). */
 const char *manager_database_error(Manager *m);
 unsigned manager_count_running(Manager *m, const char *job_name);
+/* Running executions of the job (NULL: of all jobs) as the scheduler counts them: on this node, or across the
+ * cluster from the database when this node is part of one. */
+unsigned manager_count_running_everywhere(Manager *m, const char *job_name);
+/* 0 when this node may launch and write records of what it runs; -ESTALE with an error when it is a cluster
+ * node that lost its lease (cluster_lease_valid()). */
+int manager_check_lease(Manager *m, sd_bus_error *error);
 void manager_update_status(Manager *m);
 
 /* job-run.c */
@@ -168,6 +180,18 @@ void job_run_batch_done(JobRun *run, int error);
 int job_run_stop(JobRun *run, const char *reason);
 /* batchd is going away now: the step is killed and the execution ends STOPPED at once. */
 void job_run_abort(JobRun *run, const char *reason);
+/* The cluster lease is gone: the step is SIGKILLed and nothing more of the run is written. */
+void job_run_fence(JobRun *run, const char *reason);
+/* The running step's items done (read + read skips), 0 without one. */
+uint64_t job_run_items_done(const JobRun *run);
+
+/* job-enable.c: "batchctl enable/disable/revert". Whether the job's schedule fires: the runtime switch in the
+ * database if there is one, else the job file's `enabled`. */
+bool manager_job_enabled(Manager *m, const JobConfig *j);
+/* -ENOENT: no switch, the file decides; else *ret 1 or 0. */
+int manager_job_enabled_override(Manager *m, const char *job, int *ret);
+/* enabled 1 or 0 sets the switch, -1 removes it. */
+int manager_set_job_enabled(Manager *m, const char *job, int enabled, sd_bus_error *error);
 
 /* manager-dbus.c */
 int manager_connect_bus(Manager *m);

@@ -6,7 +6,8 @@
  *   repository.c            launching, steps, queries, operations; errors and transactions
  *   repository-sql.c        the statements (one text per dialect) and their cache per connection
  *   repository-schema.c     opening the connection, the schema and its migrations, the file-replaced check
- *   repository-retention.c  repository_delete_old() */
+ *   repository-retention.c  repository_delete_old()
+ *   repository-purge.c      repository_purge() */
 
 #include <sys/types.h>
 
@@ -62,6 +63,11 @@ typedef enum Sql {
         SQL_ADD_NONRUN,
         SQL_LIST_NONRUNS,
         SQL_LIST_NONRUNS_OF_JOB,
+        SQL_GET_JOB_ENABLED,
+        SQL_SET_JOB_ENABLED,
+        SQL_CLEAR_JOB_ENABLED,
+        SQL_PURGE_NONRUNS_OLDER,
+        SQL_PURGE_NONRUNS_KEEP,
         _SQL_MAX,
 } Sql;
 
@@ -92,6 +98,7 @@ struct Repository {
         DbStatement *schema_stmts[_SCHEMA_SQL_MAX];
         DbStatement *plan_stmts[_SQL_MAX];      /* repository_query_plans() */
         DbStatement *retention_stmt;            /* repository_delete_old() */
+        DbStatement *purge_stmt;                /* repository_purge() */
 
         /* The file we opened, to notice when the path names another one (deleted or replaced). */
         dev_t dev;

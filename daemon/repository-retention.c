@@ -76,6 +76,8 @@ int repository_delete_old(Repository *r, unsigned keep_days, unsigned keep_execu
                 "DELETE FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
                 "DELETE FROM BATCH_JOB_EXECUTION_CONTEXT WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
                 "DELETE FROM BATCH_JOB_EXECUTION_PARAMS WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
+                /* The cluster's record of who ran it (schema/007-cluster.sql) goes with it. */
+                "DELETE FROM BATCHD_EXECUTION_OWNER WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
                 "DELETE FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID IN (SELECT ID FROM doomed);"
                 "DELETE FROM BATCH_JOB_INSTANCE WHERE NOT EXISTS "
                 "  (SELECT 1 FROM BATCH_JOB_EXECUTION E WHERE E.JOB_INSTANCE_ID = BATCH_JOB_INSTANCE.JOB_INSTANCE_ID);"

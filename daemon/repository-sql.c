@@ -266,7 +266,10 @@ static const struct {
         [SQL_SET_LAST_FIRE] = { .sqlite =
                 "INSERT INTO BATCHD_JOB_SCHEDULE (JOB_NAME, LAST_FIRE_TIME, LAST_FIRE_USEC, LAST_EXECUTION_ID) "
                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (JOB_NAME) DO UPDATE SET "
-                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4" },
+                "LAST_FIRE_TIME = ?2, LAST_FIRE_USEC = ?3, LAST_EXECUTION_ID = ?4 "
+                /* Only forward: in a cluster a node that is late (skewed, or catching up) must not move back
+                 * what another node recorded. */
+                "WHERE BATCHD_JOB_SCHEDULE.LAST_FIRE_USEC <= ?3" },
         [SQL_ADD_NONRUN] = { .sqlite =
                 "INSERT INTO BATCHD_JOB_NONRUN (JOB_NAME, SCHEDULED_TIME, SCHEDULED_USEC, RECORDED_TIME, REASON, "
                 "DETAIL) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
@@ -279,6 +282,30 @@ static const struct {
         [SQL_LIST_NONRUNS_OF_JOB] = { .sqlite =
                 "SELECT NONRUN_ID, JOB_NAME, SCHEDULED_USEC, RECORDED_TIME, REASON, DETAIL "
                 "FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = ?1 ORDER BY NONRUN_ID DESC LIMIT ?2" },
+        /* batchctl enable/disable/revert (schedule-store.c, schema/008). */
+        [SQL_GET_JOB_ENABLED] = { .sqlite =
+                "SELECT ENABLED FROM BATCHD_JOB_ENABLED WHERE JOB_NAME = ?1" },
+        [SQL_SET_JOB_ENABLED] = { .sqlite =
+                "INSERT INTO BATCHD_JOB_ENABLED (JOB_NAME, ENABLED, CHANGED_TIME) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT (JOB_NAME) DO UPDATE SET ENABLED = ?2, CHANGED_TIME = ?3" },
+        [SQL_CLEAR_JOB_ENABLED] = { .sqlite =
+                "DELETE FROM BATCHD_JOB_ENABLED WHERE JOB_NAME = ?1" },
+        /* batchctl purge (repository-purge.c): non-runs scheduled before ?1 (µs), or beyond the newest ?1 of
+         * their job; of job ?2, NULL for every job. */
+        [SQL_PURGE_NONRUNS_OLDER] = { .sqlite =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE SCHEDULED_USEC < ?1 AND (?2 IS NULL OR JOB_NAME = ?2)",
+                .postgresql =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE SCHEDULED_USEC < CAST(?1 AS BIGINT) "
+                "AND (CAST(?2 AS VARCHAR) IS NULL OR JOB_NAME = CAST(?2 AS VARCHAR))" },
+        [SQL_PURGE_NONRUNS_KEEP] = { .sqlite =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE NONRUN_ID IN (SELECT ID FROM (SELECT NONRUN_ID AS ID, "
+                "ROW_NUMBER() OVER (PARTITION BY JOB_NAME ORDER BY NONRUN_ID DESC) AS RN FROM BATCHD_JOB_NONRUN "
+                "WHERE (?2 IS NULL OR JOB_NAME = ?2)) RANKED WHERE RANKED.RN > ?1)",
+                .postgresql =
+                "DELETE FROM BATCHD_JOB_NONRUN WHERE NONRUN_ID IN (SELECT ID FROM (SELECT NONRUN_ID AS ID, "
+                "ROW_NUMBER() OVER (PARTITION BY JOB_NAME ORDER BY NONRUN_ID DESC) AS RN FROM BATCHD_JOB_NONRUN "
+                "WHERE (CAST(?2 AS VARCHAR) IS NULL OR JOB_NAME = CAST(?2 AS VARCHAR))) RANKED "
+                "WHERE RANKED.RN > CAST(?1 AS BIGINT))" },
 };
 
 const char *repository_sql(Repository *r, Sql id) {

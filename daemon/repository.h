@@ -231,3 +231,18 @@ int repository_fail_running_executions(Repository *r, const char *message, int64
  * running execution. One transaction. */
 int repository_delete_old(Repository *r, unsigned keep_days, unsigned keep_executions, usec_t now,
                           uint64_t *ret_deleted);
+
+/* What repository_purge() removed, or would remove. */
+typedef struct RepositoryPurgeResult {
+        uint64_t executions;
+        uint64_t instances;
+        uint64_t non_runs;
+} RepositoryPurgeResult;
+
+/* "batchctl purge": of job (NULL: every job), removes the executions that ended more than older_than ago and/or
+ * those beyond the newest keep of their job (0 disables each rule; at least one must be given), the instances
+ * left without executions, and the non-runs scheduled more than older_than ago and/or beyond the newest keep of
+ * their job. Never touches an instance with a running execution. One transaction; with dry_run it is rolled
+ * back, and *ret has exactly what would have gone. Call it outside any transaction. */
+int repository_purge(Repository *r, const char *job, usec_t older_than, unsigned keep, bool dry_run, usec_t now,
+                     RepositoryPurgeResult *ret, sd_bus_error *error);

@@ -132,3 +132,45 @@ oom:
         nonrun_array_free(a, n);
         return -ENOMEM;
 }
+
+int schedule_store_get_enabled(Repository *r, const char *job, int *ret) {
+        _cleanup_db_reset_ DbStatement *s = NULL;
+        int k;
+
+        assert(r);
+        assert(job);
+        assert(ret);
+
+        k = repository_statement(r, SQL_GET_JOB_ENABLED, &s);
+        if (k < 0)
+                return k;
+        db_bind_text(s, 1, job);
+        k = db_step(s);
+        if (k < 0)
+                return k;
+        if (k == DB_DONE)
+                return -ENOENT;
+        *ret = db_column_int64(s, 0) != 0;
+        return 0;
+}
+
+int schedule_store_set_enabled(Repository *r, const char *job, int enabled) {
+        _cleanup_db_reset_ DbStatement *s = NULL;
+        char now[TIMESTAMP_MAX];
+        int k;
+
+        assert(r);
+        assert(job);
+        assert(enabled >= -1 && enabled <= 1);
+
+        k = repository_statement(r, enabled < 0 ? SQL_CLEAR_JOB_ENABLED : SQL_SET_JOB_ENABLED, &s);
+        if (k < 0)
+                return k;
+        db_bind_text(s, 1, job);
+        if (enabled >= 0) {
+                db_bind_int64(s, 2, enabled);
+                db_bind_text(s, 3, strempty(repository_timestamp_format(r, now_usec(CLOCK_REALTIME), now)));
+        }
+        k = db_step(s);
+        return k < 0 ? k : 0;
+}

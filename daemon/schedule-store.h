@@ -29,8 +29,15 @@ void nonrun_array_free(NonRun *a, size_t n);
 
 /* -ENOENT when the job never fired. */
 int schedule_store_get_last_fire(Repository *r, const char *job, usec_t *ret);
+/* Never moves the last fire back: an earlier fire than the one on record changes nothing. */
 int schedule_store_set_last_fire(Repository *r, const char *job, usec_t fire, int64_t execution_id);
 int schedule_store_add_nonrun(Repository *r, const char *job, usec_t scheduled, const char *reason,
                               const char *detail);
 /* Newest first; job NULL means every job; at most REPOSITORY_PAGE_MAX, limit 0 means that many. */
 int schedule_store_list_nonruns(Repository *r, const char *job, size_t limit, NonRun **ret, size_t *ret_n);
+
+/* The runtime switch of "batchctl enable/disable" (schema/008-job-enabled.sql): *ret 1 enabled, 0 disabled;
+ * -ENOENT when there is none and the job file's `enabled` decides. */
+int schedule_store_get_enabled(Repository *r, const char *job, int *ret);
+/* enabled 1 or 0 sets the switch, -1 removes it (batchctl revert). */
+int schedule_store_set_enabled(Repository *r, const char *job, int enabled);

@@ -5,10 +5,12 @@
 #include <sys/timerfd.h>
 
 #include "batch-error.h"
+#include "cluster.h"
 #include "db-retry.h"
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "schedule-store.h"
 #include "scheduler.h"
 
@@ -34,6 +36,7 @@ typedef struct CatchUp {
         size_t keep, total;              /* total: every missed fire found, also those that fell out of the ring */
         size_t n, run_from, next;        /* once computed: how many are kept, the first to run, the next to handle */
         bool computed;
+        bool summary_claimed;            /* cluster: the summary non-run holds the claim of missed[0] */
 } CatchUp;
 
 struct JobTimer {
@@ -83,14 +86,42 @@ static uint64_t random_below(uint64_t n) {
         return v % n;
 }
 
+/* ---- claiming a fire (cluster) ---- */
+
+/* Opens a transaction and claims the fire in it: 1 when this node has it, 0 when another node (or an earlier
+ * attempt) claimed it, or a negative errno. What the fire leads to (an execution, a non-run) is written in the
+ * same transaction, so a claim never exists without it, nor it without the claim. */
+static int scheduler_claim(Manager *m, const char *job, usec_t scheduled, RepositoryTransaction *tx,
+                           sd_bus_error *error) {
+        char buf[TIMESTAMP_MAX];
+        int k;
+
+        k = manager_check_lease(m, error);
+        if (k < 0)
+                return k;
+        k = repository_transaction_open(m->repository, tx, error);
+        if (k < 0)
+                return k;
+        k = cluster_store_claim_fire(cluster_get_store(m->cluster), job, scheduled, cluster_node_name(m->cluster));
+        if (k < 0)
+                return sd_bus_error_setf(error, db_error_is_busy(k) ? BATCH_ERROR_DATABASE_BUSY : BATCH_ERROR_DATABASE,
+                                         "Failed to claim the fire: %s", strerror(-k)), k;
+        if (k == 0)
+                log_debug("Job: [%s] fire scheduled for %s was claimed by another node.", job,
+                          strna(timestamp_format(scheduled, buf)));
+        return k;
+}
+
 /* ---- recording what did not run ---- */
 
-static void record_nonrun(Manager *m, const char *job, usec_t scheduled, const char *reason, const char *detail) {
+static void record_nonrun_claimed(Manager *m, const char *job, usec_t scheduled, const char *reason,
+                                  const char *detail) {
         char buf[TIMESTAMP_MAX];
         char *fields[3] = {};
         _cleanup_free_ char *f_reason = NULL, *f_time = NULL;
         int k;
 
+        metrics_nonrun(m, job, reason);
         k = schedule_store_add_nonrun(m->repository, job, scheduled, reason, detail);
         if (k < 0)
                 log_warning_errno(k, "Failed to record that %s did not run: %m", job);
@@ -103,6 +134,31 @@ static void record_nonrun(Manager *m, const char *job, usec_t scheduled, const c
         lifecycle_log_fields(MESSAGE_FIRE_NOT_STARTED, LOG_NOTICE, NULL, NULL, fields,
                              "Job: [%s] scheduled for %s did not run: %s%s%s", job,
                              strna(timestamp_format(scheduled, buf)), reason, detail ? ": " : "", strempty(detail));
+}
+
+/* In a cluster only the node that claims the fire records its non-run: every node evaluates every fire.
+ * Returns whether this node recorded it. */
+static bool record_nonrun(Manager *m, const char *job, usec_t scheduled, const char *reason, const char *detail) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+        int k;
+
+        if (!m->cluster) {
+                record_nonrun_claimed(m, job, scheduled, reason, detail);
+                return true;
+        }
+        k = scheduler_claim(m, job, scheduled, &tx, &error);
+        if (k < 0)
+                log_full(k == -ESTALE ? LOG_DEBUG : LOG_WARNING, "Job: [%s] cannot record a non-run (%s): %s", job,
+                         reason, error.message ?: strerror(-k));
+        if (k <= 0)
+                return false;
+        record_nonrun_claimed(m, job, scheduled, reason, detail);
+        if (repository_transaction_commit(&tx, &error) < 0) {
+                log_warning("Job: [%s] failed to record a non-run (%s): %s", job, reason, error.message);
+                return false;
+        }
+        return true;
 }
 
 /* ---- launching a fire ---- */
@@ -145,22 +201,123 @@ static const char *nonrun_reason_for(const sd_bus_error *error) {
 static int scheduler_enqueue(Manager *m, const char *job, usec_t scheduled, bool catch_up, usec_t first_try);
 static void scheduler_arm_retry(Manager *m);
 
-/* Returns -EAGAIN when the database was locked and the fire went back into the queue for another try. */
+/* In a cluster the overlap and the concurrency limit are checked again inside the claim's transaction, under a
+ * lock every node takes (cluster_store_lock()), so that two nodes launching at the same instant cannot both
+ * find room for one more: the count and the launch it allows are one. 0: launch; 1: an overlap non-run was
+ * recorded (the caller commits it with the claim); -EBUSY: not now, queue it; other negative errno: failure. */
+static int scheduler_cluster_limits(Manager *m, const JobConfig *job, usec_t scheduled, bool catch_up) {
+        ClusterStore *store = cluster_get_store(m->cluster);
+        unsigned max = m->config->config->max_concurrent_executions, running;
+        bool per_job = catch_up || job->overlap != JOB_OVERLAP_ALLOW;
+        _cleanup_free_ char *key = NULL;
+        int k;
+
+        if (!per_job && max == 0)
+                return 0;
+        /* Always the job's lock before the global one, so two nodes never wait for each other in a circle. */
+        if (per_job) {
+                if (asprintf(&key, "batchd-job:%s", job->name) < 0)
+                        return -ENOMEM;
+                k = cluster_store_lock(store, key);
+                if (k < 0)
+                        return k;
+                running = manager_count_running_everywhere(m, job->name);
+                if (running > 0) {
+                        _cleanup_free_ char *detail = NULL;
+
+                        if (catch_up || job->overlap != JOB_OVERLAP_SKIP)
+                                return -EBUSY;
+                        if (asprintf(&detail, "%u execution(s) of the job still running", running) < 0)
+                                detail = NULL;
+                        record_nonrun_claimed(m, job->name, scheduled, NONRUN_OVERLAP, detail);
+                        return 1;
+                }
+        }
+        if (max > 0) {
+                k = cluster_store_lock(store, "batchd-capacity");
+                if (k < 0)
+                        return k;
+                if (manager_count_running_everywhere(m, NULL) >= max)
+                        return -EBUSY;
+        }
+        return 0;
+}
+
+/* Drops the runs launched since runs_before: their records were rolled back, so they never ran. */
+static void scheduler_drop_runs(Manager *m, size_t runs_before) {
+        while (m->n_runs > runs_before) {
+                JobRun *run = m->runs[--m->n_runs];
+
+                log_error("Job: [%s] scheduled launch dropped.", run->job->name);
+                job_run_free(run);
+        }
+}
+
+/* Returns -EAGAIN when the database was locked and the fire went back into the queue for another try. In a
+ * cluster the fire is claimed first, in the same transaction as the execution or non-run it leads to; a fire
+ * another node claimed is skipped without a trace. */
 static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, bool catch_up, usec_t first_try) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
+        bool outer_defer = m->defer_starts, claimed = false;
+        size_t runs_before = m->n_runs;
         int64_t id = 0;
-        int k;
+        int k = 0;
 
-        k = fire_parameters(job, scheduled, &p);
-        if (k < 0) {
-                record_nonrun(m, job->name, scheduled, NONRUN_LAUNCH_FAILED, "cannot format the fire time");
-                return k;
+        if (m->cluster) {
+                k = scheduler_claim(m, job->name, scheduled, &tx, &error);
+                if (k == 0)
+                        return 0;
+                claimed = k > 0;
+                if (k == -ESTALE)
+                        return log_debug("Job: [%s] not launched: %s", job->name, error.message), 0;
+                if (k < 0 && !db_error_is_busy(k))
+                        return log_warning("Job: [%s] not launched: %s", job->name, error.message), k;
+                if (claimed) {
+                        k = scheduler_cluster_limits(m, job, scheduled, catch_up);
+                        if (k == -EBUSY) {
+                                /* Another node's execution holds the job or the last free slot: this node
+                                 * queues the fire as every node does; whoever dispatches it first claims it. */
+                                repository_transaction_done(&tx);
+                                (void) scheduler_enqueue(m, job->name, scheduled, catch_up, first_try);
+                                return -EBUSY;
+                        }
+                        if (k == 1) {
+                                k = schedule_store_set_last_fire(m->repository, job->name, scheduled, 0);
+                                if (k < 0)
+                                        log_warning_errno(k, "Failed to store the last fire time of %s: %m",
+                                                          job->name);
+                                if (repository_transaction_commit(&tx, &error) < 0)
+                                        log_warning("Job: [%s] failed to record a non-run: %s", job->name,
+                                                    error.message);
+                                return 0;
+                        }
+                        if (k < 0 && !db_error_is_busy(k))
+                                return log_warning_errno(k, "Job: [%s] not launched: %m", job->name);
+                        if (k < 0)
+                                claimed = false;   /* the lock is taken: the attempt goes, the claim with it */
+                }
+                /* The run starts only once the claim and its execution are committed together. */
+                m->defer_starts = true;
         }
 
-        k = manager_launch(m, job->name, &p,
-                           job->incrementer == JOB_INCREMENTER_RUN_ID ? LAUNCH_NEXT_INSTANCE : LAUNCH_START,
-                           &id, &error);
+        if (k >= 0) {
+                k = fire_parameters(job, scheduled, &p);
+                if (k < 0) {
+                        record_nonrun_claimed(m, job->name, scheduled, NONRUN_LAUNCH_FAILED,
+                                              "cannot format the fire time");
+                        m->defer_starts = outer_defer;
+                        if (m->cluster && repository_transaction_commit(&tx, &error) < 0)
+                                log_warning("Job: [%s] failed to record a non-run: %s", job->name, error.message);
+                        return k;
+                }
+
+                k = manager_launch(m, job->name, &p,
+                                   job->incrementer == JOB_INCREMENTER_RUN_ID ? LAUNCH_NEXT_INSTANCE : LAUNCH_START,
+                                   &id, &error);
+        }
+        m->defer_starts = outer_defer;
         if (k < 0 && db_error_is_busy(k)) {
                 usec_t now = now_usec(CLOCK_MONOTONIC);
 
@@ -169,27 +326,65 @@ static int scheduler_launch(Manager *m, const JobConfig *job, usec_t scheduled, 
                 if (first_try == 0)
                         first_try = now;
                 if (now - first_try < DB_WAIT_MAX_USEC) {
+                        /* Nothing of this attempt stays: the claim goes with it. */
+                        repository_transaction_done(&tx);
+                        scheduler_drop_runs(m, runs_before);
                         k = scheduler_enqueue(m, job->name, scheduled, catch_up, first_try);
                         if (k < 0)
                                 return k;       /* a full queue recorded its non-run already */
                         scheduler_arm_retry(m);
                         return -EAGAIN;
                 }
-        } else if (k >= 0)
+        } else if (k >= 0) {
                 m->fire_retry_delay = 0;
+                if (!catch_up)
+                        metrics_fired(m, job->name, scheduled, now_usec(CLOCK_REALTIME));
+        }
+        if (m->cluster && !claimed) {
+                /* The database stayed locked before this node could claim the fire: whoever claims it
+                 * records it; this node records nothing. */
+                log_warning("Job: [%s] fire scheduled for %" PRIu64 " not claimed: %s", job->name, scheduled,
+                            error.message ?: strerror(-k));
+                return 0;
+        }
         if (k < 0)
-                record_nonrun(m, job->name, scheduled, nonrun_reason_for(&error), error.message ?: strerror(-k));
+                record_nonrun_claimed(m, job->name, scheduled, nonrun_reason_for(&error),
+                                      error.message ?: strerror(-k));
+        else if (m->cluster) {
+                k = cluster_store_set_fire_execution(cluster_get_store(m->cluster), job->name, scheduled, id);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to record the execution of the fire of %s: %m", job->name);
+        }
 
         k = schedule_store_set_last_fire(m->repository, job->name, scheduled, id);
         if (k < 0)
                 log_warning_errno(k, "Failed to store the last fire time of %s: %m", job->name);
+
+        if (!m->cluster)
+                return 0;
+        sd_bus_error_free(&error);
+        k = repository_transaction_commit(&tx, &error);
+        if (k < 0) {
+                log_error("Job: [%s] failed to record the fire scheduled for %" PRIu64 ": %s", job->name, scheduled,
+                          error.message);
+                scheduler_drop_runs(m, runs_before);
+                return k;
+        }
+        /* Inside the scheduler's batch the outer transaction is not committed yet: it starts the runs. */
+        if (!outer_defer) {
+                for (size_t i = runs_before; i < m->n_runs; i++)
+                        if (!m->runs[i]->started)
+                                job_run_start(m->runs[i]);
+                if (m->n_runs > runs_before)
+                        manager_update_status(m);
+        }
         return 0;
 }
 
 static bool scheduler_has_capacity(Manager *m) {
         unsigned max = m->config->config->max_concurrent_executions;
 
-        return max == 0 || manager_count_running(m, NULL) < max;
+        return max == 0 || manager_count_running_everywhere(m, NULL) < max;
 }
 
 static int on_fire_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -255,12 +450,17 @@ static void scheduler_fire(Manager *m, const JobConfig *job, usec_t scheduled, b
         if (m->state != MANAGER_RUNNING)
                 return;
         note_fire(m, job->name, scheduled);
-        if (!job->enabled) {
+        if (manager_check_lease(m, NULL) < 0) {
+                /* Fenced: the other nodes fire it; this one records nothing until it has joined again. */
+                log_debug("Job: [%s] fire skipped: this node has no cluster lease.", job->name);
+                return;
+        }
+        if (!manager_job_enabled(m, job)) {
                 record_nonrun(m, job->name, scheduled, NONRUN_DISABLED, NULL);
                 return;
         }
 
-        running = manager_count_running(m, job->name);
+        running = manager_count_running_everywhere(m, job->name);
         if (running > 0 && (catch_up || job->overlap != JOB_OVERLAP_ALLOW)) {
                 if (!catch_up && job->overlap == JOB_OVERLAP_SKIP) {
                         _cleanup_free_ char *detail = NULL;
@@ -295,7 +495,7 @@ void scheduler_dispatch(Manager *m) {
                 PendingFire f = m->queue[i];
                 const JobConfig *job = config_find_job(m->config->config, f.job_name);
 
-                if (job && manager_count_running(m, f.job_name) > 0 &&
+                if (job && manager_count_running_everywhere(m, f.job_name) > 0 &&
                     (f.catch_up || job->overlap != JOB_OVERLAP_ALLOW)) {
                         /* This job is busy; later fires of other jobs may go first. */
                         i++;
@@ -307,8 +507,10 @@ void scheduler_dispatch(Manager *m) {
                 if (job) {
                         k = scheduler_launch(m, job, f.scheduled, f.catch_up, f.first_try);
                         free(f.job_name);
-                        if (k == -EAGAIN)
-                                break;  /* the database is locked: the retry timer dispatches again */
+                        if (k == -EAGAIN || k == -EBUSY)
+                                break;  /* the database is locked (the retry timer dispatches again), or in a
+                                         * cluster another node's execution holds the room (dispatched again
+                                         * with the next heartbeat) */
                         continue;
                 }
                 record_nonrun(m, f.job_name, f.scheduled, NONRUN_REMOVED, NULL);
@@ -558,17 +760,22 @@ static bool catch_up_step(Manager *m, JobTimer *t) {
 
                         if (asprintf(&detail, "%zu earlier fire(s) were missed while batchd was down", c->total - c->n) < 0)
                                 detail = NULL;
-                        record_nonrun(m, job->name, c->missed[0], NONRUN_MISSED, detail);
+                        c->summary_claimed = record_nonrun(m, job->name, c->missed[0], NONRUN_MISSED, detail);
                 }
         }
 
         for (budget = CATCH_UP_RECORD_SLICE; budget > 0 && c->next < c->n; budget--, c->next++) {
                 note_fire(m, job->name, c->missed[c->next]);
-                if (c->next < c->run_from)
-                        record_nonrun(m, job->name, c->missed[c->next], NONRUN_MISSED,
-                                      job->persistent ? "batchd was down; beyond the catch_up limit" :
-                                                        "batchd was down and the job is not persistent");
-                else
+                if (c->next < c->run_from) {
+                        const char *why = job->persistent ? "batchd was down; beyond the catch_up limit" :
+                                                            "batchd was down and the job is not persistent";
+
+                        /* The summary is keyed by missed[0] too: in a cluster it claimed that fire already. */
+                        if (c->next == 0 && m->cluster && c->summary_claimed)
+                                record_nonrun_claimed(m, job->name, c->missed[0], NONRUN_MISSED, why);
+                        else
+                                (void) record_nonrun(m, job->name, c->missed[c->next], NONRUN_MISSED, why);
+                } else
                         scheduler_fire(m, job, c->missed[c->next], true);
         }
         if (c->next < c->n)

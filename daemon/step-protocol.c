@@ -16,6 +16,7 @@ static const char *const step_request_type_table[_STEP_REQUEST_TYPE_MAX] = {
         [STEP_REQUEST_COMMIT]    = "COMMIT",
         [STEP_REQUEST_STATUS]    = "STATUS",
         [STEP_REQUEST_EXIT_CODE] = "EXIT_CODE",
+        [STEP_REQUEST_TOTAL]     = "TOTAL",
 };
 
 static const char *const step_scope_table[_STEP_SCOPE_MAX] = {
@@ -276,7 +277,7 @@ static int request_parse_internal(const void *buf, size_t size, StepRequest *ret
         verb = next_word(&p);
         req.type = step_request_type_from_string(verb);
         if (req.type < 0) {
-                *ret_error = "Unknown request (GET, PUT, ADD, COMMIT, STATUS, EXIT_CODE)";
+                *ret_error = "Unknown request (GET, PUT, ADD, COMMIT, STATUS, EXIT_CODE, TOTAL)";
                 return -EINVAL;
         }
 
@@ -356,6 +357,19 @@ static int request_parse_internal(const void *buf, size_t size, StepRequest *ret
                         req.text = strdup(p);
                         if (!req.text)
                                 return -ENOMEM;
+                }
+                break;
+
+        case STEP_REQUEST_TOTAL:
+                word = next_word(&p);
+                if (!word || p) {
+                        *ret_error = "TOTAL needs exactly one count";
+                        return -EINVAL;
+                }
+                r = parse_count(word, &req.total);
+                if (r < 0) {
+                        *ret_error = r == -ERANGE ? "Count out of range" : "Count is not a non-negative decimal number";
+                        return r;
                 }
                 break;
 
@@ -466,6 +480,20 @@ int step_request_format(const StepRequest *req, char **ret, size_t *ret_size, co
                     (r = append_string(&buf, &size, strempty(req->text))) < 0)
                         goto fail;
                 break;
+
+        case STEP_REQUEST_TOTAL: {
+                char item[32];
+
+                if (req->total < 0) {
+                        error = "Counts must not be negative";
+                        r = -ERANGE;
+                        goto fail;
+                }
+                (void) snprintf(item, sizeof(item), " %" PRIi64, req->total);
+                if ((r = append_string(&buf, &size, item)) < 0)
+                        goto fail;
+                break;
+        }
 
         case STEP_REQUEST_EXIT_CODE:
                 if ((r = append_string(&buf, &size, " ")) < 0 ||

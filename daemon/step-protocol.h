@@ -27,6 +27,7 @@ typedef enum StepRequestType {
         STEP_REQUEST_COMMIT,
         STEP_REQUEST_STATUS,
         STEP_REQUEST_EXIT_CODE,
+        STEP_REQUEST_TOTAL,
         _STEP_REQUEST_TYPE_MAX,
         _STEP_REQUEST_TYPE_INVALID = -EINVAL,
 } StepRequestType;
@@ -46,6 +47,7 @@ typedef struct StepRequest {
         StepContribution counts;        /* ADD, COMMIT */
         char *text;                     /* STATUS (may be empty), EXIT_CODE description (may be NULL) */
         char *exit_code;                /* EXIT_CODE */
+        int64_t total;                  /* TOTAL: the items the step will read in all; 0: not known */
 } StepRequest;
 
 typedef enum StepReplyType {

@@ -457,6 +457,14 @@ static int runner_handle(StepRunner *runner, const StepRequest *req, StepReply *
                 }
                 break;
 
+        case STEP_REQUEST_TOTAL:
+                if (runner->callbacks.total) {
+                        r = runner->callbacks.total(runner, req->total, runner->userdata);
+                        if (r < 0)
+                                return reply_error(reply, r, NULL);
+                }
+                break;
+
         case STEP_REQUEST_EXIT_CODE:
                 if (runner->callbacks.exit_code) {
                         r = runner->callbacks.exit_code(runner, req->exit_code, req->text, runner->userdata);

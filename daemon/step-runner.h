@@ -68,6 +68,8 @@ typedef struct StepRunnerCallbacks {
                       const ExecutionContext *job_context, sd_bus_error *error, void *userdata);
         /* STATUS: a free-text progress line ("" clears it). A negative return is passed on to the step. */
         int (*status)(StepRunner *runner, const char *text, void *userdata);
+        /* TOTAL: how many items the step will read in all (0: not known). A negative return is passed on. */
+        int (*total)(StepRunner *runner, int64_t total, void *userdata);
         /* EXIT_CODE: the exit status the step wants recorded; description may be NULL. */
         int (*exit_code)(StepRunner *runner, const char *code, const char *description, void *userdata);
         /* Called exactly once, when the main process is gone and its process group has been killed. The

@@ -175,6 +175,9 @@ static void test_missing_main_file(void **state) {
         assert_true(c->kill_grace_usec == 10 * USEC_PER_SEC);
         assert_false(c->timestamps_utc);
         assert_int_equal(c->context_format, CONTEXT_FORMAT_JSON);
+        assert_false(c->cluster);
+        assert_null(c->node_name);
+        assert_true(c->node_timeout_usec == 15 * USEC_PER_SEC);
         /* The default jobs_dir belongs to the machine; only when it is absent are there surely no jobs. */
         if (access(SYSCONFDIR "/batchd/jobs.d", F_OK) < 0)
                 assert_int_equal(c->n_jobs, 0);
@@ -200,7 +203,10 @@ static void test_valid(void **state) {
                             "stop_timeout = \"2min\";\n"
                             "kill_grace = \"1h 30min\";\n"
                             "timestamps = \"utc\";\n"
-                            "context_format = \"java\";\n");
+                            "context_format = \"java\";\n"
+                            "cluster = true;\n"
+                            "node_name = \"node-1.example\";\n"
+                            "node_timeout = \"3s\";\n");
         fixture_write_main(&f, main_extra);
 
         a = fixture_job_file(&f, "a.conf",
@@ -277,6 +283,9 @@ static void test_valid(void **state) {
         assert_true(c->kill_grace_usec == 5400 * USEC_PER_SEC);
         assert_true(c->timestamps_utc);
         assert_int_equal(c->context_format, CONTEXT_FORMAT_JAVA);
+        assert_true(c->cluster);
+        assert_string_equal(c->node_name, "node-1.example");
+        assert_true(c->node_timeout_usec == 3 * USEC_PER_SEC);
 
         /* File order, then order within the file. */
         assert_int_equal(c->n_jobs, 3);
@@ -396,7 +405,7 @@ static void test_syntax_errors(void **state) {
                   "7: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, "
                   "description, restartable, parameters, user, group, working_directory, environment, timeout, "
                   "steps, schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, "
-                  "catch_up, enabled");
+                  "catch_up, enabled, on_failure, on_success, alert_timeout");
 }
 
 /* libconfig's parser is quadratic in the length of a string: big files and values are refused before it runs. */
@@ -490,7 +499,7 @@ static void test_unknown_keys(void **state) {
                   "6: job 'x': unknown key 'sheduel' (did you mean 'schedule'?); known keys: name, description, "
                   "restartable, parameters, user, group, working_directory, environment, timeout, steps, "
                   "schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-                  "enabled");
+                  "enabled, on_failure, on_success, alert_timeout");
         CHECK_BAD(JOB_HEAD "    steps = ( { name = \"s\"; exec = [ \"/bin/true\" ]; retries = 3; } );\n" JOB_TAIL,
                   "5: job 'x': step 's': unknown key 'retries'; known keys: name, exec, timeout, "
                   "allow_start_if_complete, start_limit");
@@ -544,6 +553,58 @@ static void test_durations_as_systemd(void **state) {
         CHECK_BAD(JOB_HEAD JOB_STEPS "    timeout = \" 5. \";\n" JOB_TAIL,
                   "6: job 'x': 'timeout': invalid duration ' 5. ' (expected a time span such as \"90s\", "
                   "\"5min\", \"1h 30min\" or \"infinity\")");
+}
+
+/* on_failure/on_success: the three forms, the default timeout, and what is refused. */
+static void test_alerts(void **state) {
+        _cleanup_(fixture_done) Fixture f = {};
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *a = NULL;
+        ConfigLoadOptions o = options_for_test(true);
+        const JobConfig *j;
+
+        fixture_init(&f);
+        a = fixture_job_file(&f, "a.conf",
+                "jobs = (\n"
+                "  { name = \"cmd\"; user = \"root\";\n"
+                "    on_failure = [ \"/usr/bin/notify\", \"--failed\" ];\n"
+                "    on_success = { exec = [ \"/bin/true\" ]; };\n"
+                "    alert_timeout = \"5min\";\n" JOB_STEPS "  },\n"
+                "  { name = \"unit\"; user = \"root\";\n"
+                "    on_failure = { unit = \"notify-failure@.service\"; };\n"
+                "    on_success = { unit = \"report.target\"; };\n" JOB_STEPS "  }\n"
+                ");\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
+        assert_null(errors);
+
+        j = config_find_job(c, "cmd");
+        assert_non_null(j);
+        assert_string_equal(j->on_failure.exec[0], "/usr/bin/notify");
+        assert_string_equal(j->on_failure.exec[1], "--failed");
+        assert_null(j->on_failure.exec[2]);
+        assert_null(j->on_failure.unit);
+        assert_string_equal(j->on_success.exec[0], "/bin/true");
+        assert_true(j->alert_timeout_usec == 5 * 60 * USEC_PER_SEC);
+
+        j = config_find_job(c, "unit");
+        assert_non_null(j);
+        assert_string_equal(j->on_failure.unit, "notify-failure@.service");
+        assert_null(j->on_failure.exec);
+        assert_string_equal(j->on_success.unit, "report.target");
+        assert_true(j->alert_timeout_usec == CONFIG_ALERT_TIMEOUT_DEFAULT);
+
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { unit = \"x@42.service\"; };\n"
+                  "    on_success = { unit = \"noext\"; };\n" JOB_TAIL,
+                  "6: job 'x': 'unit': 'x@42.service' is not a unit name (\"name.service\", or a template "
+                  "\"name@.service\" started with the execution id as its instance)",
+                  "7: job 'x': 'unit': 'noext' is not a unit name (\"name.service\", or a template "
+                  "\"name@.service\" started with the execution id as its instance)");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { };\n    on_success = [ ];\n" JOB_TAIL,
+                  "6: job 'x': 'on_failure': needs exactly one of 'exec' and 'unit'",
+                  "7: job 'x': 'on_success': must name at least the program to run");
+        CHECK_BAD(JOB_HEAD JOB_STEPS "    on_failure = { uint = \"a.service\"; };\n" JOB_TAIL,
+                  "6: job 'x': unknown key 'uint' (did you mean 'unit'?); known keys: exec, unit");
 }
 
 static void test_bad_values(void **state) {
@@ -615,7 +676,7 @@ static void test_schedule_rules(void **state) {
                   "6: job 'x': unknown key 'schedul' (did you mean 'schedule'?); known keys: name, description, "
                   "restartable, parameters, user, group, working_directory, environment, timeout, steps, "
                   "schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-                  "enabled",
+                  "enabled, on_failure, on_success, alert_timeout",
                   "7: job 'x': 'persistent': only applies to scheduled jobs, but there is no 'schedule'",
                   "8: job 'x': 'enabled': only applies to scheduled jobs, but there is no 'schedule'");
         CHECK_BAD(JOB_HEAD JOB_STEPS "    schedule = \"daily\";\n    catch_up = 2;\n" JOB_TAIL,
@@ -773,13 +834,34 @@ static void test_main_file_errors(void **state) {
         e2 = format("%s:3: 'max_concurrent_executions': -1 is out of range, expected 0…2147483647", f.main_path);
         e3 = format("%s:5: unknown key 'keep_day' (did you mean 'keep_days'?); known keys: database, jobs_dir, "
                     "max_concurrent_executions, admin_group, keep_days, keep_executions, stop_timeout, kill_grace, "
-                    "job_file_size_max, context_size_max, timestamps, context_format",
+                    "job_file_size_max, context_size_max, timestamps, context_format, cluster, node_name, node_timeout, metrics_textfile",
                     f.main_path);
         e4 = format("%s:6: 'stop_timeout': expected a string, got an integer", f.main_path);
         e5 = format("%s:7: 'timestamps': unknown value 'UTC+1' (expected \"local\" or \"utc\")", f.main_path);
         e6 = format("%s:8: 'context_format': unknown format 'xml' (expected \"json\", \"java\" or \"jackson\")",
                     f.main_path);
         assert_errors(errors, e1, e2, e3, e4, e5, e6, NULL);
+        errors = strv_free(errors);
+
+        /* The cluster settings. */
+        fixture_write_main(&f, "cluster = \"yes\";\n"
+                               "node_name = \"a b\";\n"
+                               "node_timeout = \"500ms\";\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
+        e1 = mfree(e1);
+        e2 = mfree(e2);
+        e3 = mfree(e3);
+        e1 = format("%s:2: 'cluster': expected a boolean (true or false), got a string", f.main_path);
+        e2 = format("%s:3: 'node_name': invalid node name 'a b' (1 to 100 characters of [A-Za-z0-9_.-], not \".\" "
+                    "or \"..\")", f.main_path);
+        e3 = format("%s:4: 'node_timeout': must be finite and at least 1s", f.main_path);
+        assert_errors(errors, e1, e2, e3, NULL);
+        errors = strv_free(errors);
+        fixture_write_main(&f, "node_timeout = \"infinity\";\n");
+        assert_int_equal(config_load(f.main_path, &o, &c, &errors), -EINVAL);
+        e1 = mfree(e1);
+        e1 = format("%s:2: 'node_timeout': must be finite and at least 1s", f.main_path);
+        assert_errors(errors, e1, NULL);
         errors = strv_free(errors);
 
         /* Looked up only once everything else is right. */
@@ -1044,7 +1126,8 @@ static void test_packaged_main_file(void **state) {
 
         out = open_memstream(&text, &sz);
         assert_non_null(out);
-        /* jobs_dir points at the fixture's; admin_group's example group need not exist here. */
+        /* jobs_dir points at the fixture's; admin_group's example group need not exist here; node_name's
+         * default is the host name, which no value spells. */
         fprintf(out, "jobs_dir = \"%s\";\n", f.jobs_dir);
         for (;;) {
                 size_t n = 0;
@@ -1053,13 +1136,14 @@ static void test_packaged_main_file(void **state) {
                         break;
                 if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' && strstr(line, " = ")) {
                         n_keys++;
-                        if (!strneq(line, "#jobs_dir ", 10) && !strneq(line, "#admin_group ", 13))
+                        if (!strneq(line, "#jobs_dir ", 10) && !strneq(line, "#admin_group ", 13) &&
+                            !strneq(line, "#node_name ", 11))
                                 fputs(line + 1, out);
                 }
                 line = mfree(line);
         }
         assert_int_equal(fclose(TAKE_PTR(out)), 0);
-        assert_int_equal(n_keys, 12);
+        assert_int_equal(n_keys, 16);
         write_file_mode(f.main_path, text, 0644);
 
         assert_int_equal(config_load(f.main_path, &o, &c, &errors), 0);
@@ -1077,6 +1161,8 @@ static void test_packaged_main_file(void **state) {
         assert_string_equal(defaults->jobs_dir, SYSCONFDIR "/batchd/jobs.d");
         assert_string_equal(defaults->path, SYSCONFDIR "/batchd/batchd.conf");
         assert_int_equal(c->context_format, defaults->context_format);
+        assert_true(c->cluster == defaults->cluster);
+        assert_true(c->node_timeout_usec == defaults->node_timeout_usec);
 }
 
 static void test_names(void **state) {
@@ -1152,6 +1238,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_wrong_types),
                 cmocka_unit_test(test_durations_as_systemd),
+                cmocka_unit_test(test_alerts),
                 cmocka_unit_test(test_bad_values),
                 cmocka_unit_test(test_bad_parameters),
                 cmocka_unit_test(test_bad_calendar),

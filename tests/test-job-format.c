@@ -80,6 +80,18 @@ static void assert_round_trip(const char *group) {
         assert_int_equal(ja->catch_up, jb->catch_up);
         assert_int_equal(ja->overlap, jb->overlap);
         assert_int_equal(ja->incrementer, jb->incrementer);
+        for (size_t i = 0; i < 2; i++) {
+                const JobAlert *aa = i == 0 ? &ja->on_failure : &ja->on_success,
+                               *ab = i == 0 ? &jb->on_failure : &jb->on_success;
+
+                assert_int_equal(!!aa->exec, !!ab->exec);
+                for (size_t k = 0; aa->exec && (aa->exec[k] || ab->exec[k]); k++)
+                        assert_string_equal(aa->exec[k], ab->exec[k]);
+                assert_int_equal(!!aa->unit, !!ab->unit);
+                if (aa->unit)
+                        assert_string_equal(aa->unit, ab->unit);
+        }
+        assert_true(ja->alert_timeout_usec == jb->alert_timeout_usec);
         assert_int_equal(ja->parameters.n, jb->parameters.n);
         for (size_t i = 0; i < ja->parameters.n; i++) {
                 assert_string_equal(ja->parameters.items[i].name, jb->parameters.items[i].name);
@@ -122,6 +134,9 @@ static void test_everything(void **state) {
                 "  working_directory = \"/tmp\";\n"
                 "  environment = [ \"A=1\", \"B=two words\", \"C=x=y\" ];\n"
                 "  timeout = \"1h 30min\";\n"
+                "  on_failure = [ \"/usr/bin/notify\", \"a \\\"quoted\\\" word\" ];\n"
+                "  on_success = { unit = \"report@.service\"; };\n"
+                "  alert_timeout = \"2min\";\n"
                 "  schedule = \"Mon..Fri *-*-* 02:00:00\";\n"
                 "  persistent = true;\n"
                 "  catch_up = 3;\n"

@@ -185,7 +185,7 @@ static void test_open_creates_schema(void **state) {
 
         /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH\\_%' ESCAPE '\\'"), 9);
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 3);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 8);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH\\_%\\_IDX' ESCAPE '\\'"), 5);
         mode = query_text(path, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
@@ -1030,6 +1030,99 @@ static void test_retention(void **state) {
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
 }
 
+/* repository_purge(): by job, by count and by age, non-runs too, a dry run that counts exactly and removes
+ * nothing, and never an instance with a running execution. */
+static void test_purge(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_execution_freep) JobExecution *running = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        TestStep ok[] = { { "s" } };
+        RepositoryPurgeResult res;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        for (int i = 0; i < 8; i++) {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "n(long)=%d", i);
+                params_add(&p, arg);
+                assert_int_equal(run_job(r, i < 5 ? "a" : "b", &p, ok, 1, NULL, NULL), 0);
+        }
+        {
+                _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+
+                params_add(&p, "n(long)=100");
+                assert_int_equal(repository_create_execution(r, "b", &p, 0, &running, NULL), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(schedule_store_add_nonrun(r, "a", now - (4 - i) * 86400 * USEC_PER_SEC, "overlap",
+                                                           NULL), 0);
+                assert_int_equal(schedule_store_add_nonrun(r, "b", now - (4 - i) * 86400 * USEC_PER_SEC, "disabled",
+                                                           NULL), 0);
+        }
+
+        /* Nothing to purge by. */
+        assert_int_equal(repository_purge(r, NULL, 0, 0, false, now, &res, &error), -EINVAL);
+        assert_string_equal(error.name, SD_BUS_ERROR_INVALID_ARGS);
+        sd_bus_error_free(&error);
+
+        /* A dry run counts and keeps everything. */
+        if (repository_purge(r, "a", 0, 2, true, now, &res, &error) < 0)
+                fail_msg("purge: %s", error.message);
+        assert_int_equal(res.executions, 3);
+        assert_int_equal(res.instances, 3);
+        assert_int_equal(res.non_runs, 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 9);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN"), 8);
+
+        /* Then for real: only job "a", its newest 2 executions and non-runs kept. */
+        assert_int_equal(repository_purge(r, "a", 0, 2, false, now, &res, NULL), 0);
+        assert_int_equal(res.executions, 3);
+        assert_int_equal(res.instances, 3);
+        assert_int_equal(res.non_runs, 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 6);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_INSTANCE"), 6);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION"), 5);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'a'"), 2);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN WHERE JOB_NAME = 'b'"), 4);
+
+        /* By age, every job: non-runs scheduled more than 2.5 days ago; executions that ended before a cutoff
+         * in the future (everything ended), but never the running one of "b". */
+        assert_int_equal(repository_purge(r, NULL, 60 * 60 * USEC_PER_SEC * 60, 0, false, now, &res, NULL), 0);
+        assert_int_equal(res.executions, 0);
+        assert_int_equal(res.non_runs, 2);       /* b's 4 and 3 days old ones; a kept its 2 and 1 days old ones */
+        assert_int_equal(repository_purge(r, NULL, 1, 0, false, now + 10 * USEC_PER_SEC, &res, NULL), 0);
+        assert_int_equal(res.executions, 5);
+        assert_int_equal(res.instances, 5);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCH_JOB_EXECUTION WHERE STATUS = 'STARTING'"), 1);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM BATCHD_JOB_NONRUN"), 0);
+}
+
+/* The runtime switch of batchctl enable/disable/revert (schema 008, PostgreSQL 004). */
+static void test_job_enabled_switch(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db");
+        _cleanup_(repository_freep) Repository *r = NULL;
+        int enabled = -1;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", 0), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), 0);
+        assert_int_equal(enabled, 0);
+        assert_int_equal(schedule_store_set_enabled(r, "j", 1), 0);        /* an upsert */
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), 0);
+        assert_int_equal(enabled, 1);
+        assert_int_equal(schedule_store_get_enabled(r, "other", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", -1), 0);
+        assert_int_equal(schedule_store_get_enabled(r, "j", &enabled), -ENOENT);
+        assert_int_equal(schedule_store_set_enabled(r, "j", -1), 0);       /* nothing to revert: fine */
+}
+
 static void test_bad_input(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *path = test_location(dir, "batch.db");
@@ -1499,6 +1592,94 @@ static void test_faults_leave_nothing_half_written(void **state) {
 
 /* A job on record as finished with its step still STARTED (what the tx_depth abort left behind): reconciliation
  * marks the step FAILED, and a restart of the instance is not refused as "already running". */
+/* A COMMIT applied by the database whose answer is lost (the connection broke while it was under way): the call
+ * fails with DatabaseUnavailable and is repeated, as the daemon does; the repeat finds its own earlier write and
+ * does not apply it twice: one chunk commit counted once, one step execution started once, one end. */
+static void test_lost_commit_reply_applied_once(void **state) {
+        _cleanup_(test_dir_freep) char *dir = test_dir_new();
+        _cleanup_free_ char *path = test_location(dir, "batch.db"), *sql = NULL;
+        _cleanup_(repository_freep) Repository *r = NULL;
+        _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
+        _cleanup_(job_execution_freep) JobExecution *e = NULL;
+        _cleanup_(step_execution_freep) StepExecution *one = NULL, *two = NULL;
+        StepContribution c = { .read_count = 3, .write_count = 2 };
+        int64_t v;
+
+        assert_int_equal(repository_open(path, 0, &r, NULL), 0);
+        assert_int_equal(repository_create_execution(r, "j", &p, LAUNCH_MARK_STARTED, &e, NULL), 0);
+        assert_int_equal(repository_start_step_execution(r, e, "one", NULL, &one, NULL), 0);
+
+        /* A chunk commit. */
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                v = one->version;
+                db_inject_lost_commit_reply(repository_get_db(r), 1);
+                assert_int_equal(repository_commit_step(r, one, &c, e, &error), -ECONNRESET);
+                assert_string_equal(error.name, BATCH_ERROR_DATABASE_UNAVAILABLE);
+                assert_int_equal(one->version, v);      /* memory does not know it was applied */
+                assert_int_equal(one->commit_count, 0);
+        }
+        assert_int_equal(repository_commit_step(r, one, &c, e, NULL), 0);
+        assert_int_equal(one->version, v + 1);
+        assert_int_equal(one->commit_count, 1);
+        assert_int_equal(one->read_count, 3);
+        assert_true(asprintf(&sql, "SELECT COMMIT_COUNT * 1000000 + READ_COUNT * 1000 + WRITE_COUNT FROM "
+                             "BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = %" PRIi64, one->id) > 0);
+        assert_int_equal(query_int(path, sql), 1003002);
+        sql = mfree(sql);
+        /* The next commit is an ordinary one again. */
+        assert_int_equal(repository_commit_step(r, one, &c, e, NULL), 0);
+        assert_true(asprintf(&sql, "SELECT COMMIT_COUNT * 1000000 + READ_COUNT * 1000 + WRITE_COUNT FROM "
+                             "BATCH_STEP_EXECUTION WHERE STEP_EXECUTION_ID = %" PRIi64, one->id) > 0);
+        assert_int_equal(query_int(path, sql), 2006004);
+        sql = mfree(sql);
+
+        /* The end of a step that is not the last. */
+        one->status = BATCH_STATUS_COMPLETED;
+        one->end_time = now_usec(CLOCK_REALTIME);
+        db_inject_lost_commit_reply(repository_get_db(r), 1);
+        assert_int_equal(repository_finish_step_execution(r, one, NULL, NULL), -ECONNRESET);
+        assert_int_equal(repository_finish_step_execution(r, one, NULL, NULL), 0);
+
+        /* The start of the next step: one step execution, not two. */
+        db_inject_lost_commit_reply(repository_get_db(r), 1);
+        assert_int_equal(repository_start_step_execution(r, e, "two", NULL, &two, NULL), -ECONNRESET);
+        assert_null(two);
+        assert_int_equal(repository_start_step_execution(r, e, "two", NULL, &two, NULL), 0);
+        assert_int_equal(two->status, BATCH_STATUS_STARTED);
+        assert_true(asprintf(&sql, "SELECT COUNT(*) FROM BATCH_STEP_EXECUTION WHERE JOB_EXECUTION_ID = %" PRIi64
+                             " AND STEP_NAME = 'two'", e->id) > 0);
+        assert_int_equal(query_int(path, sql), 1);
+        sql = mfree(sql);
+
+        /* The last step's end with the execution's. */
+        two->status = BATCH_STATUS_COMPLETED;
+        two->end_time = now_usec(CLOCK_REALTIME);
+        e->status = BATCH_STATUS_COMPLETED;
+        e->end_time = two->end_time;
+        v = e->version;
+        db_inject_lost_commit_reply(repository_get_db(r), 1);
+        assert_int_equal(repository_finish_step_execution(r, two, e, NULL), -ECONNRESET);
+        assert_int_equal(e->version, v);
+        assert_int_equal(repository_finish_step_execution(r, two, e, NULL), 0);
+        assert_int_equal(e->version, v + 1);
+        assert_true(asprintf(&sql, "SELECT VERSION FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = %" PRIi64,
+                             e->id) > 0);
+        assert_int_equal(query_int(path, sql), v + 1);
+        sql = mfree(sql);
+
+        /* A write that really conflicts is still refused. */
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                e->version--;
+                e->status = BATCH_STATUS_FAILED;
+                assert_int_equal(repository_update_execution(r, e, &error), -ESTALE);
+                assert_string_equal(error.name, BATCH_ERROR_OPTIMISTIC_LOCKING_FAILURE);
+        }
+}
+
 static void test_orphan_step_repaired(void **state) {
         _cleanup_(test_dir_freep) char *dir = test_dir_new();
         _cleanup_free_ char *path = test_location(dir, "batch.db");
@@ -1749,8 +1930,12 @@ static void test_pg_open_creates_schema(void **state) {
 
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                                              "table_schema = current_schema() AND table_name LIKE 'batch\\_%'"), 6);
+        /* Ours by name: later migrations add more (the cluster's, ...). */
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
-                                             "table_schema = current_schema() AND table_name LIKE 'batchd\\_%'"), 4);
+                                             "table_schema = current_schema() AND table_name IN "
+                                             "('batchd_job_schedule', 'batchd_job_nonrun', 'batchd_schema_version', '"
+                                             "batchd_job_last_execution')"),
+                         4);
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.sequences WHERE "
                                              "sequence_schema = current_schema() AND sequence_name LIKE 'batch\\_%\\_seq'"), 3);
         assert_int_equal(test_query_int(uri, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"),
@@ -1940,6 +2125,8 @@ int main(void) {
                 cmocka_unit_test(test_page_limit),
                 cmocka_unit_test(test_fail_running),
                 cmocka_unit_test(test_retention),
+                cmocka_unit_test(test_purge),
+                cmocka_unit_test(test_job_enabled_switch),
                 cmocka_unit_test(test_bad_input),
                 cmocka_unit_test(test_bad_database_files),
                 cmocka_unit_test(test_adopt_spring_database),
@@ -1948,6 +2135,7 @@ int main(void) {
                 cmocka_unit_test(test_concurrent_launchers),
                 cmocka_unit_test(test_transaction_guard_under_foreign_lock),
                 cmocka_unit_test(test_faults_leave_nothing_half_written),
+                cmocka_unit_test(test_lost_commit_reply_applied_once),
                 cmocka_unit_test(test_orphan_step_repaired),
                 cmocka_unit_test(test_replaced_file),
                 cmocka_unit_test(test_restart_launchers),

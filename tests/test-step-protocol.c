@@ -92,6 +92,15 @@ static void test_parse_status_exit_code(void **state) {
         assert_string_equal(req.exit_code, "NOOP");
         assert_null(req.text);
         step_request_done(&req);
+
+        assert_int_equal(parse("TOTAL 10000", &req, NULL), 0);
+        assert_int_equal(req.type, STEP_REQUEST_TOTAL);
+        assert_int_equal(req.total, 10000);
+        step_request_done(&req);
+
+        assert_int_equal(parse("TOTAL 0", &req, NULL), 0);
+        assert_int_equal(req.total, 0);
+        step_request_done(&req);
 }
 
 static void test_parse_malformed(void **state) {
@@ -125,6 +134,12 @@ static void test_parse_malformed(void **state) {
                 { "COMMIT read=9223372036854775807 read=1", -ERANGE },
                 { "STATUS two\nlines",                 -EBADMSG  },
                 { "STATUS bell\a",                     -EBADMSG  },
+                { "TOTAL",                             -EINVAL   },
+                { "TOTAL ",                            -EINVAL   },
+                { "TOTAL -1",                          -EINVAL   },
+                { "TOTAL 1 2",                         -EINVAL   },
+                { "TOTAL read=1",                      -EINVAL   },
+                { "TOTAL 9223372036854775808",         -ERANGE   },
                 { "EXIT_CODE",                         -EINVAL   },
                 { "EXIT_CODE  description",            -EINVAL   },
                 { "EXIT_CODE CODE esc\x1b[31m",        -EBADMSG  },
@@ -252,6 +267,13 @@ static void test_format_round_trip(void **state) {
         assert_int_equal(step_request_format(&req, &msg, &n, NULL), 0);
         assert_string_equal(msg, "EXIT_CODE FAILED bad");
         msg = mfree(msg);
+
+        req = (StepRequest) { .type = STEP_REQUEST_TOTAL, .total = 1234 };
+        assert_int_equal(step_request_format(&req, &msg, &n, NULL), 0);
+        assert_string_equal(msg, "TOTAL 1234");
+        msg = mfree(msg);
+        req = (StepRequest) { .type = STEP_REQUEST_TOTAL, .total = -1 };
+        assert_int_equal(step_request_format(&req, &msg, &n, NULL), -ERANGE);
 
         /* The sender checks like the receiver. */
         req = (StepRequest) { .type = STEP_REQUEST_GET, .scope = STEP_SCOPE_STEP, .key = (char *) "two words" };

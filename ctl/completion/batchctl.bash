@@ -35,18 +35,18 @@ _batchctl() {
                 cword=$COMP_CWORD
         fi
 
-        local verbs='start next restart stop abandon reload status list-jobs list-executions list-timers show cat logs calendar verify help step'
-        local step_verbs='get put commit status exit-code'
+        local verbs='start next restart stop abandon reload enable disable revert purge status list-jobs list-executions list-timers show cat logs nodes calendar verify metrics help step'
+        local step_verbs='get put commit status total exit-code'
         local job_properties='Name Description Schedule NextElapseUSec LastFireUSec Restartable Steps LastExecutionId LastStatus
                               RunningExecutions SourcePath SourceLine User Group WorkingDirectory Parameters
                               TimeoutUSec Incrementer Persistent CatchUp RandomizedDelayUSec Overlap
-                              ScheduleParameter Enabled'
+                              ScheduleParameter Enabled EnabledOverride EnabledInFile'
         local execution_properties='Id InstanceId JobName Status ExitCode ExitMessage CreateTimestamp StartTimestamp
-                                    EndTimestamp CurrentStep Progress'
+                                    EndTimestamp CurrentStep Progress Node'
         local opts_global='--help --version --user --system --json --json=short --json=pretty --json=off
                            --no-pager --no-legend --quiet --full'
         local opts_arg='--limit -n --lines --iterations --base-time --directory -D --config --property -p --priority
-                        --output -o --state --since --until'
+                        --output -o --state --since --until --older-than --keep'
 
         # The verb, for the options whose letter means something else to another verb (-p, -n).
         local i verb='' verb_index=0 w
@@ -87,7 +87,11 @@ _batchctl() {
                         COMPREPLY=($(compgen -W 'now @0' -- "$cur"))
                         return 0
                         ;;
-                --limit|-n|--lines|--iterations)
+                --older-than)
+                        COMPREPLY=($(compgen -W '30d 12h 1w' -- "$cur"))
+                        return 0
+                        ;;
+                --limit|-n|--lines|--iterations|--keep)
                         COMPREPLY=()
                         return 0
                         ;;
@@ -137,6 +141,7 @@ _batchctl() {
                 list-executions) verb_opts='--limit --state --since --until' ;;
                 logs) verb_opts='--follow --directory --lines --priority --since --until --output' ;;
                 list-timers) verb_opts='--all' ;;
+                purge) verb_opts='--older-than --keep --dry-run' ;;
                 calendar) verb_opts='--iterations --base-time' ;;
                 verify) verb_opts='--config' ;;
                 show) verb_opts='--property' ;;
@@ -162,10 +167,10 @@ _batchctl() {
                         # The job; parameters after it are free text.
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
-                status|cat)
+                status|cat|enable|disable|revert)
                         COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
-                list-executions)
+                list-executions|purge)
                         ((n_args == 0)) && COMPREPLY=($(compgen -W "$(__batchctl_jobs)" -- "$cur"))
                         ;;
                 stop)

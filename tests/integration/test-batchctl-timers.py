@@ -55,8 +55,8 @@ def test_list_timers():
         # name); a disabled job never elapses (NextElapseUSec 0) and comes after those that do.
         assert_eq([t["job"] for t in timers], ["every", "yearly", "off"], "sorted by next elapse")
         for t in timers:
-            assert_eq(sorted(t), ["job", "last_execution_id", "last_non_run", "last_status", "last_usec", "next_usec",
-                                  "result", "schedule"], "fields")
+            assert_eq(sorted(t), ["enabled", "job", "last_execution_id", "last_non_run", "last_status", "last_usec",
+                                  "next_usec", "result", "schedule"], "fields")
         now = time.time() * 1e6
         e = by["every"]
         assert_eq((e["schedule"], e["result"], e["last_status"]), ("2099-01-01 00:00:00 UTC", "execution",
@@ -85,7 +85,7 @@ def test_list_timers():
         assert re.search(r"^Thu 2099-01-01 00:00:00 UTC +\S.* left +\w{3} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +"
                          r"\S+ ago +every +COMPLETED$", lines[1]), lines[1]
         assert re.search(r"^Thu 2099-01-01 00:00:00 UTC +\S.* left +- +- +yearly +-$", lines[2]), lines[2]
-        assert re.search(r"^- +- +\w{3} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +\S+ ago +off +not run: disabled$",
+        assert re.search(r"^disabled +- +\w{3} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +\S+ ago +off +not run: disabled$",
                          lines[3]), lines[3]
         assert_eq(lines[-2:], ["3 timers listed.", "Pass --all to see jobs without a schedule too."], "footer")
         text = ctl(w, "list-timers", "--all", "--no-legend").stdout

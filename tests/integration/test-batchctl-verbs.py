@@ -18,8 +18,9 @@ from harness import (World, assert_eq, assert_in, jobs_file, main, param, requir
 from batchctl_util import (COUNTER_SCRIPT, GATE_SCRIPT, ctl, ctl_env, ctl_json, ctl_popen,  # noqa: E402
                            finish, one_line, wait_stdout)
 
-VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "status", "list-jobs", "list-executions",
-         "list-timers", "show", "cat", "logs", "calendar", "verify", "help", "step"]
+VERBS = ["start", "next", "restart", "stop", "abandon", "reload", "enable", "disable", "revert", "purge", "status",
+         "list-jobs", "list-executions", "list-timers", "show", "cat", "logs", "nodes", "calendar", "verify", "metrics", "help",
+         "step"]
 
 
 def world(name):
@@ -705,10 +706,20 @@ def test_bash_completion():
         assert_eq(complete("list-executions", "--st"), ["--state"], "list-executions' filters")
         assert_eq(complete("list-executions", "--state", "FA"), ["FAILED"], "states")
         assert_eq(complete("step", "co"), ["commit"], "step verbs")
+        assert_eq(complete("step", "to"), ["total"], "step total")
         assert_in("--json=pretty", complete("--js"), "options")
         assert_eq(complete("veri"), ["verify"], "verify")
         assert_eq(complete("cat", "qu"), ["quick"], "job names for cat")
         assert_eq(complete("cat", "quick", "ga"), ["gate"], "cat takes several jobs")
+        assert_eq(complete("dis"), ["disable"], "disable")
+        assert_eq(complete("pu"), ["purge"], "purge")
+        assert_eq(complete("purge", "qu"), ["quick"], "a job for purge")
+        assert_eq(sorted(complete("purge", "quick", "--")), sorted(complete("--") + ["--older-than", "--keep",
+                                                                                      "--dry-run"]), "purge's options")
+        assert_eq(complete("purge", "--older-than", "3"), ["30d"], "purge --older-than")
+        assert_eq(complete("enable", "qu"), ["quick"], "job names for enable")
+        assert_eq(complete("revert", "quick", "ga"), ["gate"], "revert takes several jobs")
+        assert_eq(complete("show", "quick", "-p", "EnabledO"), ["EnabledOverride"], "show -p EnabledOverride")
         assert_eq(complete("verify", "--con"), ["--config"], "verify's option")
         assert_in(w.conf_path, complete("verify", "--config", w.conf_path[:-3]), "a file after --config")
         w.write_file(w.out("completion-gate"), "")
@@ -794,6 +805,11 @@ def test_zsh_completion():
         assert_eq(complete("batchctl start "), sorted(w.job_names()), "job names")
         assert_eq(complete("batchctl status qu"), ["quick"], "job names for status")
         assert_eq(complete("batchctl cat quick ga"), ["gate"], "cat takes several jobs")
+        assert_eq(complete("batchctl disable qu"), ["quick"], "job names for disable")
+        assert_eq(complete("batchctl enable quick ga"), ["gate"], "enable takes several jobs")
+        assert_eq(complete("batchctl rev"), ["revert"], "revert")
+        assert_eq(complete("batchctl purge --dr"), ["--dry-run"], "purge's options")
+        assert_eq(complete("batchctl purge qu"), ["quick"], "a job for purge")
         assert_eq(complete("batchctl show "), sorted([str(done), str(failed), str(eid)] + w.job_names()),
                   "execution ids and jobs for show")
         assert_eq(complete("batchctl stop "), [str(eid)], "only running executions for stop")
@@ -816,6 +832,7 @@ def test_zsh_completion():
         assert_eq(complete("batchctl verify --con"), ["--config"], "verify's option")
         assert_in(os.path.basename(w.conf_path), complete("batchctl verify %s/batchd.c" % w.dir), "files for verify")
         assert_eq(complete("batchctl step co"), ["commit"], "step verbs")
+        assert_eq(complete("batchctl step to"), ["total"], "step total")
         assert_eq(complete("batchctl step commit --re"), ["--read", "--read-skip"], "step commit's options")
         assert_eq(complete("batchctl help res"), ["restart"], "help takes a verb")
         assert_in("--no-legend", complete("batchctl --no"), "global options")

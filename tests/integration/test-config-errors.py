@@ -12,7 +12,7 @@ from harness import (World, assert_eq, assert_error, jobs_file, line_of, main, p
 
 KNOWN_KEYS = ("name, description, restartable, parameters, user, group, working_directory, environment, timeout, "
               "steps, schedule, persistent, randomized_delay, overlap, incrementer, schedule_parameter, catch_up, "
-              "enabled")
+              "enabled, on_failure, on_success, alert_timeout")
 NO_USER = "batchd-test-no-such-user"
 
 

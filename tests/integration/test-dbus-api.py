@@ -53,7 +53,8 @@ while [ ! -e %s ]; do sleep 0.05; done
                    "User": w.user, "Group": grp.getgrgid(pwd.getpwnam(w.user).pw_gid).gr_name if os.geteuid() == 0 else "",
                    "WorkingDirectory": "", "Parameters": [], "TimeoutUSec": 2**64 - 1, "Incrementer": "none",
                    "Persistent": False, "CatchUp": 1, "RandomizedDelayUSec": 0, "Overlap": "skip",
-                   "ScheduleParameter": "", "Enabled": True}, "GetAll(Job) before any run")
+                   "ScheduleParameter": "", "Enabled": True,
+                   "EnabledOverride": "", "EnabledInFile": True}, "GetAll(Job) before any run")
 
         eid = w.start("job", [param("k", "v")])
         path = "%s/execution/%d" % (MANAGER_PATH, eid)
