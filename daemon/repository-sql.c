@@ -221,17 +221,12 @@ static const struct {
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
                 " WHERE E.JOB_INSTANCE_ID = ?2 AND (CAST(?1 AS VARCHAR) IS NULL OR I.JOB_NAME = ?1)"
                 " ORDER BY E.JOB_EXECUTION_ID DESC LIMIT ?4 OFFSET ?3" },
-        /* ListJobs and the job objects' LastExecutionId/LastStatus: one index lookup per instance of the job. */
+        /* ListJobs and the job objects' LastExecutionId/LastStatus: two primary-key lookups, whatever the history.
+         * BATCHD_JOB_LAST_EXECUTION is kept by triggers (schema 009, postgresql 005). */
         [SQL_LAST_EXECUTION_OF_JOB] = { .sqlite =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE E.JOB_EXECUTION_ID = (SELECT MAX(E2.JOB_EXECUTION_ID) FROM BATCH_JOB_INSTANCE I2"
-                "  CROSS JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
-                "  WHERE I2.JOB_NAME = ?1)",
-                .postgresql =
-                "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
-                " WHERE E.JOB_EXECUTION_ID = (SELECT MAX(E2.JOB_EXECUTION_ID) FROM BATCH_JOB_INSTANCE I2"
-                "  JOIN BATCH_JOB_EXECUTION E2 ON E2.JOB_INSTANCE_ID = I2.JOB_INSTANCE_ID"
-                "  WHERE I2.JOB_NAME = ?1)" },
+                " WHERE E.JOB_EXECUTION_ID = (SELECT L.JOB_EXECUTION_ID FROM BATCHD_JOB_LAST_EXECUTION L"
+                "  WHERE L.JOB_NAME = ?1)" },
         [SQL_RUNNING_EXECUTIONS] = { .sqlite =
                 "SELECT " EXECUTION_COLUMNS EXECUTION_FROM
                 " WHERE " RUNNING("E") " AND (?1 IS NULL OR I.JOB_NAME = ?1)"

@@ -185,7 +185,7 @@ static void test_open_creates_schema(void **state) {
 
         /* Spring's tables, our indexes, WAL. Reopening applies nothing twice. */
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCH\\_%' ESCAPE '\\'"), 9);
-        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 7);
+        assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'BATCHD\\_%' ESCAPE '\\'"), 8);
         assert_int_equal(query_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'BATCH\\_%\\_IDX' ESCAPE '\\'"), 5);
         mode = query_text(path, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
@@ -877,6 +877,37 @@ static void test_lists_are_summaries(void **state) {
         last = job_execution_free(last);
         assert_int_equal(repository_get_last_execution_of_job(r, "gamma", &last), 0);
         assert_null(last);
+
+        /* The last execution is kept by triggers (schema 009): an execution another writer (Spring Batch) inserts
+         * counts, and deleting the last one falls back to the one before it. */
+        assert_int_equal(db_exec(repository_get_db(r),
+                                 "INSERT INTO BATCH_JOB_EXECUTION (JOB_EXECUTION_ID, VERSION, JOB_INSTANCE_ID, CREATE_TIME, "
+                                 "STATUS, EXIT_CODE, EXIT_MESSAGE, LAST_UPDATED) SELECT 50, 0, JOB_INSTANCE_ID, "
+                                 "'2026-01-01 00:00:00', 'FAILED', 'FAILED', '', '2026-01-01 00:00:00' "
+                                 "FROM BATCH_JOB_INSTANCE WHERE JOB_NAME = 'beta'"), 0);
+        assert_int_equal(repository_get_last_execution_of_job(r, "beta", &last), 0);
+        assert_non_null(last);
+        assert_int_equal(last->id, 50);
+        assert_int_equal(last->status, BATCH_STATUS_FAILED);
+        last = job_execution_free(last);
+        assert_int_equal(db_exec(repository_get_db(r), "DELETE FROM BATCH_JOB_EXECUTION WHERE JOB_EXECUTION_ID = 50"), 0);
+        assert_int_equal(repository_get_last_execution_of_job(r, "beta", &last), 0);
+        assert_non_null(last);
+        assert_int_equal(last->id, 2);
+        last = job_execution_free(last);
+        assert_int_equal(repository_get_last_execution_of_job(r, "alpha", &last), 0);
+        assert_int_equal(last->id, 3);
+        last = job_execution_free(last);
+        /* A first page of one of a job's executions is that lookup too (`batchctl status`). */
+        assert_int_equal(repository_list_executions(r, "alpha", 0, 0, 1, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(list[0]->id, 3);
+        assert_string_equal(list[0]->job_name, "alpha");
+        assert_int_equal(list[0]->parameters.n, 0);
+        job_execution_array_free(list, n);
+        assert_int_equal(repository_list_executions(r, "gamma", 0, 0, 1, &list, &n), 0);
+        assert_int_equal(n, 0);
+        job_execution_array_free(list, n);
 
         {
                 _cleanup_(job_parameters_done) JobParameters p = JOB_PARAMETERS_NULL;
@@ -1902,8 +1933,9 @@ static void test_pg_open_creates_schema(void **state) {
         /* Ours by name: later migrations add more (the cluster's, ...). */
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                                              "table_schema = current_schema() AND table_name IN "
-                                             "('batchd_job_schedule', 'batchd_job_nonrun', 'batchd_schema_version')"),
-                         3);
+                                             "('batchd_job_schedule', 'batchd_job_nonrun', 'batchd_schema_version', '"
+                                             "batchd_job_last_execution')"),
+                         4);
         assert_int_equal(test_query_int(uri, "SELECT COUNT(*) FROM information_schema.sequences WHERE "
                                              "sequence_schema = current_schema() AND sequence_name LIKE 'batch\\_%\\_seq'"), 3);
         assert_int_equal(test_query_int(uri, "SELECT VERSION FROM BATCHD_SCHEMA_VERSION"),

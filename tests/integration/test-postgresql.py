@@ -43,7 +43,7 @@ def test_chunk_demo_on_postgresql():
                                          "WHERE table_schema = current_schema()")}
         for t in ("batch_job_instance", "batch_job_execution", "batch_job_execution_params",
                   "batch_step_execution", "batch_job_execution_context", "batch_step_execution_context",
-                  "batchd_job_schedule", "batchd_job_nonrun", "batchd_schema_version"):
+                  "batchd_job_schedule", "batchd_job_nonrun", "batchd_schema_version", "batchd_job_last_execution"):
             assert t in tables, (t, tables)
         migrations = [f for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                                          "schema", "postgresql")) if f.endswith(".sql")]
