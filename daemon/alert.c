@@ -12,6 +12,7 @@
 #include "lifecycle-log.h"
 #include "log.h"
 #include "manager.h"
+#include "strv-util.h"
 
 #define ALERT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -120,28 +121,6 @@ static void on_alert_finished(StepRunner *runner, const StepResult *result, void
         /* batchd is stopping and waited for this alert (manager_begin_stop()). */
         if (m->state == MANAGER_STOPPING && m->n_runs == 0 && !m->alerts)
                 (void) sd_event_exit(m->event, 0);
-}
-
-static int strv_push_printf(char ***l, size_t *n, const char *format, ...) _printf_(3, 4);
-static int strv_push_printf(char ***l, size_t *n, const char *format, ...) {
-        char **nl, *s;
-        va_list ap;
-        int r;
-
-        va_start(ap, format);
-        r = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        nl = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!nl) {
-                free(s);
-                return -ENOMEM;
-        }
-        nl[(*n)++] = s;
-        nl[*n] = NULL;
-        *l = nl;
-        return 0;
 }
 
 /* As a step's: a sane PATH, the job's variables (which cannot be BATCH_*: the configuration refuses them), then

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "strv-util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -466,28 +467,6 @@ static void on_step_finished(StepRunner *runner, const StepResult *result, void 
         /* The step's end, and the job's with the last step, in one transaction, retried until written. */
         run->step_end_is_last = last;
         job_run_write(run, JOB_RUN_WRITE_STEP_END);
-}
-
-static int strv_push_printf(char ***l, size_t *n, const char *format, ...) _printf_(3, 4);
-static int strv_push_printf(char ***l, size_t *n, const char *format, ...) {
-        char **nl, *s;
-        va_list ap;
-        int r;
-
-        va_start(ap, format);
-        r = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        nl = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!nl) {
-                free(s);
-                return -ENOMEM;
-        }
-        nl[(*n)++] = s;
-        nl[*n] = NULL;
-        *l = nl;
-        return 0;
 }
 
 /* A clean environment: a sane PATH and the user's identity, the job's own variables, then ours, so a job cannot
