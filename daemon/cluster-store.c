@@ -46,6 +46,7 @@ typedef enum ClusterSql {
         CS_COUNT_RUNNING,
         CS_COUNT_RUNNING_OF_JOB,
         CS_REQUEST_STOP,
+        CS_NOTIFY_STOP,
         CS_GET_STOPPING,
         CS_LIST_NODES,
         CS_SET_JOBS_HASH,
@@ -134,6 +135,12 @@ static const char *const cluster_sql[_CS_MAX] = {
         [CS_REQUEST_STOP] =
                 "UPDATE BATCH_JOB_EXECUTION SET STATUS = 'STOPPING' "
                 "WHERE JOB_EXECUTION_ID = ?1 AND (STATUS = 'STARTING' OR STATUS = 'STARTED')",
+        /* PostgreSQL only: the owner's listener (db-listen.c) wakes at once. Delivered at COMMIT, so never
+         * before the STOPPING it announces is visible; lost while the owner is disconnected, when its
+         * heartbeat's poll finds the stop instead. */
+        [CS_NOTIFY_STOP] =
+                "SELECT pg_notify('batchd_stop', O.NODE_NAME) FROM BATCHD_EXECUTION_OWNER O "
+                "WHERE O.JOB_EXECUTION_ID = ?1",
         [CS_GET_STOPPING] =
                 "SELECT E.JOB_EXECUTION_ID FROM BATCH_JOB_EXECUTION E WHERE " RUNNING_E " AND E.STATUS = 'STOPPING' "
                 "AND " OWNED_BY("E.JOB_EXECUTION_ID", "?1") " ORDER BY E.JOB_EXECUTION_ID LIMIT ?2",
@@ -688,19 +695,39 @@ int cluster_store_count_running(ClusterStore *s, const char *job_name, uint64_t 
 }
 
 int cluster_store_request_stop(ClusterStore *s, int64_t execution_id) {
-        _cleanup_db_reset_ DbStatement *st = NULL;
+        _cleanup_(repository_transaction_done) RepositoryTransaction tx = {};
         int k;
 
         assert(s);
 
-        k = cs_stmt(s, CS_REQUEST_STOP, &st);
+        k = repository_transaction_open(s->repository, &tx, NULL);
         if (k < 0)
                 return k;
-        db_bind_int64(st, 1, execution_id);
-        k = cs_run(st);
-        if (k < 0)
-                return k;
-        return db_changes(s->db) > 0 ? 0 : -ESRCH;
+        {
+                _cleanup_db_reset_ DbStatement *st = NULL;
+
+                k = cs_stmt(s, CS_REQUEST_STOP, &st);
+                if (k < 0)
+                        return k;
+                db_bind_int64(st, 1, execution_id);
+                k = cs_run(st);
+                if (k < 0)
+                        return k;
+                if (db_changes(s->db) <= 0)
+                        return -ESRCH;   /* rolled back: nothing written */
+        }
+        if (db_backend(s->db) == DB_BACKEND_POSTGRESQL) {
+                _cleanup_db_reset_ DbStatement *st = NULL;
+
+                k = cs_stmt(s, CS_NOTIFY_STOP, &st);
+                if (k < 0)
+                        return k;
+                db_bind_int64(st, 1, execution_id);
+                k = cs_run(st);
+                if (k < 0)
+                        return k;
+        }
+        return repository_transaction_commit(&tx, NULL);
 }
 
 int cluster_store_get_stopping(ClusterStore *s, const char *node, int64_t **ret_ids, size_t *ret_n) {

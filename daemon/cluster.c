@@ -8,6 +8,7 @@
 
 #include "batch-error.h"
 #include "cluster.h"
+#include "db-listen.h"
 #include "db-retry.h"
 #include "db.h"
 #include "lifecycle-log.h"
@@ -51,6 +52,7 @@ struct Cluster {
 
         sd_event_source *heartbeat_source;
         sd_event_source *lease_source;
+        DbListen *stop_listen;          /* PostgreSQL: stops requested on other nodes, at once */
 };
 
 static usec_t now_boottime(void) {
@@ -380,10 +382,10 @@ static void cluster_declare_dead(Cluster *c) {
         dead_node_array_free(dead, n);
 }
 
-/* Stops requested on other nodes. Polled with every heartbeat; PostgreSQL's LISTEN/NOTIFY would make it
- * immediate, with this poll kept as the fallback (a notification is lost while disconnected): a later
- * addition. */
-static void cluster_poll_stops(Cluster *c) {
+/* Stops requested on other nodes. Polled with every heartbeat; on PostgreSQL the requesting node also sends a
+ * notification (cluster_store_request_stop()) that runs this at once, with the poll kept as the fallback: a
+ * notification is lost while the listener is disconnected. how says which path found the stop. */
+static void cluster_find_stops(Cluster *c, const char *how) {
         _cleanup_free_ int64_t *ids = NULL;
         size_t n = 0;
         int k;
@@ -395,8 +397,19 @@ static void cluster_poll_stops(Cluster *c) {
                 log_debug_errno(k, "Failed to look for stop requests: %m");
                 return;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+                log_info("Execution %" PRIi64 ": stop request found (%s).", ids[i], how);
                 c->callbacks.stop_requested(c, ids[i], c->userdata);
+        }
+}
+
+static void on_stop_notified(DbListen *l, const char *payload, void *userdata) {
+        Cluster *c = userdata;
+
+        /* Every node hears every stop: only the owner named in the payload looks. A fenced node owns nothing. */
+        if (!streq(payload, c->node_name) || !cluster_lease_valid(c))
+                return;
+        cluster_find_stops(c, "notified");
 }
 
 static void cluster_prune(Cluster *c, usec_t now) {
@@ -449,7 +462,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
                 cluster_reconcile(c);
         /* Only a node that holds its own lease judges others. */
         cluster_declare_dead(c);
-        cluster_poll_stops(c);
+        cluster_find_stops(c, "polled");
         cluster_prune(c, sent);
         if (c->callbacks.tick)
                 c->callbacks.tick(c, c->userdata);
@@ -573,6 +586,12 @@ int cluster_new(sd_event *event, Repository *r, const Config *config, const Clus
         (void) sd_event_source_set_description(c->lease_source, "cluster-lease");
         (void) sd_event_source_set_priority(c->lease_source, SD_EVENT_PRIORITY_IMPORTANT);
 
+        if (db_backend(repository_get_db(r)) == DB_BACKEND_POSTGRESQL) {
+                k = db_listen_new(event, config->database, "batchd_stop", on_stop_notified, c, &c->stop_listen);
+                if (k < 0)
+                        return k;
+        }
+
         {
                 char buf[TIMESPAN_MAX];
 
@@ -592,6 +611,7 @@ void cluster_leave(Cluster *c, const char *message) {
                 return;
         c->heartbeat_source = sd_event_source_disable_unref(c->heartbeat_source);
         c->lease_source = sd_event_source_disable_unref(c->lease_source);
+        c->stop_listen = db_listen_free(c->stop_listen);
         if (!cluster_lease_valid(c))
                 return;   /* another node fails what is left, once it finds this one dead */
         k = cluster_store_fail_executions(c->store, c->node_name, INT64_MAX, false, message, &ids, &n);
@@ -612,6 +632,7 @@ Cluster *cluster_free(Cluster *c) {
                 return NULL;
         sd_event_source_disable_unref(c->heartbeat_source);
         sd_event_source_disable_unref(c->lease_source);
+        db_listen_free(c->stop_listen);
         cluster_store_free(c->store);
         sd_event_unref(c->event);
         free(c->node_name);

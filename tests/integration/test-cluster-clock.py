@@ -220,5 +220,48 @@ def test_takeover_and_restart_from_last_commit():
         assert_eq(starts, ["start 0", "start %d" % before["COMMIT_COUNT"]], "where each run started")
 
 
+def test_stop_notified_and_polled():
+    """node_timeout = 60s, so a poll comes only every ~8.6 s: a Stop on node-b of an execution running on node-a
+    is found by node-a's notification listener (its log says which path found it; no timed assertion). With the
+    listeners' connections killed, a stop recorded without a notification (as one sent while disconnected is
+    lost) is found by the poll, and the listener reconnects: the next Stop is notified again."""
+    mod = cluster_module()
+    with mod.Cluster("cl-notify") as c:
+        for node, w in c.nodes.items():
+            w.write_main_conf(cluster=True, node_name=node, node_timeout="60s", database=c.pg.uri)
+        mod.long_job(c)
+        c.start()
+        c.a.wait_log("Listening for stop notifications on ")
+
+        eid, pid = mod.start_long(c.a, c.a.out("long1.pid"))
+        c.b.call("Stop", "t", eid)
+        assert_eq(c.b.wait_done(eid, timeout=30)["status"], "STOPPED", "stopped by node-a, notified")
+        # The first line for it: a later poll may find it again while its step exits.
+        first = [line for line in c.a.batchd_log_lines() if "Execution %d: stop request found" % eid in line]
+        assert first and first[0].endswith("found (notified)."), first
+
+        # The listeners' connections killed: node-a notices, and reconnects after a second.
+        killed = c.q("SELECT pg_terminate_backend(pid) AS K FROM pg_stat_activity "
+                     "WHERE application_name = 'batchd-listen' AND query LIKE 'LISTEN%'")
+        assert_eq(len(killed), 2, "listeners of node-a and node-b")
+        c.a.wait_log("Stop notifications from ")
+        eid, pid = mod.start_long(c.a, c.a.out("long2.pid"))
+        # STOPPING as cluster_store_request_stop() records it, but without its notification: only the poll can
+        # find it.
+        c.q("UPDATE BATCH_JOB_EXECUTION SET STATUS = 'STOPPING' WHERE JOB_EXECUTION_ID = ?", eid)
+        assert_eq(c.b.wait_done(eid, timeout=60)["status"], "STOPPED", "stopped by node-a, polled")
+        c.a.wait_log("Execution %d: stop request found (polled)" % eid)
+        assert "Execution %d: stop request found (notified)" % eid not in c.a.batchd_log(), \
+            "a stop without a notification was notified"
+
+        c.a.wait_log("are back.", timeout=60)
+        eid, pid = mod.start_long(c.a, c.a.out("long3.pid"))
+        c.b.call("Stop", "t", eid)
+        assert_eq(c.b.wait_done(eid, timeout=30)["status"], "STOPPED", "stopped by node-a, notified again")
+        c.a.wait_log("Execution %d: stop request found (notified)" % eid)
+        for w in c.worlds:
+            assert_eq(w.stop_batchd(), 0, "batchd exit status")
+
+
 if __name__ == "__main__":
     main(globals())
