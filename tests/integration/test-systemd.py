@@ -46,7 +46,7 @@ SUITE = "bookworm"
 # systemd and dbus make the machine; the libraries are batchd's run-time dependencies (debian/control's
 # ${shlibs:Depends}), so the package installs with dpkg -i and no network. No procps: ExecReload= must not need
 # /bin/kill.
-ROOT_PACKAGES = ["systemd", "dbus", "libsystemd0", "libsqlite3-0", "libconfig9", "libjson-c5", "libssl3"]
+ROOT_PACKAGES = ["systemd", "dbus", "libsystemd0", "libsqlite3-0", "libconfig9", "libjson-c5", "libssl3", "libpq5"]
 ROOT_FORMAT = 1     # bump when the way the root is made changes
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
